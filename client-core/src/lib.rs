@@ -1,0 +1,1 @@
+//! The phone core (being written).

@@ -1,0 +1,2 @@
+//! The server (being written).
+pub mod verify;
