@@ -1,1 +1,60 @@
-//! The phone core (being written).
+//! The worker's phone: records proof of work offline and syncs it with the server.
+//!
+//! A field worker's phone is often offline. Everything here works without a network except
+//! [`Device::sync`] and [`Device::login`]; the app calls the recording methods whenever the
+//! worker takes a photo, walks, signs or writes a note, and syncs when it has a connection.
+//!
+//! # Data flow
+//!
+//! 1. **Record.** [`Device::record_photo`], [`Device::append_track_points`],
+//!    [`Device::import_gpx`], [`Device::add_signature`], [`Device::add_note`] and
+//!    [`Device::submit`] each run one SQLite transaction (`device.sqlite`, WAL,
+//!    `synchronous=FULL`). It loads the order's Automerge evidence document
+//!    ([`flexwork_sync::EvidenceDoc`]), appends the record, stores only the new change as a
+//!    chunk, and adds an [`EvidenceItem`] row. Photo bytes go to the content-addressed
+//!    `blobs/` folder first (temp file, fsync, rename); the document names them by SHA-256.
+//!    When a call returns, its item survives the process being killed.
+//! 2. **Sync documents.** [`Device::sync`] sends one Automerge sync message per document to
+//!    the server through a [`Transport`] ([`HttpTransport`] in the app), applies the
+//!    server's messages and repeats until both sides are quiet. The answers also carry the
+//!    worker's orders (new tasks get an empty document at once) and the media the server
+//!    still lacks.
+//! 3. **Upload media.** Each photo the server lacks is sent in chunks (256 KiB by default)
+//!    from the offset the server holds, so an interrupted upload resumes where it stopped.
+//!    Items move `queued → uploading → synced`, or `failed` with the server's reason.
+//! 4. **Findings come back.** The server writes its review (verdict and findings, each
+//!    naming an item id) into the same document; after a sync, [`Device::evidence`] and
+//!    [`Device::item_findings`] show the worker why something was flagged.
+//!
+//! Time that is evidence (capture, signing, note time) is passed in by the caller; record
+//! ids are random UUIDs; the device id is a UUID created on first open, and the Automerge
+//! actor of this device is derived from it.
+
+mod blobs;
+mod db;
+mod device;
+mod docs;
+mod error;
+mod items;
+mod orders;
+mod record;
+mod session;
+mod sync;
+mod track;
+mod transport;
+mod validate;
+
+pub use device::{DEFAULT_CHUNK_SIZE, Device};
+pub use error::ClientError;
+pub use items::{EvidenceItem, ItemFailure, ItemKind, ItemState};
+pub use orders::Order;
+pub use record::TrackImport;
+pub use session::SessionInfo;
+pub use sync::{MAX_ROUNDS, SyncFailure, SyncReport};
+pub use transport::{HttpTransport, Transport, TransportError};
+pub use validate::{MAX_PHOTO_BYTES, MAX_SIGNATURE_POINTS, MAX_TRACK_POINTS};
+
+pub use flexwork_sync::{
+    Evidence, FindingRecord, Fix, NoteRecord, OrderSummary, PhotoRecord, ReviewRecord,
+    SignatureRecord, StrokePoint, TrackPoint,
+};

@@ -1,2 +1,138 @@
-//! The server (being written).
+//! The flexwork server: where evidence recorded on workers' phones is verified, confirmed and
+//! turned into pay.
+//!
+//! # How data flows
+//!
+//! 1. An enterprise creates a **task** (site, time window, fee, required evidence) and assigns
+//!    a worker, which creates an **order** ([`api::tasks`]).
+//! 2. The worker's phone syncs ([`api::sync`]): each order's Automerge evidence document is
+//!    merged into the copy kept in the database ([`evidence`]), the order list goes down to the
+//!    phone, and the photo hashes the documents reference are indexed.
+//! 3. The phone uploads the media the server lacks, in resumable chunks ([`api::media`]); a
+//!    blob is stored in the media store ([`flexwork_storage`]) only once its SHA-256 matches
+//!    its name and its type is sniffed.
+//! 4. Every change to a submitted order's evidence (a sync, an upload) queues it for
+//!    **verification** ([`verification`], running the checks of [`verify`]); the verdict and
+//!    findings are stored and written back into the document, so the phone shows them.
+//! 5. The enterprise confirms or disputes completion, an operator may approve a
+//!    "needs review" verdict ([`api::orders`]). When submission, accepted evidence and
+//!    confirmation all hold, a **settlement** is created exactly once ([`settlement`]).
+//!
+//! The server is a library so tests start it on port 0 ([`serve`]); the `flexwork` binary is a
+//! thin command line over it.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod evidence;
+pub mod settlement;
+pub mod verification;
 pub mod verify;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use automerge::ActorId;
+use flexwork_storage::MediaStore;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use db::Db;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("media store: {0}")]
+    Storage(#[from] flexwork_storage::StorageError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Shared state of every request handler and background job.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub db: Db,
+    pub media: Arc<dyn MediaStore>,
+    pub verifier: verification::Queue,
+    /// The Automerge actor of this server process, author of its reviews.
+    pub actor: ActorId,
+    /// Serialises chunk appends to the same unfinished upload.
+    pub upload_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Opens the database and media store and starts the verification worker.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        std::fs::create_dir_all(config.uploads_dir())?;
+        let db = Db::connect(&config.database_url()).await?;
+        let media = flexwork_storage::open_store(&config.media_store()).await?;
+        let (verifier, jobs) = verification::Queue::new();
+        let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
+        let upload_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
+
+        let inner = Inner { config, db, media, verifier, actor, upload_locks };
+        let state = AppState(Arc::new(inner));
+        verification::spawn_worker(state.clone(), jobs);
+        verification::requeue_pending(&state).await?;
+        Ok(state)
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, db = ?state.db.backend, media = state.media.name(), "serving");
+    let app = api::router(state);
+
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A new random identifier.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The calendar date in Asia/Shanghai (UTC+8, no daylight saving) of an instant.
+pub fn shanghai_date(ms: i64) -> String {
+    let shanghai = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(shanghai);
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    at.format(&format).unwrap_or_default()
+}
+
+/// Milliseconds to an RFC 3339 string, for JSON views.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

@@ -1,1 +1,97 @@
-fn main() {}
+//! `flexwork`: the server's command line. `flexwork serve` runs the platform; `flexwork verify`
+//! re-checks evidence files by hand; `flexwork account add` creates accounts.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flexwork_server::auth::{NewAccount, Role};
+use flexwork_server::{AppState, Config};
+
+#[derive(Debug, Parser)]
+#[command(name = "flexwork", version, about = "flexwork: flexible staffing platform server")]
+struct Cli {
+    /// TOML configuration file (defaults apply without one; FLEXWORK_* variables override).
+    #[arg(long, global = true, env = "FLEXWORK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Verify evidence files and print the verdict as JSON.
+    Verify(flexwork_server::verify::cli::VerifyArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Print the default configuration as TOML.
+    DefaultConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Create an account (the password is read from FLEXWORK_NEW_PASSWORD or --password).
+    Add {
+        #[arg(long, value_enum)]
+        role: Role,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, env = "FLEXWORK_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+
+    match cli.command {
+        Command::Serve => serve(load(cli.config.as_deref())?).await,
+        Command::Verify(args) => {
+            let report = flexwork_server::verify::cli::run(&args)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Account(AccountCommand::Add { role, login, name, password }) => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let account = NewAccount { login, password, role, display_name: name };
+            let id = flexwork_server::auth::create_account(&state, &account).await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::DefaultConfig => {
+            print!("{}", Config::default_toml());
+            Ok(())
+        }
+    }
+}
+
+fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Config::load(file).context("reading configuration")
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let state = AppState::start(config).await?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+
+    flexwork_server::serve(state, listener, shutdown).await?;
+    Ok(())
+}

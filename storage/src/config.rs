@@ -102,6 +102,7 @@ pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn MediaStore>, Sto
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

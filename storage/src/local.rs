@@ -268,6 +268,7 @@ fn collect_objects(shard: &Path, hashes: &mut Vec<ContentHash>) -> io::Result<()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -352,7 +353,10 @@ mod tests {
 
         let err = store.get(&hash).await.unwrap_err();
 
-        assert!(matches!(err, StorageError::NotFound { hash: h } if h == hash), "{err:?}");
+        assert!(
+            matches!(err, StorageError::NotFound { hash: h } if h == hash),
+            "{err:?}"
+        );
         assert!(!store.contains(&hash).await.unwrap());
     }
 
@@ -385,7 +389,10 @@ mod tests {
         store.delete(&hash).await.unwrap();
 
         assert!(!store.contains(&hash).await.unwrap());
-        assert!(matches!(store.get(&hash).await, Err(StorageError::NotFound { .. })));
+        assert!(matches!(
+            store.get(&hash).await,
+            Err(StorageError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]

@@ -183,7 +183,11 @@ impl MediaStore for S3Store {
             }
             Err(e) => return Err(self.unavailable(e)),
         };
-        let body = output.body.collect().await.map_err(|e| self.unavailable(e))?;
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.unavailable(e))?;
 
         check_stored(&self.name, hash, body.into_bytes())
     }
@@ -218,5 +222,25 @@ impl MediaStore for S3Store {
         }
 
         Ok(hashes)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_the_prefix_and_debug_hides_the_secret() {
+        let secret = "s3cr3t-that-must-not-leak";
+        let client = s3_client("http://127.0.0.1:9", "us-east-1", "flexwork", secret, true);
+        let store = S3Store::new("shanghai-1", client, "evidence", "site-a/");
+        let hash = ContentHash::of(b"abc");
+
+        let key = store.object_key(&hash);
+        let shown = format!("{store:?}");
+
+        assert_eq!(key, format!("site-a/media/{}", hash.to_hex()));
+        assert!(!shown.contains(secret), "{shown}");
     }
 }

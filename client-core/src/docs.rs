@@ -1,0 +1,182 @@
+//! Evidence documents in SQLite: a compact snapshot per order plus the incremental change
+//! chunks appended since, so recording one item never rewrites the whole document.
+
+use automerge::ActorId;
+use flexwork_sync::{DocPeer, EvidenceDoc, EvidenceError};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::ClientError;
+
+/// Chunks after which recording folds a document back into one snapshot.
+const COMPACT_AFTER_CHUNKS: i64 = 256;
+
+/// Loads the stored document of an order, snapshot and chunks, if it has one.
+pub(crate) fn load(
+    conn: &Connection,
+    order_id: &str,
+    actor: &ActorId,
+) -> Result<Option<EvidenceDoc>, ClientError> {
+    let sql = "SELECT snapshot FROM documents WHERE order_id = ?1";
+    let snapshot: Option<Vec<u8>> = conn.query_row(sql, [order_id], |r| r.get(0)).optional()?;
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+
+    let mut doc = EvidenceDoc::load(&snapshot, actor.clone())?;
+    let mut stmt =
+        conn.prepare("SELECT bytes FROM document_chunks WHERE order_id = ?1 ORDER BY seq")?;
+    let chunks = stmt.query_map([order_id], |row| row.get::<_, Vec<u8>>(0))?;
+    for chunk in chunks {
+        let chunk = chunk?;
+        doc.automerge()
+            .load_incremental(&chunk)
+            .map_err(EvidenceError::from)?;
+    }
+    Ok(Some(doc))
+}
+
+/// Loads the document of an order, creating and storing its skeleton if it has none.
+pub(crate) fn load_or_create(
+    conn: &Connection,
+    order_id: &str,
+    actor: &ActorId,
+) -> Result<EvidenceDoc, ClientError> {
+    if let Some(doc) = load(conn, order_id, actor)? {
+        return Ok(doc);
+    }
+
+    let mut doc = EvidenceDoc::new(order_id, actor.clone())?;
+    conn.execute(
+        "INSERT INTO documents (order_id, snapshot) VALUES (?1, ?2)",
+        params![order_id, doc.save()],
+    )?;
+    Ok(doc)
+}
+
+/// The document as stored, or the bare skeleton when nothing was stored yet.
+pub(crate) fn read_only(
+    conn: &Connection,
+    order_id: &str,
+    actor: &ActorId,
+) -> Result<EvidenceDoc, ClientError> {
+    match load(conn, order_id, actor)? {
+        Some(doc) => Ok(doc),
+        None => Ok(EvidenceDoc::new(order_id, actor.clone())?),
+    }
+}
+
+/// Appends changes made on this device; the document becomes dirty (unsynced).
+pub(crate) fn append_local(
+    conn: &Connection,
+    order_id: &str,
+    changes: &[u8],
+    actor: &ActorId,
+) -> Result<(), ClientError> {
+    append(conn, order_id, changes)?;
+    conn.execute(
+        "UPDATE documents SET dirty = 1, revision = revision + 1 WHERE order_id = ?1",
+        [order_id],
+    )?;
+
+    let sql = "SELECT COUNT(*) FROM document_chunks WHERE order_id = ?1";
+    let chunks: i64 = conn.query_row(sql, [order_id], |row| row.get(0))?;
+    if chunks > COMPACT_AFTER_CHUNKS {
+        compact(conn, order_id, actor)?;
+    }
+    Ok(())
+}
+
+/// Appends changes that came from the server.
+pub(crate) fn append(conn: &Connection, order_id: &str, changes: &[u8]) -> Result<(), ClientError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO document_chunks (order_id, bytes) VALUES (?1, ?2)",
+        params![order_id, changes],
+    )?;
+    Ok(())
+}
+
+/// Folds snapshot and chunks into one snapshot. Call inside a write transaction.
+pub(crate) fn compact(conn: &Connection, order_id: &str, actor: &ActorId) -> Result<(), ClientError> {
+    let Some(mut doc) = load(conn, order_id, actor)? else {
+        return Ok(());
+    };
+    conn.execute(
+        "UPDATE documents SET snapshot = ?2 WHERE order_id = ?1",
+        params![order_id, doc.save()],
+    )?;
+    conn.execute("DELETE FROM document_chunks WHERE order_id = ?1", [order_id])?;
+    Ok(())
+}
+
+/// Orders that have a stored document.
+pub(crate) fn order_ids(conn: &Connection) -> Result<Vec<String>, ClientError> {
+    let mut stmt = conn.prepare("SELECT order_id FROM documents ORDER BY order_id")?;
+    let ids = stmt.query_map([], |row| row.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Orders whose document has chunks waiting to be compacted.
+pub(crate) fn with_chunks(conn: &Connection) -> Result<Vec<String>, ClientError> {
+    let mut stmt = conn.prepare("SELECT DISTINCT order_id FROM document_chunks")?;
+    let ids = stmt.query_map([], |row| row.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// The local revision counter of a document (bumped by each recording).
+pub(crate) fn revision(conn: &Connection, order_id: &str) -> Result<i64, ClientError> {
+    let sql = "SELECT revision FROM documents WHERE order_id = ?1";
+    let revision = conn.query_row(sql, [order_id], |row| row.get(0)).optional()?;
+    Ok(revision.unwrap_or(0))
+}
+
+/// The server holds the document: clears its rejection, and its dirty flag unless it was
+/// recorded into after `revision`.
+pub(crate) fn mark_synced(conn: &Connection, order_id: &str, revision: i64) -> Result<(), ClientError> {
+    conn.execute(
+        "UPDATE documents SET rejected_code = NULL, rejected_message = NULL,
+             dirty = CASE WHEN revision = ?2 THEN 0 ELSE dirty END
+         WHERE order_id = ?1",
+        params![order_id, revision],
+    )?;
+    Ok(())
+}
+
+/// Records the server's refusal and forgets the sync state, so the next sync starts over.
+pub(crate) fn mark_rejected(
+    conn: &Connection,
+    order_id: &str,
+    code: &str,
+    message: &str,
+) -> Result<(), ClientError> {
+    conn.execute(
+        "UPDATE documents SET rejected_code = ?2, rejected_message = ?3 WHERE order_id = ?1",
+        params![order_id, code, message],
+    )?;
+    conn.execute("DELETE FROM peers WHERE order_id = ?1", [order_id])?;
+    Ok(())
+}
+
+/// The sync state towards the server, or a fresh one.
+pub(crate) fn load_peer(conn: &Connection, order_id: &str) -> Result<DocPeer, ClientError> {
+    let sql = "SELECT state FROM peers WHERE order_id = ?1";
+    let state: Option<Vec<u8>> = conn.query_row(sql, [order_id], |r| r.get(0)).optional()?;
+    match state {
+        Some(bytes) => Ok(DocPeer::from_state_bytes(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(order_id, err = %e, "sync state unreadable, starting over");
+            DocPeer::new()
+        })),
+        None => Ok(DocPeer::new()),
+    }
+}
+
+pub(crate) fn save_peer(conn: &Connection, order_id: &str, peer: &DocPeer) -> Result<(), ClientError> {
+    conn.execute(
+        "INSERT INTO peers (order_id, state) VALUES (?1, ?2)
+         ON CONFLICT (order_id) DO UPDATE SET state = ?2",
+        params![order_id, peer.state_bytes()],
+    )?;
+    Ok(())
+}

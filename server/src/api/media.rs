@@ -1,0 +1,289 @@
+//! Content-addressed, resumable media upload, and download.
+//!
+//! `PUT /media/{hash}?offset=N&size=TOTAL` appends one chunk to an unfinished upload kept in
+//! the data folder; a chunk must start where the server's copy ends, so an interrupted
+//! upload resumes where it stopped. When the last byte arrives the whole file's SHA-256 is
+//! compared with `{hash}`, its type is sniffed from its bytes, and only then is it written to
+//! the media store and acknowledged as `complete`. Only media referenced by one of the
+//! caller's evidence documents may be uploaded, so sync documents first.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flexwork_sync::{ContentHash, ContentHasher, MediaState, MediaStatus};
+use serde::Deserialize;
+use sqlx::Row;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::QueryParams;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, now_ms};
+
+/// Query of a chunk upload.
+#[derive(Debug, Deserialize)]
+pub struct ChunkParams {
+    pub offset: u64,
+    pub size: u64,
+}
+
+fn parse_hash(raw: &str) -> ApiResult<ContentHash> {
+    raw.parse().map_err(|e: flexwork_sync::InvalidHash| {
+        ApiError::bad_request("invalid_hash", e.to_string())
+    })
+}
+
+/// `GET /media/{hash}/status`.
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<MediaStatus>> {
+    let hash = parse_hash(&hash)?;
+    require_reference(&state, &caller, &hash).await?;
+    Ok(Json(current_status(&state, &caller, &hash).await?))
+}
+
+async fn current_status(state: &AppState, caller: &Caller, hash: &ContentHash) -> ApiResult<MediaStatus> {
+    if let Some(size) = stored_size(state, hash).await? {
+        return Ok(MediaStatus { hash: *hash, state: MediaState::Complete, received: size });
+    }
+    let received = partial_len(&partial_path(state, caller, hash)).await?;
+    let state = if received == 0 { MediaState::Absent } else { MediaState::Partial };
+    Ok(MediaStatus { hash: *hash, state, received })
+}
+
+async fn stored_size(state: &AppState, hash: &ContentHash) -> ApiResult<Option<u64>> {
+    let row = sqlx::query("SELECT size FROM media_objects WHERE hash = $1")
+        .bind(hash.to_hex())
+        .fetch_optional(&state.db.pool)
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64, _>("size")).transpose()?.map(|s| s as u64))
+}
+
+fn partial_path(state: &AppState, caller: &Caller, hash: &ContentHash) -> PathBuf {
+    state.config.uploads_dir().join(format!("{hash}.{}.part", caller.account_id))
+}
+
+async fn partial_len(path: &std::path::Path) -> ApiResult<u64> {
+    match tokio::fs::metadata(path).await {
+        Ok(meta) => Ok(meta.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Refuses media that no evidence document of the caller references.
+async fn require_reference(state: &AppState, caller: &Caller, hash: &ContentHash) -> ApiResult<()> {
+    let sql = match caller.role {
+        Role::Operator => return Ok(()),
+        Role::Worker => {
+            "SELECT 1 AS hit FROM evidence_photos p JOIN orders o ON o.id = p.order_id \
+             WHERE p.hash = $1 AND o.worker_id = $2 LIMIT 1"
+        }
+        Role::Enterprise => {
+            "SELECT 1 AS hit FROM evidence_photos p JOIN orders o ON o.id = p.order_id \
+             WHERE p.hash = $1 AND o.enterprise_id = $2 LIMIT 1"
+        }
+    };
+    let hit = sqlx::query(sql)
+        .bind(hash.to_hex())
+        .bind(&caller.account_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+
+    if hit.is_none() {
+        let message = "no evidence of yours references this media; sync your documents first";
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "media_not_referenced", message));
+    }
+    Ok(())
+}
+
+/// `PUT /media/{hash}?offset=N&size=TOTAL`: one chunk of an upload.
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+    QueryParams(params): QueryParams<ChunkParams>,
+    body: Bytes,
+) -> ApiResult<Json<MediaStatus>> {
+    caller.require(Role::Worker)?;
+    let hash = parse_hash(&hash)?;
+    check_size(&state, &params, body.len())?;
+    require_reference(&state, &caller, &hash).await?;
+
+    let _guard = state.upload_locks[usize::from(hash.as_bytes()[0]) % state.upload_locks.len()]
+        .lock()
+        .await;
+    let current = current_status(&state, &caller, &hash).await?;
+    if current.state == MediaState::Complete {
+        return Ok(Json(current));
+    }
+    if params.offset != current.received {
+        let message = format!(
+            "this chunk starts at byte {}, but the server holds {} bytes; continue from there",
+            params.offset, current.received
+        );
+        return Err(ApiError::conflict("upload_offset_mismatch", message));
+    }
+
+    let path = partial_path(&state, &caller, &hash);
+    append(&path, &body).await?;
+    let received = params.offset + body.len() as u64;
+    if received < params.size {
+        return Ok(Json(MediaStatus { hash, state: MediaState::Partial, received }));
+    }
+    finish(&state, &hash, &path).await.map(Json)
+}
+
+fn check_size(state: &AppState, params: &ChunkParams, chunk: usize) -> ApiResult<()> {
+    let limit = state.config.limits.max_upload_bytes;
+    if params.size > limit {
+        let message = format!("media may be at most {limit} bytes; this one is {}", params.size);
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "media_too_large", message));
+    }
+    if params.size == 0 || params.offset + chunk as u64 > params.size {
+        let message = "the chunk runs past the declared size of the media";
+        return Err(ApiError::bad_request("chunk_out_of_range", message));
+    }
+    Ok(())
+}
+
+async fn append(path: &std::path::Path, chunk: &[u8]) -> ApiResult<()> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+        .map_err(ApiError::internal)?;
+    file.write_all(chunk).await.map_err(ApiError::internal)?;
+    file.sync_all().await.map_err(ApiError::internal)
+}
+
+/// Checks the whole upload and moves it into the media store.
+async fn finish(state: &AppState, hash: &ContentHash, path: &std::path::Path) -> ApiResult<MediaStatus> {
+    let (actual, head) = hash_file(path).await?;
+    if actual != *hash {
+        discard(path).await;
+        let message = format!("the uploaded bytes hash to {actual}, not to {hash}; upload again");
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch", message));
+    }
+    let Some(media_type) = sniff(&head) else {
+        discard(path).await;
+        let message = "only JPEG, PNG, WebP, GIF, TIFF, HEIC and MP4 media are accepted";
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
+    };
+
+    state.media.put_file(hash, path).await?;
+    let size = tokio::fs::metadata(path).await.map_err(ApiError::internal)?.len();
+    record_object(state, hash, size, media_type).await?;
+    discard(path).await;
+    requeue_orders_using(state, hash).await?;
+
+    tracing::info!(%hash, size, media_type, "media stored");
+    Ok(MediaStatus { hash: *hash, state: MediaState::Complete, received: size })
+}
+
+async fn hash_file(path: &std::path::Path) -> ApiResult<(ContentHash, Vec<u8>)> {
+    let mut file = tokio::fs::File::open(path).await.map_err(ApiError::internal)?;
+    let mut hasher = ContentHasher::new();
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).await.map_err(ApiError::internal)?;
+        if n == 0 {
+            return Ok((hasher.finish(), head));
+        }
+        if head.is_empty() {
+            head.extend_from_slice(&buf[..n.min(64)]);
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+async fn discard(path: &std::path::Path) {
+    if let Err(e) = tokio::fs::remove_file(path).await {
+        tracing::warn!(error = %e, "could not remove unfinished upload");
+    }
+}
+
+/// The media type of the first bytes of a file, if it is one we accept.
+pub fn sniff(head: &[u8]) -> Option<&'static str> {
+    if let Ok(format) = image::guess_format(head) {
+        return match format {
+            image::ImageFormat::Jpeg => Some("image/jpeg"),
+            image::ImageFormat::Png => Some("image/png"),
+            image::ImageFormat::WebP => Some("image/webp"),
+            image::ImageFormat::Gif => Some("image/gif"),
+            image::ImageFormat::Tiff => Some("image/tiff"),
+            _ => None,
+        };
+    }
+    match head.get(4..12) {
+        Some(b"ftypheic") | Some(b"ftypheix") | Some(b"ftypmif1") => Some("image/heic"),
+        Some(brand) if brand.starts_with(b"ftyp") => Some("video/mp4"),
+        _ => None,
+    }
+}
+
+async fn record_object(state: &AppState, hash: &ContentHash, size: u64, media_type: &str) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO media_objects (hash, size, media_type, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(hash.to_hex())
+    .bind(size as i64)
+    .bind(media_type)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// New media is new evidence: verify again every submitted order that uses it.
+async fn requeue_orders_using(state: &AppState, hash: &ContentHash) -> ApiResult<()> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT o.id FROM orders o JOIN evidence_photos p ON p.order_id = o.id \
+         WHERE p.hash = $1 AND o.submitted_at IS NOT NULL",
+    )
+    .bind(hash.to_hex())
+    .fetch_all(&state.db.pool)
+    .await?;
+
+    for row in rows {
+        let order_id: String = row.try_get("id")?;
+        sqlx::query("UPDATE orders SET needs_verification = needs_verification + 1 WHERE id = $1")
+            .bind(&order_id)
+            .execute(&state.db.pool)
+            .await?;
+        state.verifier.enqueue(&order_id);
+    }
+    Ok(())
+}
+
+/// `GET /media/{hash}`: the bytes, verified against their hash on the way out.
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> ApiResult<Response> {
+    let hash = parse_hash(&hash)?;
+    require_reference(&state, &caller, &hash).await?;
+    let row = sqlx::query("SELECT media_type FROM media_objects WHERE hash = $1")
+        .bind(hash.to_hex())
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("media"))?;
+    let media_type: String = row.try_get("media_type")?;
+
+    let bytes = state.media.get(&hash).await?;
+    let mut response = (StatusCode::OK, bytes).into_response();
+    if let Ok(value) = HeaderValue::from_str(&media_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,288 @@
+//! Orders: where each piece of work stands, and the enterprise's and operator's decisions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::JsonBody;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::settlement::{self, Settlement};
+use crate::{AppState, now_ms, rfc3339};
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub id: String,
+    pub task_id: String,
+    pub worker_id: String,
+    pub enterprise_id: String,
+    /// `assigned`, `submitted`, `verified`, `needs_review`, `rejected`, `confirmed`,
+    /// `disputed` or `settled`.
+    pub status: String,
+    pub created_at: String,
+    pub submitted_at: Option<String>,
+    /// `passed`, `needs_review` or `rejected`.
+    pub verdict: Option<String>,
+    /// New evidence arrived and has not been verified yet.
+    pub verification_pending: bool,
+    /// The last verification report: findings, photo facts, skipped checks.
+    pub report: Option<serde_json::Value>,
+    /// `approved` or `rejected` by an operator.
+    pub operator_decision: Option<String>,
+    pub operator_reason: Option<String>,
+    /// `confirmed` or `disputed` by the enterprise.
+    pub confirmation: Option<String>,
+    pub confirmation_reason: Option<String>,
+    pub settlement: Option<Settlement>,
+}
+
+/// Builds the view of one order (no access check).
+pub async fn view(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
+    let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    let settlement = settlement::for_order(state, order_id).await?;
+    from_row(&row, settlement)
+}
+
+fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResult<OrderView> {
+    let report: Option<String> = row.try_get("report")?;
+    let mut view = OrderView {
+        id: row.try_get("id")?,
+        task_id: row.try_get("task_id")?,
+        worker_id: row.try_get("worker_id")?,
+        enterprise_id: row.try_get("enterprise_id")?,
+        status: String::new(),
+        created_at: rfc3339(row.try_get("created_at")?),
+        submitted_at: row.try_get::<Option<i64>, _>("submitted_at")?.map(rfc3339),
+        verdict: row.try_get("verdict")?,
+        verification_pending: row.try_get::<i64, _>("needs_verification")? > 0,
+        report: report.and_then(|r| serde_json::from_str(&r).ok()),
+        operator_decision: row.try_get("operator_decision")?,
+        operator_reason: row.try_get("operator_reason")?,
+        confirmation: row.try_get("confirmation")?,
+        confirmation_reason: row.try_get("confirmation_reason")?,
+        settlement,
+    };
+    view.status = status_of(&view).to_owned();
+    Ok(view)
+}
+
+/// The facts that decide an order's status.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    pub settled: bool,
+    pub submitted: bool,
+    pub verdict: Option<&'a str>,
+    pub decision: Option<&'a str>,
+    pub confirmation: Option<&'a str>,
+}
+
+impl Progress<'_> {
+    /// The one word that says where an order stands, most advanced state first.
+    pub fn status(&self) -> &'static str {
+        let (decision, verdict) = (self.decision, self.verdict);
+        if self.settled {
+            "settled"
+        } else if self.confirmation == Some("disputed") {
+            "disputed"
+        } else if decision == Some("rejected") || (decision.is_none() && verdict == Some("rejected")) {
+            "rejected"
+        } else if self.confirmation == Some("confirmed") {
+            "confirmed"
+        } else if decision == Some("approved") || verdict == Some("passed") {
+            "verified"
+        } else if verdict == Some("needs_review") {
+            "needs_review"
+        } else if self.submitted {
+            "submitted"
+        } else {
+            "assigned"
+        }
+    }
+}
+
+fn status_of(order: &OrderView) -> &'static str {
+    Progress {
+        settled: order.settlement.is_some(),
+        submitted: order.submitted_at.is_some(),
+        verdict: order.verdict.as_deref(),
+        decision: order.operator_decision.as_deref(),
+        confirmation: order.confirmation.as_deref(),
+    }
+    .status()
+}
+
+/// Loads an order the caller may see: its worker, its enterprise, or an operator.
+pub async fn visible(state: &AppState, caller: &Caller, order_id: &str) -> ApiResult<OrderView> {
+    let order = view(state, order_id).await?;
+    let visible = match caller.role {
+        Role::Operator => true,
+        Role::Worker => order.worker_id == caller.account_id,
+        Role::Enterprise => order.enterprise_id == caller.account_id,
+    };
+    if !visible {
+        return Err(ApiError::not_found("order"));
+    }
+    Ok(order)
+}
+
+/// `GET /orders/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    Ok(Json(visible(&state, &caller, &id).await?))
+}
+
+/// `GET /orders`: the caller's own orders (all of them for an operator).
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OrderView>>> {
+    let (sql, bind) = match caller.role {
+        Role::Operator => ("SELECT id FROM orders WHERE id <> $1 ORDER BY created_at", ""),
+        Role::Worker => ("SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at", caller.account_id.as_str()),
+        Role::Enterprise => ("SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at", caller.account_id.as_str()),
+    };
+    let rows = sqlx::query(sql).bind(bind).fetch_all(&state.db.pool).await?;
+
+    let mut orders = Vec::with_capacity(rows.len());
+    for row in rows {
+        orders.push(view(&state, &row.try_get::<String, _>("id")?).await?);
+    }
+    Ok(Json(orders))
+}
+
+/// `POST /orders/{id}/confirm`: the enterprise accepts the work as done.
+pub async fn confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    decide_completion(&state, &caller, &id, "confirmed", None).await
+}
+
+/// A reason for a decision.
+#[derive(Debug, Deserialize)]
+pub struct Reason {
+    pub reason: String,
+}
+
+/// `POST /orders/{id}/dispute`: the enterprise says the work was not done as agreed.
+pub async fn dispute(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> ApiResult<Json<OrderView>> {
+    let reason = required_reason(&body.reason)?;
+    decide_completion(&state, &caller, &id, "disputed", Some(reason)).await
+}
+
+fn required_reason(reason: &str) -> ApiResult<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 2000 {
+        let message = "give a reason of 1 to 2000 characters";
+        return Err(ApiError::bad_request("reason_required", message));
+    }
+    Ok(reason)
+}
+
+async fn decide_completion(
+    state: &AppState,
+    caller: &Caller,
+    order_id: &str,
+    decision: &str,
+    reason: Option<&str>,
+) -> ApiResult<Json<OrderView>> {
+    caller.require(Role::Enterprise)?;
+    let order = visible(state, caller, order_id).await?;
+    if order.submitted_at.is_none() {
+        let message = "the worker has not submitted this order yet";
+        return Err(ApiError::conflict("not_submitted", message));
+    }
+    if order.settlement.is_some() {
+        return Err(ApiError::conflict("already_settled", "this order is already settled"));
+    }
+
+    sqlx::query(
+        "UPDATE orders SET confirmation = $1, confirmation_reason = $2, confirmed_at = $3 \
+         WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM settlements s WHERE s.order_id = $4)",
+    )
+    .bind(decision)
+    .bind(reason)
+    .bind(now_ms())
+    .bind(order_id)
+    .execute(&state.db.pool)
+    .await?;
+    tracing::info!(order_id, decision, "enterprise decided completion");
+
+    settlement::try_settle(state, order_id).await?;
+    Ok(Json(view(state, order_id).await?))
+}
+
+/// `POST /orders/{id}/review` body.
+#[derive(Debug, Deserialize)]
+pub struct ReviewDecision {
+    /// `approve` or `reject`.
+    pub decision: String,
+    pub reason: String,
+}
+
+/// `POST /orders/{id}/review`: an operator decides on evidence verification flagged.
+pub async fn review(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReviewDecision>,
+) -> ApiResult<Json<OrderView>> {
+    caller.require(Role::Operator)?;
+    let order = visible(&state, &caller, &id).await?;
+    let decision = match body.decision.as_str() {
+        "approve" => "approved",
+        "reject" => "rejected",
+        _ => return Err(ApiError::bad_request("invalid_decision", "decision is approve or reject")),
+    };
+    let reason = required_reason(&body.reason)?;
+    if order.settlement.is_some() {
+        return Err(ApiError::conflict("already_settled", "this order is already settled"));
+    }
+
+    sqlx::query(
+        "UPDATE orders SET operator_decision = $1, operator_reason = $2, operator_id = $3, \
+         decided_at = $4 WHERE id = $5",
+    )
+    .bind(decision)
+    .bind(reason)
+    .bind(&caller.account_id)
+    .bind(now_ms())
+    .bind(&id)
+    .execute(&state.db.pool)
+    .await?;
+    tracing::info!(order_id = %id, decision, "operator reviewed evidence");
+
+    rewrite_review(&state, &id).await?;
+    settlement::try_settle(&state, &id).await?;
+    Ok(Json(view(&state, &id).await?))
+}
+
+/// Puts the operator's comment into the document's review, so the worker sees it.
+async fn rewrite_review(state: &AppState, order_id: &str) -> ApiResult<()> {
+    let order = view(state, order_id).await?;
+    let Some(report) = order.report else { return Ok(()) };
+    let report: crate::verify::Report = serde_json::from_value(report).map_err(ApiError::internal)?;
+    crate::verification::write_review(state, order_id, &report).await
+}
+
+/// `GET /orders/{id}/settlement`.
+pub async fn settlement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Settlement>> {
+    let order = visible(&state, &caller, &id).await?;
+    order.settlement.map(Json).ok_or_else(|| ApiError::not_found("settlement"))
+}

@@ -1,0 +1,157 @@
+//! Server configuration: defaults in code, then a TOML file, then environment variables.
+//!
+//! Environment variables are `FLEXWORK_<SECTION>__<KEY>` (double underscore between levels),
+//! e.g. `FLEXWORK_LISTEN=0.0.0.0:8080` or `FLEXWORK_LIMITS__MAX_UPLOAD_BYTES=1048576`;
+//! `DATABASE_URL` is also honoured. With no file and no variables the server runs on a
+//! laptop: SQLite and media in `./flexwork-data`, listening on 127.0.0.1:8080.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use flexwork_storage::StoreConfig;
+use flexwork_sync::MessageLimits;
+use serde::{Deserialize, Serialize};
+
+use crate::settlement::TaxConfig;
+use crate::verify::Thresholds;
+
+/// Everything the server reads at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// Folder for the embedded database, local media and unfinished uploads.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means a SQLite file in `data_dir`.
+    #[serde(default)]
+    pub database_url: String,
+    /// Where media blobs live; `None` means a local folder in `data_dir`.
+    #[serde(default)]
+    pub media: Option<StoreConfig>,
+    pub limits: Limits,
+    pub verification: Thresholds,
+    pub tax: TaxConfig,
+    /// Lifetime of API bearer tokens, in hours.
+    pub token_ttl_hours: i64,
+}
+
+/// Sizes the server refuses to go beyond.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest media blob, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest body of one sync request, in bytes.
+    pub max_sync_body_bytes: usize,
+    /// Bounds on each Automerge sync message inside a request.
+    pub sync_message: MessageLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 50 * 1024 * 1024,
+            max_sync_body_bytes: 32 * 1024 * 1024,
+            sync_message: MessageLimits::default(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("flexwork-data"),
+            database_url: String::new(),
+            media: None,
+            limits: Limits::default(),
+            verification: Thresholds::default(),
+            tax: TaxConfig::default(),
+            token_ttl_hours: 24 * 30,
+        }
+    }
+}
+
+impl Config {
+    /// Reads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("FLEXWORK_").split("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(Serialized::default("database_url", url));
+        }
+
+        figment.extract().map_err(Box::new)
+    }
+
+    /// The database to use, defaulting to a SQLite file in the data folder.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            let path = self.data_dir.join("flexwork.sqlite");
+            format!("sqlite://{}?mode=rwc", path.display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The media store, defaulting to a folder in the data folder.
+    pub fn media_store(&self) -> StoreConfig {
+        self.media.clone().unwrap_or_else(|| StoreConfig::Local {
+            path: self.data_dir.join("media"),
+        })
+    }
+
+    /// Folder for unfinished chunked uploads.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    /// The defaults as a commented TOML file, for `flexwork default-config`.
+    pub fn default_toml() -> String {
+        let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+        format!(
+            "# flexwork server configuration. Every key is optional; these are the defaults.\n\
+             # Environment variables override the file: FLEXWORK_<KEY>, FLEXWORK_<SECTION>__<KEY>,\n\
+             # and DATABASE_URL. database_url = \"postgres://user@host/db\" moves off SQLite;\n\
+             # a [media] table with kind = \"s3\" moves media to an S3-compatible store.\n\n{body}"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file_and_file_then_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flexwork.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n[limits]\nmax_upload_bytes = 10\n")
+            .unwrap();
+
+        let defaults = Config::load(None).unwrap();
+        let from_file = Config::load(Some(&file)).unwrap();
+
+        assert_eq!(defaults.listen.port(), 8080);
+        assert!(defaults.database_url().starts_with("sqlite://"));
+        assert_eq!(from_file.listen.port(), 9999);
+        assert_eq!(from_file.limits.max_upload_bytes, 10);
+        assert_eq!(from_file.limits.max_sync_body_bytes, Limits::default().max_sync_body_bytes);
+    }
+
+    #[test]
+    fn the_printed_default_config_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flexwork.toml");
+        std::fs::write(&file, Config::default_toml()).unwrap();
+
+        let config = Config::load(Some(&file)).unwrap();
+
+        assert_eq!(config.token_ttl_hours, Config::default().token_ttl_hours);
+    }
+}

@@ -1,0 +1,111 @@
+//! The database: one `sqlx::AnyPool` over SQLite (embedded default) or PostgreSQL.
+//!
+//! All SQL is written once, in the common dialect of both: `$n` parameters numbered in order
+//! of appearance, `BIGINT` milliseconds for times, `ON CONFLICT … DO NOTHING` for
+//! exactly-once inserts. The migrations differ only in the names of the binary and float
+//! column types, which are filled in per backend.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+/// Migrations in order; each runs once, in a transaction, and is recorded.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_core.sql"))];
+
+/// Which database the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool and what it is connected to.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = pool_options(backend).connect_with(options).await?;
+        let db = Self { pool, backend };
+
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let create = "CREATE TABLE IF NOT EXISTS schema_migrations \
+                      (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+        self.pool.execute(create).await?;
+
+        for (version, sql) in MIGRATIONS {
+            let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&self.pool)
+                .await?;
+            if done.is_none() {
+                self.apply(*version, sql).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, version: i64, sql: &str) -> Result<(), sqlx::Error> {
+        let (blob, real) = match self.backend {
+            Backend::Sqlite => ("BLOB", "REAL"),
+            Backend::Postgres => ("BYTEA", "DOUBLE PRECISION"),
+        };
+        let sql = sql.replace("{BLOB}", blob).replace("{REAL}", real);
+        let mut tx = self.pool.begin().await?;
+        for statement in sql.split(';').map(strip_comments).filter(|s| !s.is_empty()) {
+            tx.execute(sqlx::AssertSqlSafe(statement)).await?;
+        }
+
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(crate::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied database migration");
+        Ok(())
+    }
+
+    /// The latest applied migration.
+    pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query("SELECT MAX(version) AS v FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_get::<Option<i64>, _>("v").map(|v| v.unwrap_or(0))
+    }
+}
+
+fn pool_options(backend: Backend) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+    match backend {
+        Backend::Postgres => options.max_connections(16),
+        // One file, one writer at a time: a few connections that wait for each other.
+        Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        }),
+    }
+}
+
+fn strip_comments(statement: &str) -> String {
+    let lines = statement.lines().filter(|l| !l.trim_start().starts_with("--"));
+    lines.collect::<Vec<_>>().join("\n").trim().to_owned()
+}

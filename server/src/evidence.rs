@@ -1,0 +1,101 @@
+//! The server's copy of each order's evidence document, kept in the database.
+//!
+//! Writes use optimistic concurrency: a document is saved only if its version is still the
+//! one that was loaded, and the caller retries otherwise. That holds across several server
+//! processes sharing one PostgreSQL database, not only within one.
+
+use flexwork_sync::{Evidence, EvidenceDoc};
+use sqlx::Row;
+
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, now_ms};
+
+/// How often a write is retried after losing a race to another writer.
+pub const MAX_ATTEMPTS: usize = 8;
+
+/// A document as loaded, with the version it must still have when saved.
+#[derive(Debug)]
+pub struct Loaded {
+    pub doc: EvidenceDoc,
+    pub version: i64,
+}
+
+/// Loads the order's document, or starts it from the shared skeleton.
+pub async fn load(state: &AppState, order_id: &str) -> ApiResult<Loaded> {
+    let row = sqlx::query("SELECT doc, version FROM evidence_docs WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    let actor = state.actor.clone();
+    let Some(row) = row else {
+        let doc = EvidenceDoc::new(order_id, actor).map_err(ApiError::internal)?;
+        return Ok(Loaded { doc, version: 0 });
+    };
+
+    let bytes: Vec<u8> = row.try_get("doc")?;
+    let doc = EvidenceDoc::load(&bytes, actor).map_err(ApiError::internal)?;
+    Ok(Loaded { doc, version: row.try_get("version")? })
+}
+
+/// Saves the document if nobody saved it since it was loaded. Returns false on a lost race.
+pub async fn save(state: &AppState, order_id: &str, loaded: &mut Loaded) -> ApiResult<bool> {
+    let bytes = loaded.doc.save();
+    let now = now_ms();
+    let result = if loaded.version == 0 {
+        sqlx::query(
+            "INSERT INTO evidence_docs (order_id, doc, version, updated_at) \
+             VALUES ($1, $2, 1, $3) ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(order_id)
+        .bind(bytes)
+        .bind(now)
+        .execute(&state.db.pool)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE evidence_docs SET doc = $1, version = version + 1, updated_at = $2 \
+             WHERE order_id = $3 AND version = $4",
+        )
+        .bind(bytes)
+        .bind(now)
+        .bind(order_id)
+        .bind(loaded.version)
+        .execute(&state.db.pool)
+        .await?
+    };
+
+    let saved = result.rows_affected() == 1;
+    if saved {
+        loaded.version += 1;
+    }
+    Ok(saved)
+}
+
+/// Records what a changed document says: its photos (for reuse checks and upload rights) and
+/// its submission. Queues verification when the order is submitted.
+pub async fn ingest(state: &AppState, order_id: &str, evidence: &Evidence) -> ApiResult<()> {
+    for photo in &evidence.photos {
+        sqlx::query(
+            "INSERT INTO evidence_photos (order_id, photo_id, hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (order_id, photo_id) DO NOTHING",
+        )
+        .bind(order_id)
+        .bind(&photo.id)
+        .bind(photo.hash.to_hex())
+        .execute(&state.db.pool)
+        .await?;
+    }
+
+    if let Some(submitted_at) = evidence.submitted_at_ms() {
+        sqlx::query(
+            "UPDATE orders SET submitted_at = COALESCE(submitted_at, $1), \
+             needs_verification = needs_verification + 1 WHERE id = $2",
+        )
+        .bind(submitted_at)
+        .bind(order_id)
+        .execute(&state.db.pool)
+        .await?;
+        state.verifier.enqueue(order_id);
+    }
+    Ok(())
+}
