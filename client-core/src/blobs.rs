@@ -38,7 +38,9 @@ impl BlobStore {
             return Ok(hash);
         }
 
-        let temp = self.dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4()));
+        let temp = self
+            .dir
+            .join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4()));
         let mut file = File::create(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;

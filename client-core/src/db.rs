@@ -73,7 +73,9 @@ pub(crate) fn open(path: &Path) -> Result<Connection, ClientError> {
     conn.busy_timeout(Duration::from_secs(10))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(ClientError::Corrupt(format!("journal mode stays {mode}, not wal")));
+        return Err(ClientError::Corrupt(format!(
+            "journal mode stays {mode}, not wal"
+        )));
     }
 
     conn.pragma_update(None, "synchronous", "FULL")?;

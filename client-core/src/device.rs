@@ -101,7 +101,10 @@ impl Device {
     /// The HTTP transport for the stored session.
     pub fn transport(&self) -> Result<HttpTransport, ClientError> {
         let session = session::load(&self.conn)?.ok_or(ClientError::NotLoggedIn)?;
-        Ok(HttpTransport::new(&session.info.server_url, &session.token)?)
+        Ok(HttpTransport::new(
+            &session.info.server_url,
+            &session.token,
+        )?)
     }
 
     /// Stores orders that reached the device by another channel than sync (sync does this

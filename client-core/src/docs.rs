@@ -99,7 +99,11 @@ pub(crate) fn append(conn: &Connection, order_id: &str, changes: &[u8]) -> Resul
 }
 
 /// Folds snapshot and chunks into one snapshot. Call inside a write transaction.
-pub(crate) fn compact(conn: &Connection, order_id: &str, actor: &ActorId) -> Result<(), ClientError> {
+pub(crate) fn compact(
+    conn: &Connection,
+    order_id: &str,
+    actor: &ActorId,
+) -> Result<(), ClientError> {
     let Some(mut doc) = load(conn, order_id, actor)? else {
         return Ok(());
     };
@@ -107,7 +111,10 @@ pub(crate) fn compact(conn: &Connection, order_id: &str, actor: &ActorId) -> Res
         "UPDATE documents SET snapshot = ?2 WHERE order_id = ?1",
         params![order_id, doc.save()],
     )?;
-    conn.execute("DELETE FROM document_chunks WHERE order_id = ?1", [order_id])?;
+    conn.execute(
+        "DELETE FROM document_chunks WHERE order_id = ?1",
+        [order_id],
+    )?;
     Ok(())
 }
 
@@ -128,13 +135,19 @@ pub(crate) fn with_chunks(conn: &Connection) -> Result<Vec<String>, ClientError>
 /// The local revision counter of a document (bumped by each recording).
 pub(crate) fn revision(conn: &Connection, order_id: &str) -> Result<i64, ClientError> {
     let sql = "SELECT revision FROM documents WHERE order_id = ?1";
-    let revision = conn.query_row(sql, [order_id], |row| row.get(0)).optional()?;
+    let revision = conn
+        .query_row(sql, [order_id], |row| row.get(0))
+        .optional()?;
     Ok(revision.unwrap_or(0))
 }
 
 /// The server holds the document: clears its rejection, and its dirty flag unless it was
 /// recorded into after `revision`.
-pub(crate) fn mark_synced(conn: &Connection, order_id: &str, revision: i64) -> Result<(), ClientError> {
+pub(crate) fn mark_synced(
+    conn: &Connection,
+    order_id: &str,
+    revision: i64,
+) -> Result<(), ClientError> {
     conn.execute(
         "UPDATE documents SET rejected_code = NULL, rejected_message = NULL,
              dirty = CASE WHEN revision = ?2 THEN 0 ELSE dirty END
@@ -172,7 +185,11 @@ pub(crate) fn load_peer(conn: &Connection, order_id: &str) -> Result<DocPeer, Cl
     }
 }
 
-pub(crate) fn save_peer(conn: &Connection, order_id: &str, peer: &DocPeer) -> Result<(), ClientError> {
+pub(crate) fn save_peer(
+    conn: &Connection,
+    order_id: &str,
+    peer: &DocPeer,
+) -> Result<(), ClientError> {
     conn.execute(
         "INSERT INTO peers (order_id, state) VALUES (?1, ?2)
          ON CONFLICT (order_id) DO UPDATE SET state = ?2",

@@ -285,7 +285,13 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<EvidenceItem, ClientError>
     });
     let size: Option<i64> = row.get(4)?;
     let points: Option<i64> = row.get(6)?;
-    let partial = (row.get(0)?, row.get(1)?, size.map(from_sql), row.get(5)?, points.map(from_sql));
+    let partial = (
+        row.get(0)?,
+        row.get(1)?,
+        size.map(from_sql),
+        row.get(5)?,
+        points.map(from_sql),
+    );
     let uploaded_bytes = from_sql(row.get(10)?);
     let recorded_at_ms = row.get(11)?;
 

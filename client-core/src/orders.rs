@@ -40,7 +40,9 @@ pub(crate) fn upsert(
 
 pub(crate) fn exists(conn: &Connection, order_id: &str) -> Result<bool, ClientError> {
     let sql = "SELECT 1 FROM orders WHERE order_id = ?1";
-    let found: Option<i64> = conn.query_row(sql, [order_id], |row| row.get(0)).optional()?;
+    let found: Option<i64> = conn
+        .query_row(sql, [order_id], |row| row.get(0))
+        .optional()?;
     Ok(found.is_some())
 }
 

@@ -11,10 +11,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flexwork_sync::{
-    ContentHash, DocMessage, DocPeer, DocRejection, EvidenceDoc, MediaState, MessageLimits, OrderSummary, PROTOCOL_VERSION, SyncRequest, SyncResponse,
-};
 use flexwork_sync::protocol::MAX_DOCS_PER_REQUEST;
+use flexwork_sync::{
+    ContentHash, DocMessage, DocPeer, DocRejection, EvidenceDoc, MediaState, MessageLimits,
+    OrderSummary, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
@@ -120,7 +121,11 @@ impl Device {
         Ok(live)
     }
 
-    fn sync_documents(&mut self, run: &mut Run, transport: &dyn Transport) -> Result<(), ClientError> {
+    fn sync_documents(
+        &mut self,
+        run: &mut Run,
+        transport: &dyn Transport,
+    ) -> Result<(), ClientError> {
         for _ in 0..MAX_ROUNDS {
             run.report.rounds += 1;
             let outgoing = generate(run);
@@ -219,7 +224,11 @@ impl Device {
         Ok(())
     }
 
-    fn upload_media(&mut self, run: &mut Run, transport: &dyn Transport) -> Result<(), ClientError> {
+    fn upload_media(
+        &mut self,
+        run: &mut Run,
+        transport: &dyn Transport,
+    ) -> Result<(), ClientError> {
         for media in self.media_to_upload(run)? {
             if !self.upload_one(run, transport, &media)? {
                 break;
@@ -250,7 +259,13 @@ impl Device {
         let error = match self.upload_blob(run, transport, media) {
             Ok(sent) => {
                 run.report.blobs_uploaded += usize::from(sent > 0);
-                items::set_media_state(&self.conn, &media.hash, ItemState::Synced, Some(media.size), None)?;
+                items::set_media_state(
+                    &self.conn,
+                    &media.hash,
+                    ItemState::Synced,
+                    Some(media.size),
+                    None,
+                )?;
                 tracing::info!(hash = %media.hash, bytes = sent, "media uploaded");
                 return Ok(true);
             }
@@ -269,7 +284,13 @@ impl Device {
             return Ok(true);
         }
         tracing::warn!(hash = %media.hash, err = %error, "media upload held back");
-        items::set_media_state(&self.conn, &media.hash, ItemState::Queued, None, Some(&failure))?;
+        items::set_media_state(
+            &self.conn,
+            &media.hash,
+            ItemState::Queued,
+            None,
+            Some(&failure),
+        )?;
         run.report.failures.push(media_failure(media, failure));
         Ok(!error.is_outage())
     }
@@ -281,7 +302,13 @@ impl Device {
         failure: ItemFailure,
     ) -> Result<(), ClientError> {
         tracing::warn!(hash = %media.hash, code = %failure.code, "media refused for good");
-        items::set_media_state(&self.conn, &media.hash, ItemState::Failed, None, Some(&failure))?;
+        items::set_media_state(
+            &self.conn,
+            &media.hash,
+            ItemState::Failed,
+            None,
+            Some(&failure),
+        )?;
         run.report.failures.push(media_failure(media, failure));
         Ok(())
     }
@@ -314,7 +341,9 @@ impl Device {
                     tracing::debug!(hash = %hash, received = next.received, "media chunk sent");
                     status = next;
                 }
-                Err(TransportError::Server { status: 409, .. }) if conflicts < MAX_OFFSET_RETRIES => {
+                Err(TransportError::Server { status: 409, .. })
+                    if conflicts < MAX_OFFSET_RETRIES =>
+                {
                     conflicts += 1;
                     status = transport.media_status(hash)?;
                 }
@@ -325,7 +354,11 @@ impl Device {
     }
 }
 
-fn live_doc(conn: &Connection, order_id: &str, actor: &automerge::ActorId) -> Result<LiveDoc, ClientError> {
+fn live_doc(
+    conn: &Connection,
+    order_id: &str,
+    actor: &automerge::ActorId,
+) -> Result<LiveDoc, ClientError> {
     Ok(LiveDoc {
         doc: docs::load_or_create(conn, order_id, actor)?,
         peer: docs::load_peer(conn, order_id)?,
@@ -380,7 +413,12 @@ fn reject(conn: &Connection, run: &mut Run, rejection: DocRejection) -> Result<(
         live.peer = DocPeer::new();
     }
 
-    docs::mark_rejected(conn, &rejection.order_id, &rejection.code, &rejection.message)?;
+    docs::mark_rejected(
+        conn,
+        &rejection.order_id,
+        &rejection.code,
+        &rejection.message,
+    )?;
     run.report.rejected.push(rejection);
     Ok(())
 }
@@ -399,7 +437,10 @@ fn receive(
     };
 
     let heads = live.doc.automerge().get_heads();
-    if let Err(e) = live.peer.receive(live.doc.automerge(), &message.message, limits) {
+    if let Err(e) = live
+        .peer
+        .receive(live.doc.automerge(), &message.message, limits)
+    {
         tracing::warn!(order_id, code = e.code(), "server message refused");
         live.out = true;
         let failure = SyncFailure {

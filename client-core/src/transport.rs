@@ -46,8 +46,8 @@ impl TransportError {
     pub fn is_permanent(&self) -> bool {
         match self {
             Self::Server { status, code, .. } => {
-                let retryable = matches!(status, 401 | 408 | 409 | 429)
-                    || code == "media_not_referenced";
+                let retryable =
+                    matches!(status, 401 | 408 | 409 | 429) || code == "media_not_referenced";
                 (400..500).contains(status) && !retryable
             }
             _ => false,
@@ -156,7 +156,9 @@ impl Transport for HttpTransport {
         media_type: &str,
         chunk: &[u8],
     ) -> Result<MediaStatus, TransportError> {
-        let url = self.url(&format!("/api/v1/media/{hash}?offset={offset}&size={total}"));
+        let url = self.url(&format!(
+            "/api/v1/media/{hash}?offset={offset}&size={total}"
+        ));
         let builder = self
             .client
             .put(url)

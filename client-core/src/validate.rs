@@ -13,14 +13,21 @@ pub const MAX_SIGNATURE_POINTS: usize = 20_000;
 
 pub(crate) fn media(bytes: &[u8], media_type: &str) -> Result<(), ClientError> {
     if bytes.is_empty() || bytes.len() > MAX_PHOTO_BYTES {
-        let message = format!("a photo has 1 to {MAX_PHOTO_BYTES} bytes, got {}", bytes.len());
+        let message = format!(
+            "a photo has 1 to {MAX_PHOTO_BYTES} bytes, got {}",
+            bytes.len()
+        );
         return Err(ClientError::invalid(message));
     }
     let Some((kind, sub)) = media_type.split_once('/') else {
-        return Err(ClientError::invalid(format!("media type {media_type:?} has no '/'")));
+        return Err(ClientError::invalid(format!(
+            "media type {media_type:?} has no '/'"
+        )));
     };
     if kind != "image" || sub.is_empty() || media_type.len() > 100 {
-        return Err(ClientError::invalid(format!("media type {media_type:?} is not an image")));
+        return Err(ClientError::invalid(format!(
+            "media type {media_type:?} is not an image"
+        )));
     }
     Ok(())
 }
@@ -43,7 +50,9 @@ pub(crate) fn track(points: &[TrackPoint]) -> Result<(), ClientError> {
         position(point.lat, point.lon)?;
         let extras = [point.accuracy_m, point.elevation_m];
         if extras.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(ClientError::invalid("track point accuracy or elevation is not finite"));
+            return Err(ClientError::invalid(
+                "track point accuracy or elevation is not finite",
+            ));
         }
     }
     Ok(())
@@ -65,7 +74,9 @@ pub(crate) fn strokes(strokes: &[Vec<StrokePoint>]) -> Result<(), ClientError> {
 fn position(lat: f64, lon: f64) -> Result<(), ClientError> {
     let valid = (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon);
     if !valid {
-        return Err(ClientError::invalid(format!("position {lat}, {lon} is not on earth")));
+        return Err(ClientError::invalid(format!(
+            "position {lat}, {lon} is not on earth"
+        )));
     }
     Ok(())
 }

@@ -65,7 +65,11 @@ fn check_exif_presence(c: &PhotoCheck, out: &mut Findings) {
         let msg = format!("photo {id} has an EXIF block that cannot be read: {error}");
         out.info("photo_exif_unreadable", Some(id), msg);
     } else if c.facts.exif.is_none() {
-        out.info("photo_no_exif", Some(id), format!("photo {id} carries no EXIF data"));
+        out.info(
+            "photo_no_exif",
+            Some(id),
+            format!("photo {id} carries no EXIF data"),
+        );
     } else if c.facts.exif.as_ref().is_some_and(|e| e.gps.is_none()) {
         let msg = format!(
             "photo {id} has no GPS position in its EXIF data (phones strip it unless the app \
@@ -89,7 +93,10 @@ fn check_fix(c: &PhotoCheck, out: &mut Findings) {
         out.reject("photo_mock_location", Some(id), msg);
     }
     if !is_valid_position(fix.lat, fix.lon) {
-        let msg = format!("photo {id}: the phone's fix ({}, {}) is not a position", fix.lat, fix.lon);
+        let msg = format!(
+            "photo {id}: the phone's fix ({}, {}) is not a position",
+            fix.lat, fix.lon
+        );
         out.review("photo_fix_invalid", Some(id), msg);
     }
     if fix.accuracy_m.is_nan() || fix.accuracy_m > c.thresholds.max_accuracy_m {
@@ -108,11 +115,19 @@ fn check_place(c: &PhotoCheck, site: &Site, out: &mut Findings) {
     let exif_gps = c.facts.exif.as_ref().and_then(|e| e.gps);
 
     if let Some(fix) = c.fix.filter(|f| is_valid_position(f.lat, f.lon)) {
-        let place = Place { lat: fix.lat, lon: fix.lon, accuracy_m: Some(fix.accuracy_m) };
+        let place = Place {
+            lat: fix.lat,
+            lon: fix.lon,
+            accuracy_m: Some(fix.accuracy_m),
+        };
         check_geofence(c, site, &place, "by the phone's location fix", out);
     }
     if let Some(gps) = exif_gps {
-        let place = Place { lat: gps.lat, lon: gps.lon, accuracy_m: gps.error_m };
+        let place = Place {
+            lat: gps.lat,
+            lon: gps.lon,
+            accuracy_m: gps.error_m,
+        };
         check_geofence(c, site, &place, "by its EXIF GPS position", out);
     }
 
@@ -139,8 +154,15 @@ fn check_geofence(c: &PhotoCheck, site: &Site, place: &Place, source: &str, out:
     }
 
     let allowance = match slack {
-        Some(slack) => format!("allowed {} + {} accuracy", metres(site.radius_m), metres(slack)),
-        None => format!("allowed {}; no accuracy was recorded", metres(site.radius_m)),
+        Some(slack) => format!(
+            "allowed {} + {} accuracy",
+            metres(site.radius_m),
+            metres(slack)
+        ),
+        None => format!(
+            "allowed {}; no accuracy was recorded",
+            metres(site.radius_m)
+        ),
     };
     let msg = format!(
         "photo {} was taken {} from the site {source} ({allowance})",
@@ -156,15 +178,24 @@ fn capture_time(c: &PhotoCheck) -> Option<(OffsetDateTime, &'static str)> {
 
     c.fix
         .map(|f| (f.at, "by the phone's clock"))
-        .or_else(|| exif.and_then(|e| e.taken_at).map(|t| (t, "by the camera's clock and zone")))
-        .or_else(|| exif.and_then(|e| e.gps_time).map(|t| (t, "by the EXIF GPS time")))
+        .or_else(|| {
+            exif.and_then(|e| e.taken_at)
+                .map(|t| (t, "by the camera's clock and zone"))
+        })
+        .or_else(|| {
+            exif.and_then(|e| e.gps_time)
+                .map(|t| (t, "by the EXIF GPS time"))
+        })
 }
 
 fn check_window(c: &PhotoCheck, window: &Window, out: &mut Findings) {
     let id = c.id;
     if let Some((at, source)) = capture_time(c) {
         if let Some(relation) = outside(window, at) {
-            let msg = format!("photo {id} was taken at {} {source}, {relation}", moment(at));
+            let msg = format!(
+                "photo {id} was taken at {} {source}, {relation}",
+                moment(at)
+            );
             out.review("photo_outside_window", Some(id), msg);
         }
         return;
@@ -187,10 +218,16 @@ fn check_window(c: &PhotoCheck, window: &Window, out: &mut Findings) {
 fn outside(window: &Window, at: OffsetDateTime) -> Option<String> {
     if at < window.from {
         let early = seconds(seconds_between(at, window.from));
-        Some(format!("{early} before the work window opened at {}", moment(window.from)))
+        Some(format!(
+            "{early} before the work window opened at {}",
+            moment(window.from)
+        ))
     } else if at > window.to {
         let late = seconds(seconds_between(window.to, at));
-        Some(format!("{late} after the work window closed at {}", moment(window.to)))
+        Some(format!(
+            "{late} after the work window closed at {}",
+            moment(window.to)
+        ))
     } else {
         None
     }
@@ -224,9 +261,15 @@ fn check_clocks(c: &PhotoCheck, out: &mut Findings) {
     let device = c.fix.map(|f| f.at);
     let gps = exif.and_then(|e| e.gps_time);
     let camera = exif.and_then(|e| e.taken_at);
-    let unzoned = exif.and_then(|e| e.date_time_original).filter(|_| camera.is_none());
+    let unzoned = exif
+        .and_then(|e| e.date_time_original)
+        .filter(|_| camera.is_none());
 
-    let clocks = [device.is_some(), gps.is_some(), camera.is_some() || unzoned.is_some()];
+    let clocks = [
+        device.is_some(),
+        gps.is_some(),
+        camera.is_some() || unzoned.is_some(),
+    ];
     if clocks.iter().filter(|present| **present).count() < 2 {
         let reason = "the photo carries fewer than two clocks (phone fix, EXIF GPS time, \
                       EXIF DateTimeOriginal) to compare";
@@ -235,14 +278,25 @@ fn check_clocks(c: &PhotoCheck, out: &mut Findings) {
     }
 
     if let (Some(device), Some(gps)) = (device, gps) {
-        compare(c, ("phone's clock", device), ("EXIF GPS time", gps), "photo_gps_time_mismatch", out);
+        compare(
+            c,
+            ("phone's clock", device),
+            ("EXIF GPS time", gps),
+            "photo_gps_time_mismatch",
+            out,
+        );
     }
-    let reference = device.map(|t| ("phone's clock", t)).or(gps.map(|t| ("EXIF GPS time", t)));
+    let reference = device
+        .map(|t| ("phone's clock", t))
+        .or(gps.map(|t| ("EXIF GPS time", t)));
     let Some(reference) = reference else {
         return;
     };
     if let Some(camera) = camera {
-        let camera = ("camera clock (DateTimeOriginal with OffsetTimeOriginal)", camera);
+        let camera = (
+            "camera clock (DateTimeOriginal with OffsetTimeOriginal)",
+            camera,
+        );
         compare(c, camera, reference, "photo_exif_time_mismatch", out);
     }
     if let Some(local) = unzoned {
@@ -274,7 +328,9 @@ fn compare(
 }
 
 /// Offsets in use besides whole hours, in minutes east of UTC.
-const PART_HOUR_ZONES: [i32; 13] = [-570, -210, -150, 210, 270, 330, 345, 390, 525, 570, 630, 765, 825];
+const PART_HOUR_ZONES: [i32; 13] = [
+    -570, -210, -150, 210, 270, 330, 345, 390, 525, 570, 630, 765, 825,
+];
 
 /// The real time-zone offset (minutes) closest to `diff_s` seconds, UTC−12 to UTC+14.
 fn nearest_zone(diff_s: f64) -> i32 {
@@ -282,7 +338,9 @@ fn nearest_zone(diff_s: f64) -> i32 {
     let zones = whole_hours.chain(PART_HOUR_ZONES);
 
     let distance = |z: &i32| (diff_s - f64::from(*z) * 60.0).abs();
-    zones.min_by(|a, b| distance(a).total_cmp(&distance(b))).unwrap_or(0)
+    zones
+        .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+        .unwrap_or(0)
 }
 
 /// `DateTimeOriginal` has no zone: it agrees with a reference clock when the difference is a

@@ -73,9 +73,17 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Report> {
 
     let photos = files
         .iter()
-        .map(|(id, bytes)| PhotoInput { id: id.clone(), bytes, fix: None })
+        .map(|(id, bytes)| PhotoInput {
+            id: id.clone(),
+            bytes,
+            fix: None,
+        })
         .collect();
-    let evidence = Evidence { photos, track, signature_count: 0 };
+    let evidence = Evidence {
+        photos,
+        track,
+        signature_count: 0,
+    };
     let ctx = context(args, &thresholds)?;
 
     Ok(verify(&evidence, &ctx, &[], &thresholds))
@@ -99,7 +107,11 @@ fn context(args: &VerifyArgs, thresholds: &Thresholds) -> anyhow::Result<Context
         signature: false,
     });
 
-    Ok(Context { site, window, requirements })
+    Ok(Context {
+        site,
+        window,
+        requirements,
+    })
 }
 
 fn load_thresholds(path: Option<&Path>) -> anyhow::Result<Thresholds> {
@@ -109,8 +121,8 @@ fn load_thresholds(path: Option<&Path>) -> anyhow::Result<Thresholds> {
 
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-    let mut table: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     let thresholds = match table.remove("verification") {
         Some(section) => section.try_into(),
         None => toml::Value::Table(table).try_into(),
@@ -138,8 +150,8 @@ fn read_track(path: Option<&Path>) -> anyhow::Result<Vec<TrackPoint>> {
         return Ok(Vec::new());
     };
 
-    let file = File::open(path)
-        .with_context(|| format!("cannot read the track {}", path.display()))?;
+    let file =
+        File::open(path).with_context(|| format!("cannot read the track {}", path.display()))?;
     track_from_gpx(BufReader::new(file))
         .with_context(|| format!("cannot read the track {} as GPX", path.display()))
 }
@@ -154,7 +166,9 @@ fn parse_position(text: &str) -> Result<(f64, f64), String> {
         return Err(format!("expected LAT,LON in degrees, got {text:?}"));
     };
     if !super::geo::is_valid_position(lat, lon) {
-        return Err(format!("{lat},{lon} is not a position (latitude ±90, longitude ±180)"));
+        return Err(format!(
+            "{lat},{lon} is not a position (latitude ±90, longitude ±180)"
+        ));
     }
 
     Ok((lat, lon))
@@ -188,8 +202,17 @@ mod tests {
         }
 
         let cli = Cli::try_parse_from([
-            "flexwork", "--photo", "a.jpg", "--photo", "b.jpg", "--site", "43.46,11.88",
-            "--from", "2008-10-22T08:00:00Z", "--to", "2008-10-22T20:00:00Z",
+            "flexwork",
+            "--photo",
+            "a.jpg",
+            "--photo",
+            "b.jpg",
+            "--site",
+            "43.46,11.88",
+            "--from",
+            "2008-10-22T08:00:00Z",
+            "--to",
+            "2008-10-22T20:00:00Z",
         ])
         .unwrap();
         assert_eq!(cli.verify.photos.len(), 2);
@@ -204,8 +227,18 @@ mod tests {
     fn nothing_given_skips_and_says_so() {
         let report = run(&VerifyArgs::default()).unwrap();
 
-        for check in ["geofence", "work_window", "requirements", "track", "photo_reuse"] {
-            assert!(report.skipped(check), "{check} not skipped: {:?}", report.skipped);
+        for check in [
+            "geofence",
+            "work_window",
+            "requirements",
+            "track",
+            "photo_reuse",
+        ] {
+            assert!(
+                report.skipped(check),
+                "{check} not skipped: {:?}",
+                report.skipped
+            );
         }
         assert!(report.photos.is_empty());
         assert!(report.track.is_none());

@@ -79,9 +79,13 @@ fn facts_of(exif: &Exif) -> ExifFacts {
         gps: position(exif),
         gps_time: gps_time(exif),
         date_time_original,
-        taken_at: date_time_original.zip(offset).map(|(dt, off)| dt.assume_offset(off)),
+        taken_at: date_time_original
+            .zip(offset)
+            .map(|(dt, off)| dt.assume_offset(off)),
         offset_time_original,
-        orientation: field(exif, Tag::Orientation).and_then(|f| f.value.get_uint(0)).map(to_u16),
+        orientation: field(exif, Tag::Orientation)
+            .and_then(|f| f.value.get_uint(0))
+            .map(to_u16),
         make: ascii(exif, Tag::Make),
         model: ascii(exif, Tag::Model),
         software: ascii(exif, Tag::Software),
@@ -220,7 +224,10 @@ mod tests {
 
     #[test]
     fn dates_parse() {
-        assert_eq!(parse_date("2008:10:22"), Date::from_calendar_date(2008, Month::October, 22).ok());
+        assert_eq!(
+            parse_date("2008:10:22"),
+            Date::from_calendar_date(2008, Month::October, 22).ok()
+        );
         assert_eq!(parse_date("2008:13:22"), None);
         assert_eq!(parse_date(""), None);
     }

@@ -66,6 +66,9 @@ mod tests {
         assert_eq!(seconds(45.0), "45 s");
         assert_eq!(seconds(250.0), "4 min 10 s");
         assert_eq!(seconds(7500.0), "2 h 5 min");
-        assert_eq!(moment(time::macros::datetime!(2008-10-22 16:28:39 +2)), "2008-10-22 14:28:39 UTC");
+        assert_eq!(
+            moment(time::macros::datetime!(2008-10-22 16:28:39 +2)),
+            "2008-10-22 14:28:39 UTC"
+        );
     }
 }

@@ -30,7 +30,10 @@ fn next_marker(bytes: &[u8], pos: usize) -> Result<(u8, usize), String> {
         return Err(truncated());
     }
     if bytes[pos] != 0xFF {
-        return Err(format!("expected a marker at byte {pos}, found 0x{:02X}", bytes[pos]));
+        return Err(format!(
+            "expected a marker at byte {pos}, found 0x{:02X}",
+            bytes[pos]
+        ));
     }
 
     let fill = bytes[pos..].iter().take_while(|b| **b == 0xFF).count();
@@ -60,7 +63,10 @@ fn scan_end(bytes: &[u8], start: usize) -> Result<usize, String> {
     let mut next_restart = 0u8;
     let mut pos = start;
 
-    while let Some(offset) = bytes.get(pos..).and_then(|rest| rest.iter().position(|b| *b == 0xFF)) {
+    while let Some(offset) = bytes
+        .get(pos..)
+        .and_then(|rest| rest.iter().position(|b| *b == 0xFF))
+    {
         let at = pos + offset;
         let (code, marker_at) = next_marker(bytes, at)?;
         match code {
@@ -68,7 +74,11 @@ fn scan_end(bytes: &[u8], start: usize) -> Result<usize, String> {
             0xD0..=0xD7 if code - 0xD0 == next_restart => next_restart = (next_restart + 1) % 8,
             0xD0..=0xD7 => return Err(restart_out_of_turn(code, next_restart, marker_at)),
             0xC0..=0xFE => return Ok(marker_at),
-            _ => return Err(format!("invalid marker 0xFF{code:02X} in the image data at byte {marker_at}")),
+            _ => {
+                return Err(format!(
+                    "invalid marker 0xFF{code:02X} in the image data at byte {marker_at}"
+                ));
+            }
         }
         pos = marker_at + 2;
     }
@@ -115,10 +125,18 @@ mod tests {
         let mut reserved = MINIMAL.to_vec();
         reserved[13] = 0xFF;
         reserved[14] = 0x9F;
-        assert!(check_structure(&reserved).unwrap_err().contains("invalid marker 0xFF9F"));
+        assert!(
+            check_structure(&reserved)
+                .unwrap_err()
+                .contains("invalid marker 0xFF9F")
+        );
 
         let mut skipped = MINIMAL.to_vec();
         skipped[20] = 0xD3;
-        assert!(check_structure(&skipped).unwrap_err().contains("restart marker 3"));
+        assert!(
+            check_structure(&skipped)
+                .unwrap_err()
+                .contains("restart marker 3")
+        );
     }
 }

@@ -117,13 +117,22 @@ pub fn verify(
 
 fn note_missing_context(ctx: &Context, out: &mut Findings) {
     if ctx.site.is_none() {
-        out.skip("geofence", "no site was given, so no position was compared with one");
+        out.skip(
+            "geofence",
+            "no site was given, so no position was compared with one",
+        );
     }
     if ctx.window.is_none() {
-        out.skip("work_window", "no work window was given, so no time was compared with one");
+        out.skip(
+            "work_window",
+            "no work window was given, so no time was compared with one",
+        );
     }
     if ctx.requirements.is_none() {
-        out.skip("requirements", "no requirements were given, so nothing counts as missing");
+        out.skip(
+            "requirements",
+            "no requirements were given, so nothing counts as missing",
+        );
     }
 }
 
@@ -136,12 +145,25 @@ fn check_photos(
     let check = |input: &PhotoInput, out: &mut Findings| {
         let facts = analyze_photo(input.bytes, thresholds);
         let fix = input.fix.as_ref();
-        let c = PhotoCheck { id: &input.id, facts: &facts, fix, ctx, thresholds };
+        let c = PhotoCheck {
+            id: &input.id,
+            facts: &facts,
+            fix,
+            ctx,
+            thresholds,
+        };
         check_photo(&c, out);
 
-        PhotoReport { id: input.id.clone(), facts }
+        PhotoReport {
+            id: input.id.clone(),
+            facts,
+        }
     };
-    evidence.photos.iter().map(|input| check(input, out)).collect()
+    evidence
+        .photos
+        .iter()
+        .map(|input| check(input, out))
+        .collect()
 }
 
 fn check_requirements(

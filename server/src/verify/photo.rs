@@ -112,7 +112,13 @@ fn media_type(bytes: &[u8], format: Option<ImageFormat>) -> Option<String> {
 /// An ISO base media file whose brand is one of the HEIF/HEIC brands phones write.
 fn is_heif(bytes: &[u8]) -> bool {
     let brand = bytes.get(4..12);
-    let brands: [&[u8]; 5] = [b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypmsf1"];
+    let brands: [&[u8]; 5] = [
+        b"ftypheic",
+        b"ftypheix",
+        b"ftypmif1",
+        b"ftyphevc",
+        b"ftypmsf1",
+    ];
 
     brand.is_some_and(|b| brands.contains(&b))
 }
@@ -189,9 +195,14 @@ fn difference_hash(mut img: DynamicImage, orientation: Option<u16>) -> u64 {
         img.apply_orientation(orientation);
     }
 
-    let hasher = HasherConfig::new().hash_alg(HashAlg::Gradient).hash_size(8, 8).to_hasher();
+    let hasher = HasherConfig::new()
+        .hash_alg(HashAlg::Gradient)
+        .hash_size(8, 8)
+        .to_hasher();
     let hash = hasher.hash_image(&img);
-    hash.as_bytes().iter().fold(0u64, |acc, byte| acc << 8 | u64::from(*byte))
+    hash.as_bytes()
+        .iter()
+        .fold(0u64, |acc, byte| acc << 8 | u64::from(*byte))
 }
 
 /// Serializes an optional 64-bit hash as 16 hexadecimal digits, which JSON readers that hold

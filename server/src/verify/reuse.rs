@@ -31,7 +31,9 @@ pub(crate) fn check_reuse(
 /// The same bytes submitted more than once in this order.
 fn check_repeated(photos: &[PhotoReport], out: &mut Findings) {
     for (index, photo) in photos.iter().enumerate() {
-        let earlier = photos[..index].iter().find(|p| p.facts.sha256 == photo.facts.sha256);
+        let earlier = photos[..index]
+            .iter()
+            .find(|p| p.facts.sha256 == photo.facts.sha256);
         if let Some(earlier) = earlier {
             let msg = format!("photos {} and {} are the same file", earlier.id, photo.id);
             out.review("photo_repeated", Some(&photo.id), msg);
@@ -114,6 +116,9 @@ mod tests {
     fn orders_are_named_briefly() {
         assert_eq!(name_orders(&["A"]), "order A");
         assert_eq!(name_orders(&["A", "B", "A"]), "orders A and B");
-        assert_eq!(name_orders(&["A", "B", "C", "D", "E"]), "orders A, B, C and 2 more");
+        assert_eq!(
+            name_orders(&["A", "B", "C", "D", "E"]),
+            "orders A, B, C and 2 more"
+        );
     }
 }

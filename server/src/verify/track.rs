@@ -82,12 +82,17 @@ struct Leg<'a> {
 impl Leg<'_> {
     /// Speed in km/h over the net distance, when time moved forward.
     fn speed_kmh(&self) -> Option<f64> {
-        self.dt_s.filter(|dt| *dt > 0.0).map(|dt| self.net_m / dt * 3.6)
+        self.dt_s
+            .filter(|dt| *dt > 0.0)
+            .map(|dt| self.net_m / dt * 3.6)
     }
 }
 
 fn legs<'a>(points: &[&'a TrackPoint]) -> Vec<Leg<'a>> {
-    points.windows(2).map(|pair| leg(pair[0], pair[1])).collect()
+    points
+        .windows(2)
+        .map(|pair| leg(pair[0], pair[1]))
+        .collect()
 }
 
 fn leg<'a>(from: &'a TrackPoint, to: &'a TrackPoint) -> Leg<'a> {
@@ -95,7 +100,13 @@ fn leg<'a>(from: &'a TrackPoint, to: &'a TrackPoint) -> Leg<'a> {
     let radii = from.accuracy_m.unwrap_or(0.0) + to.accuracy_m.unwrap_or(0.0);
     let dt_s = from.at.zip(to.at).map(|(a, b)| seconds_between(a, b));
 
-    Leg { from, to, distance_m, net_m: (distance_m - radii).max(0.0), dt_s }
+    Leg {
+        from,
+        to,
+        distance_m,
+        net_m: (distance_m - radii).max(0.0),
+        dt_s,
+    }
 }
 
 /// Runs every trajectory check; `None` when no track was submitted.
@@ -120,7 +131,9 @@ pub(crate) fn check_track(
     check_sustained(&legs, t, out);
     let (gaps, longest_gap_s) = check_gaps(&legs, t, out);
 
-    let on_site = ctx.site.map(|site| check_site(&points, &legs, &site, t, out));
+    let on_site = ctx
+        .site
+        .map(|site| check_site(&points, &legs, &site, t, out));
     if let Some(window) = &ctx.window {
         check_window(&points, window, out);
     }
@@ -140,11 +153,17 @@ pub(crate) fn check_track(
 }
 
 fn valid_points<'a>(track: &'a [TrackPoint], out: &mut Findings) -> Vec<&'a TrackPoint> {
-    let valid: Vec<&TrackPoint> = track.iter().filter(|p| is_valid_position(p.lat, p.lon)).collect();
+    let valid: Vec<&TrackPoint> = track
+        .iter()
+        .filter(|p| is_valid_position(p.lat, p.lon))
+        .collect();
 
     let invalid = track.len() - valid.len();
     if invalid > 0 {
-        let msg = format!("{invalid} of {} track points are not valid positions", track.len());
+        let msg = format!(
+            "{invalid} of {} track points are not valid positions",
+            track.len()
+        );
         out.review("track_invalid_point", ITEM, msg);
     }
     valid
@@ -186,7 +205,10 @@ fn goes_back(leg: &Leg) -> bool {
 }
 
 fn check_speeds(legs: &[Leg], t: &Thresholds, out: &mut Findings) -> Option<f64> {
-    let speeds: Vec<(f64, &Leg)> = legs.iter().filter_map(|l| l.speed_kmh().map(|s| (s, l))).collect();
+    let speeds: Vec<(f64, &Leg)> = legs
+        .iter()
+        .filter_map(|l| l.speed_kmh().map(|s| (s, l)))
+        .collect();
     let (fastest, leg) = speeds.iter().copied().max_by(|a, b| a.0.total_cmp(&b.0))?;
 
     let too_fast = speeds.iter().filter(|(s, _)| *s > t.max_speed_kmh).count();
@@ -259,7 +281,9 @@ fn check_sustained(legs: &[Leg], t: &Thresholds, out: &mut Findings) {
 }
 
 fn check_gaps(legs: &[Leg], t: &Thresholds, out: &mut Findings) -> (usize, Option<f64>) {
-    let intervals = legs.iter().filter_map(|l| l.dt_s.filter(|dt| *dt > 0.0).map(|dt| (dt, l)));
+    let intervals = legs
+        .iter()
+        .filter_map(|l| l.dt_s.filter(|dt| *dt > 0.0).map(|dt| (dt, l)));
     let longest = intervals.clone().max_by(|a, b| a.0.total_cmp(&b.0));
     let gaps = intervals.filter(|(dt, _)| *dt > t.track_gap_s).count();
 
@@ -276,7 +300,10 @@ fn check_gaps(legs: &[Leg], t: &Thresholds, out: &mut Findings) -> (usize, Optio
 }
 
 fn inside(point: &TrackPoint, site: &Site, t: &Thresholds) -> bool {
-    let slack = point.accuracy_m.map(|a| t.accuracy_slack_m(a)).unwrap_or(0.0);
+    let slack = point
+        .accuracy_m
+        .map(|a| t.accuracy_slack_m(a))
+        .unwrap_or(0.0);
     distance_m(point.lat, point.lon, site.lat, site.lon) <= site.radius_m + slack
 }
 
@@ -332,7 +359,11 @@ fn report_time_on_site(inside: &[&&TrackPoint], on_site_s: f64, site: &Site, out
 
 fn check_window(points: &[&TrackPoint], window: &Window, out: &mut Findings) {
     let timed: Vec<OffsetDateTime> = points.iter().filter_map(|p| p.at).collect();
-    let outside: Vec<OffsetDateTime> = timed.iter().copied().filter(|at| !window.contains(*at)).collect();
+    let outside: Vec<OffsetDateTime> = timed
+        .iter()
+        .copied()
+        .filter(|at| !window.contains(*at))
+        .collect();
     let Some(first) = outside.first() else {
         return;
     };

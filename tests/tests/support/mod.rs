@@ -1,0 +1,349 @@
+//! A real server on a loopback port, real devices and a real HTTP client, for the scenarios.
+//!
+//! The server runs on its own tokio runtime in the background, so a scenario reads as plain
+//! sequential code: start the server, act as the enterprise over HTTP, act as the worker's
+//! phone through client-core. `FLEXWORK_TEST_DATABASE_URL=postgres://…` runs every scenario
+//! on a fresh PostgreSQL database instead of a SQLite file.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use flexwork_server::auth::{NewAccount, Role};
+use flexwork_server::{AppState, Config};
+use serde_json::{Value, json};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+/// The shared fixtures of real photos and tracks.
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(path)
+}
+
+pub fn fixture_bytes(path: &str) -> Vec<u8> {
+    std::fs::read(fixture(path)).unwrap_or_else(|e| panic!("reading fixture {path}: {e}"))
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+pub fn ms(rfc3339: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A running server and what it needs to be restarted on the same data and port.
+pub struct TestServer {
+    runtime: Runtime,
+    pub state: Option<AppState>,
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    config: Config,
+    _data: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh database and data folder.
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.data_dir = data.path().to_path_buf();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database_url = runtime.block_on(fresh_database());
+
+        let mut server = Self { runtime, state: None, addr: config.listen, shutdown: None, config, _data: data };
+        server.boot();
+        server
+    }
+
+    /// Starts with a changed configuration (limits, thresholds).
+    pub fn start_with(change: impl FnOnce(&mut Config)) -> Self {
+        let mut server = Self::start();
+        server.stop();
+        change(&mut server.config);
+        server.boot();
+        server
+    }
+
+    fn boot(&mut self) {
+        let listener = self.runtime.block_on(tokio::net::TcpListener::bind(self.addr)).unwrap();
+        self.addr = listener.local_addr().unwrap();
+        self.config.listen = self.addr;
+        let state = self.runtime.block_on(AppState::start(self.config.clone())).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+
+        let serving = state.clone();
+        self.runtime.spawn(async move {
+            let shutdown = async { let _ = rx.await; };
+            flexwork_server::serve(serving, listener, shutdown).await.unwrap();
+        });
+        self.state = Some(state);
+        self.shutdown = Some(tx);
+    }
+
+    /// Stops serving; the data stays for [`TestServer::restart`].
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(state) = self.state.take() {
+            self.runtime.block_on(state.db.pool.close());
+        }
+    }
+
+    /// Starts again on the same data folder, database and port.
+    pub fn restart(&mut self) {
+        self.boot();
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        self.state.as_ref().expect("server is running")
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Creates an account directly, as `flexwork account add` does.
+    pub fn add_account(&self, role: Role, login: &str) -> String {
+        let account = NewAccount {
+            login: login.into(),
+            password: password_of(login),
+            role,
+            display_name: login.into(),
+        };
+        self.block_on(flexwork_server::auth::create_account(self.state(), &account)).unwrap()
+    }
+
+    /// Signs in over HTTP.
+    pub fn client(&self, login: &str) -> Client {
+        let http = reqwest::blocking::Client::new();
+        let body = json!({ "login": login, "password": password_of(login) });
+        let response = http.post(format!("{}/api/v1/sessions", self.url())).json(&body).send().unwrap();
+        assert_eq!(response.status(), 200, "login of {login}");
+        let token = response.json::<Value>().unwrap()["token"].as_str().unwrap().to_owned();
+        Client { http, base: self.url(), token }
+    }
+
+    /// Waits until the order's latest evidence has been verified; returns the order.
+    pub fn wait_verified(&self, client: &Client, order_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let order = client.get(&format!("/orders/{order_id}")).1;
+            if order["verification_pending"] == false && !order["verdict"].is_null() {
+                return order;
+            }
+            assert!(Instant::now() < deadline, "order {order_id} was not verified in time: {order}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Rows of a table matching an order, straight from the database.
+    pub fn count(&self, table_and_filter: &'static str, order_id: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table_and_filter} = $1");
+        self.block_on(async {
+            use sqlx::Row;
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(order_id)
+                .fetch_one(&self.state().db.pool)
+                .await
+                .unwrap();
+            row.try_get::<i64, _>("n").unwrap()
+        })
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn password_of(login: &str) -> String {
+    format!("{login}-long-password")
+}
+
+/// A SQLite file by default, or a new PostgreSQL database when the variable says so.
+async fn fresh_database() -> String {
+    let Ok(admin) = std::env::var("FLEXWORK_TEST_DATABASE_URL") else {
+        return String::new();
+    };
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let name = format!("flexwork_test_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("connecting to FLEXWORK_TEST_DATABASE_URL");
+    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    pool.close().await;
+
+    let (base, _) = admin.rsplit_once('/').expect("database url ends in /<database>");
+    format!("{base}/{name}")
+}
+
+/// An API client signed in as one account.
+pub struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+    pub token: String,
+}
+
+impl Client {
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}/api/v1{path}", self.base)).bearer_auth(&self.token).send().unwrap();
+        read(response)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .unwrap();
+        read(response)
+    }
+
+    /// Sends raw bytes, for bad-input scenarios.
+    pub fn send_raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>, content_type: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .unwrap();
+        read(response)
+    }
+}
+
+fn read(response: reqwest::blocking::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// An enterprise, a worker and a task at a site, with the worker assigned: an order.
+pub struct Scene {
+    pub enterprise: Client,
+    pub operator: Client,
+    pub worker_login: String,
+    pub task_id: String,
+    pub order_id: String,
+}
+
+/// Everything a task says, with the defaults of the walkthrough.
+pub struct TaskSpec {
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: f64,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub fee_fen: i64,
+    pub min_photos: u32,
+    pub track: bool,
+    pub signature: bool,
+}
+
+/// Where and when the Arezzo photos of the fixtures were taken (read with an EXIF viewer:
+/// DSCN0010.jpg carries GPS 43.467448 N, 11.885127 E, GPS time 2008-10-23 14:27:07 UTC).
+pub const AREZZO: TaskSpec = TaskSpec {
+    lat: 43.467448,
+    lon: 11.885127,
+    radius_m: 150.0,
+    from: "2008-10-23T12:00:00Z",
+    to: "2008-10-23T18:00:00Z",
+    fee_fen: 300_000,
+    min_photos: 1,
+    track: false,
+    signature: true,
+};
+
+impl TestServer {
+    /// Creates the accounts (fresh logins with `tag`), a task and an order.
+    pub fn scene(&self, tag: &str, task: &TaskSpec) -> Scene {
+        let (enterprise, worker, operator) =
+            (format!("acme-{tag}"), format!("wang-{tag}"), format!("op-{tag}"));
+        self.add_account(Role::Operator, &operator);
+        let operator = self.client(&operator);
+        for (role, login) in [("enterprise", &enterprise), ("worker", &worker)] {
+            let body = json!({ "login": login, "password": password_of(login), "role": role, "display_name": login });
+            assert_eq!(operator.post("/accounts", body).0, 200);
+        }
+        let enterprise = self.client(&enterprise);
+
+        let (status, created) = enterprise.post("/tasks", task_body(task));
+        assert_eq!(status, 200, "{created}");
+        let task_id = created["id"].as_str().unwrap().to_owned();
+        let (status, order) = enterprise.post(&format!("/tasks/{task_id}/orders"), json!({ "worker_login": worker }));
+        assert_eq!(status, 200, "{order}");
+
+        let order_id = order["id"].as_str().unwrap().to_owned();
+        Scene { enterprise, operator, worker_login: worker, task_id, order_id }
+    }
+}
+
+pub fn task_body(task: &TaskSpec) -> Value {
+    json!({
+        "title": "Check the shop front", "description": "Photograph the entrance, sign on site",
+        "site_lat": task.lat, "site_lon": task.lon, "site_radius_m": task.radius_m,
+        "window_from": task.from, "window_to": task.to, "fee_fen": task.fee_fen,
+        "min_photos": task.min_photos, "require_track": task.track, "require_signature": task.signature,
+    })
+}
+
+/// A worker's phone: a client-core store in a temporary folder.
+pub struct Phone {
+    pub device: flexwork_client_core::Device,
+    pub dir: tempfile::TempDir,
+}
+
+impl Phone {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let device = flexwork_client_core::Device::open(dir.path()).unwrap();
+        Self { device, dir }
+    }
+
+    /// Drops the device and opens the same store again, as after the app was killed.
+    pub fn reopen(self) -> Self {
+        let Phone { device, dir } = self;
+        drop(device);
+        let device = flexwork_client_core::Device::open(dir.path()).unwrap();
+        Self { device, dir }
+    }
+
+    pub fn login(&mut self, server: &TestServer, login: &str) {
+        self.device.login(&server.url(), login, &password_of(login)).unwrap();
+    }
+
+    pub fn sync(&mut self) -> flexwork_client_core::SyncReport {
+        let transport = self.device.transport().unwrap();
+        self.device.sync(&transport).unwrap()
+    }
+}
+
+/// A simple two-stroke signature.
+pub fn signature(at_ms: i64) -> Vec<Vec<flexwork_sync::StrokePoint>> {
+    let stroke = |y: f64, t0: i64| {
+        (0..20)
+            .map(|i| flexwork_sync::StrokePoint { x: f64::from(i) * 5.0, y, t_ms: t0 + i64::from(i) * 16, pressure: 0.5 })
+            .collect()
+    };
+    vec![stroke(10.0, at_ms), stroke(30.0, at_ms + 400)]
+}
+
+/// The fix a phone would report standing where DSCN0010.jpg was taken.
+pub fn fix_at_arezzo(at_ms: i64) -> flexwork_sync::Fix {
+    flexwork_sync::Fix { lat: 43.467448, lon: 11.885127, accuracy_m: 8.0, at_ms, mock: false }
+}
