@@ -1,1 +1,543 @@
-fn main() {}
+//! `flexwork-device`: a worker's phone on the command line.
+//!
+//! It drives [`flexwork_client_core::Device`] the way the phone app does, so a person can play
+//! the worker against a real server over HTTP: log in, fetch tasks, record photos, tracks,
+//! signatures and notes, submit, sync, and read the findings. Everything except `login` and
+//! `sync` works with the server stopped.
+//!
+//! A photo file has no phone location fix. Without `--lat/--lon`, the position and time in
+//! the photo's own EXIF GPS tags stand in for the fix, and the command says so; a photo
+//! without them is recorded with no fix.
+//!
+//! Output is for people by default and JSON with `--json`. Tokens, passwords, note texts and
+//! positions read from photos are never printed. Failures exit non-zero with one line.
+
+mod photo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use flexwork_client_core::{Device, Fix, Order, StrokePoint, SyncReport};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Accuracy given to a fix from EXIF tags that state none, metres.
+const EXIF_DEFAULT_ACCURACY_M: f64 = 30.0;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flexwork-device",
+    version,
+    about = "Play a flexwork worker's phone"
+)]
+struct Cli {
+    /// Folder of the device store.
+    #[arg(
+        long,
+        global = true,
+        env = "FLEXWORK_DEVICE_STORE",
+        default_value = "./flexwork-device"
+    )]
+    store: PathBuf,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Log in to a server and keep the session in the store.
+    Login {
+        /// Base URL, like http://127.0.0.1:8080.
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        login: String,
+        #[arg(long, env = "FLEXWORK_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// List the tasks (orders) on the device.
+    Tasks,
+    /// Record a photo from a file.
+    Photo(PhotoArgs),
+    /// Import a GPX trajectory.
+    Track { order: String, file: PathBuf },
+    /// Record a signature from a JSON file of strokes.
+    Sign {
+        order: String,
+        /// JSON array of strokes, each an array of {x, y, t_ms, pressure}.
+        #[arg(long)]
+        strokes: PathBuf,
+        /// Signing time, RFC 3339 (default: now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Write a note.
+    Note {
+        order: String,
+        text: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Declare the order done.
+    Submit {
+        order: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Show each recorded item with its upload state.
+    Status { order: Option<String> },
+    /// Show the server's verdict and findings for an order.
+    Findings { order: String },
+    /// Sync with the server: documents, then photo uploads.
+    Sync {
+        /// Upload chunk size in KiB.
+        #[arg(long)]
+        chunk_kib: Option<usize>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PhotoArgs {
+    order: String,
+    file: PathBuf,
+    /// Latitude of the simulated phone fix (WGS-84).
+    #[arg(long, requires = "lon", allow_negative_numbers = true)]
+    lat: Option<f64>,
+    /// Longitude of the simulated phone fix (WGS-84).
+    #[arg(long, requires = "lat", allow_negative_numbers = true)]
+    lon: Option<f64>,
+    /// Accuracy radius of the fix, metres.
+    #[arg(long)]
+    accuracy: Option<f64>,
+    /// Capture time, RFC 3339 (default: the EXIF time when the EXIF fix is used, else now).
+    #[arg(long)]
+    at: Option<String>,
+    /// Mark the fix as coming from a mock location provider.
+    #[arg(long)]
+    mock: bool,
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEXWORK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut device = Device::open(&cli.store)
+        .with_context(|| format!("cannot open the device store {}", cli.store.display()))?;
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Login {
+            server,
+            login,
+            password,
+        } => cmd_login(&mut device, &out, &server, &login, &password),
+        Command::Tasks => cmd_tasks(&device, &out),
+        Command::Photo(args) => cmd_photo(&mut device, &out, &args),
+        Command::Track { order, file } => cmd_track(&mut device, &out, &order, &file),
+        Command::Sign { order, strokes, at } => cmd_sign(&mut device, &out, &order, &strokes, at),
+        Command::Note { order, text, at } => cmd_note(&mut device, &out, &order, &text, at),
+        Command::Submit { order, at } => cmd_submit(&mut device, &out, &order, at),
+        Command::Status { order } => cmd_status(&device, &out, order.as_deref()),
+        Command::Findings { order } => cmd_findings(&device, &out, &order),
+        Command::Sync { chunk_kib } => cmd_sync(&mut device, &out, chunk_kib),
+    }
+}
+
+/// Prints either a JSON value or lines of text.
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn emit(&self, value: Value, text: impl FnOnce() -> Vec<String>) -> Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            text().iter().for_each(|line| println!("{line}"));
+        }
+        Ok(())
+    }
+}
+
+fn cmd_login(device: &mut Device, out: &Output, server: &str, login: &str, pw: &str) -> Result<()> {
+    let session = device.login(server, login, pw).context("login failed")?;
+    let text = format!(
+        "logged in as {} (account {})",
+        session.role, session.account_id
+    );
+    out.emit(serde_json::to_value(&session)?, || vec![text])
+}
+
+fn cmd_tasks(device: &Device, out: &Output) -> Result<()> {
+    let orders = device.orders()?;
+    out.emit(serde_json::to_value(&orders)?, || {
+        if orders.is_empty() {
+            return vec!["no tasks on this device; run `sync`".into()];
+        }
+        orders.iter().flat_map(task_lines).collect()
+    })
+}
+
+fn task_lines(order: &Order) -> Vec<String> {
+    let s = &order.summary;
+    let verdict = s.verdict.as_deref().unwrap_or("-");
+    let unsynced = if order.unsynced {
+        "  (unsynced evidence)"
+    } else {
+        ""
+    };
+    let mut lines = vec![
+        format!(
+            "{}  {}  status {}  verdict {verdict}{unsynced}",
+            s.order_id, s.title, s.status
+        ),
+        format!("  fee     {}", yuan(s.fee_fen)),
+        format!(
+            "  site    {:.5}, {:.5} within {} m",
+            s.site.lat, s.site.lon, s.site.radius_m
+        ),
+        format!(
+            "  window  {} .. {}",
+            rfc3339(s.window.from_ms),
+            rfc3339(s.window.to_ms)
+        ),
+    ];
+    if let Some((code, message)) = &order.rejection {
+        lines.push(format!("  refused by server: {code}: {message}"));
+    }
+    lines
+}
+
+fn cmd_photo(device: &mut Device, out: &Output, args: &PhotoArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let media_type = photo::sniff_media_type(&bytes)
+        .context("the file is not a jpeg, png, webp or heic image")?;
+    let at = args.at.as_deref().map(parse_time).transpose()?;
+    let (fix, captured_at_ms, source) = choose_fix(args, &bytes, at);
+
+    let record = device.record_photo(&args.order, &bytes, media_type, fix, captured_at_ms)?;
+    let value = json!({ "photo": record, "fix_source": source.code() });
+    out.emit(value, || {
+        let saved = format!(
+            "recorded photo {} ({}, {} bytes)",
+            record.id, record.hash, record.size
+        );
+        vec![source.notice(), saved]
+    })
+}
+
+/// Where the simulated phone fix of a photo came from.
+enum FixSource {
+    Flags,
+    Exif { accuracy_m: f64 },
+    None,
+}
+
+impl FixSource {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Flags => "flags",
+            Self::Exif { .. } => "exif",
+            Self::None => "none",
+        }
+    }
+
+    fn notice(&self) -> String {
+        match self {
+            Self::Flags => "using the position given by --lat/--lon as the phone's fix".into(),
+            Self::Exif { accuracy_m } => format!(
+                "no --lat/--lon given: using the photo's EXIF GPS position and time as the \
+                 phone's fix (accuracy {accuracy_m} m)"
+            ),
+            Self::None => "no --lat/--lon given and the photo has no EXIF GPS position: \
+                           recording it with no fix"
+                .into(),
+        }
+    }
+}
+
+fn choose_fix(args: &PhotoArgs, bytes: &[u8], at: Option<i64>) -> (Option<Fix>, i64, FixSource) {
+    let now = now_ms();
+    if let (Some(lat), Some(lon)) = (args.lat, args.lon) {
+        let captured = at.unwrap_or(now);
+        let fix = Fix {
+            lat,
+            lon,
+            accuracy_m: args.accuracy.unwrap_or(10.0),
+            at_ms: captured,
+            mock: args.mock,
+        };
+        return (Some(fix), captured, FixSource::Flags);
+    }
+
+    let Some(exif) = photo::read_exif_fix(bytes) else {
+        return (None, at.unwrap_or(now), FixSource::None);
+    };
+    let accuracy_m = args
+        .accuracy
+        .or(exif.accuracy_m)
+        .unwrap_or(EXIF_DEFAULT_ACCURACY_M);
+    let fix_at = exif.at_ms.or(at).unwrap_or(now);
+    let fix = Fix {
+        lat: exif.lat,
+        lon: exif.lon,
+        accuracy_m,
+        at_ms: fix_at,
+        mock: args.mock,
+    };
+    (
+        Some(fix),
+        at.unwrap_or(fix_at),
+        FixSource::Exif { accuracy_m },
+    )
+}
+
+fn cmd_track(device: &mut Device, out: &Output, order: &str, file: &Path) -> Result<()> {
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let import = device.import_gpx(order, reader)?;
+    out.emit(serde_json::to_value(&import)?, || {
+        vec![format!(
+            "recorded track {} ({} points, {} with time)",
+            import.item_id, import.points, import.timed_points
+        )]
+    })
+}
+
+fn cmd_sign(
+    device: &mut Device,
+    out: &Output,
+    order: &str,
+    file: &Path,
+    at: Option<String>,
+) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let strokes: Vec<Vec<StrokePoint>> = serde_json::from_str(&text)
+        .context("the strokes file is not a JSON array of arrays of {x, y, t_ms, pressure}")?;
+    let signed_at = time_or_now(at)?;
+
+    let signature = device.add_signature(order, strokes, signed_at)?;
+    let points: usize = signature.strokes.iter().map(Vec::len).sum();
+    let value = json!({ "id": signature.id, "strokes": signature.strokes.len(), "points": points });
+    out.emit(value, || {
+        let strokes = signature.strokes.len();
+        vec![format!(
+            "recorded signature {} ({strokes} strokes, {points} points)",
+            signature.id
+        )]
+    })
+}
+
+fn cmd_note(
+    device: &mut Device,
+    out: &Output,
+    order: &str,
+    text: &str,
+    at: Option<String>,
+) -> Result<()> {
+    let note = device.add_note(order, text, time_or_now(at)?)?;
+    out.emit(json!({ "id": note.id }), || {
+        vec![format!("recorded note {}", note.id)]
+    })
+}
+
+fn cmd_submit(device: &mut Device, out: &Output, order: &str, at: Option<String>) -> Result<()> {
+    let id = device.submit(order, time_or_now(at)?)?;
+    let text = format!("submitted {order} (item {id}); run `sync` to send it");
+    out.emit(json!({ "id": id }), || vec![text])
+}
+
+fn cmd_status(device: &Device, out: &Output, order: Option<&str>) -> Result<()> {
+    let order_ids = match order {
+        Some(id) => vec![device.order(id)?.summary.order_id],
+        None => device
+            .orders()?
+            .into_iter()
+            .map(|o| o.summary.order_id)
+            .collect(),
+    };
+    let mut all = serde_json::Map::new();
+    let mut lines = Vec::new();
+    for order_id in order_ids {
+        let items = device.items(&order_id)?;
+        lines.push(format!("{order_id}: {} items", items.len()));
+        lines.extend(items.iter().map(item_line));
+        all.insert(order_id, serde_json::to_value(&items)?);
+    }
+    out.emit(Value::Object(all), || lines)
+}
+
+fn item_line(item: &flexwork_client_core::EvidenceItem) -> String {
+    let detail = match (item.size, item.points) {
+        (Some(size), _) => format!("{}/{size} bytes", item.uploaded_bytes),
+        (None, Some(points)) => format!("{points} points"),
+        _ => String::new(),
+    };
+    let reason = item
+        .failure
+        .as_ref()
+        .map(|f| format!("  [{}: {}]", f.code, f.message))
+        .unwrap_or_default();
+    format!(
+        "  {:<10} {}  {:<9} {detail}{reason}",
+        item.kind.as_str(),
+        item.id,
+        item.state.as_str()
+    )
+}
+
+fn cmd_findings(device: &Device, out: &Output, order: &str) -> Result<()> {
+    let review = device.evidence(order)?.review;
+    out.emit(json!({ "order_id": order, "review": review }), || {
+        let Some(review) = &review else {
+            return vec![format!("{order}: not reviewed yet")];
+        };
+        let mut lines = vec![format!("{order}: verdict {}", review.verdict)];
+        for f in &review.findings {
+            let item = f.item.as_deref().unwrap_or("-");
+            lines.push(format!(
+                "  [{}] {} (item {item}): {}",
+                f.severity, f.code, f.message
+            ));
+        }
+        if let Some(comment) = &review.comment {
+            lines.push(format!("  comment: {comment}"));
+        }
+        lines
+    })
+}
+
+fn cmd_sync(device: &mut Device, out: &Output, chunk_kib: Option<usize>) -> Result<()> {
+    if let Some(kib) = chunk_kib {
+        device.set_chunk_size(kib.saturating_mul(1024));
+    }
+    let transport = device.transport()?;
+    let report = device.sync(&transport).context("sync failed")?;
+    out.emit(serde_json::to_value(&report)?, || report_lines(&report))
+}
+
+fn report_lines(report: &SyncReport) -> Vec<String> {
+    let state = if report.converged {
+        "up to date"
+    } else {
+        "not converged"
+    };
+    let mut lines = vec![
+        format!(
+            "sync {state}: {} rounds, {} requests",
+            report.rounds, report.requests
+        ),
+        format!(
+            "  documents  {} sent, {} received",
+            report.docs_sent, report.docs_received
+        ),
+        format!("  orders     {} ({} new)", report.orders, report.new_orders),
+        format!("  items      {} synced", report.items_synced),
+        format!(
+            "  media      {} uploaded, {} bytes",
+            report.blobs_uploaded, report.bytes_uploaded
+        ),
+    ];
+    for r in &report.rejected {
+        lines.push(format!(
+            "  refused    {}: {}: {}",
+            r.order_id, r.code, r.message
+        ));
+    }
+    for f in &report.failures {
+        let what = f
+            .hash
+            .map(|h| h.to_hex())
+            .or(f.order_id.clone())
+            .unwrap_or_default();
+        lines.push(format!("  failed     {what}: {}: {}", f.code, f.message));
+    }
+    lines
+}
+
+fn parse_time(text: &str) -> Result<i64> {
+    let at = OffsetDateTime::parse(text, &Rfc3339)
+        .with_context(|| format!("{text:?} is not an RFC 3339 time"))?;
+    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    match i64::try_from(ms) {
+        Ok(ms) => Ok(ms),
+        Err(_) => bail!("{text:?} is out of range"),
+    }
+}
+
+fn time_or_now(at: Option<String>) -> Result<i64> {
+    at.as_deref().map_or(Ok(now_ms()), parse_time)
+}
+
+fn now_ms() -> i64 {
+    let ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+fn rfc3339(ms: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000);
+    at.ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// Integer fen shown as yuan: 15000 → "¥150.00".
+fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    format!("{sign}¥{}.{:02}", abs / 100, abs % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fees_in_fen_show_as_yuan() {
+        assert_eq!(yuan(15_000), "¥150.00");
+        assert_eq!(yuan(5), "¥0.05");
+        assert_eq!(yuan(-1_234), "-¥12.34");
+    }
+
+    #[test]
+    fn times_parse_from_rfc3339_with_offsets() {
+        assert_eq!(
+            parse_time("2024-03-01T08:00:00+08:00").ok(),
+            Some(1_709_251_200_000)
+        );
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn the_example_signature_is_valid_strokes() {
+        let text = include_str!("../examples/signature.json");
+        let strokes: Vec<Vec<StrokePoint>> = serde_json::from_str(text).expect("strokes");
+        assert_eq!(strokes.len(), 2);
+    }
+}

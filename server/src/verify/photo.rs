@@ -143,10 +143,10 @@ fn decode(
         return (Decoding::TooLarge { width, height }, None);
     }
 
-    if format == ImageFormat::Jpeg {
-        if let Err(damage) = jpeg::check_structure(bytes) {
-            return (failed(format!("the JPEG data is damaged: {damage}")), None);
-        }
+    if format == ImageFormat::Jpeg
+        && let Err(damage) = jpeg::check_structure(bytes)
+    {
+        return (failed(format!("the JPEG data is damaged: {damage}")), None);
     }
 
     match reader(bytes, format, thresholds).decode() {
