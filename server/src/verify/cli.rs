@@ -1,5 +1,5 @@
 //! `flexwork verify`: checks photo files and a GPX track from the command line, with the same
-//! [`verify`](super::verify) the server runs.
+//! [`verify`] the server runs.
 //!
 //! Every option may be left out; the checks that need it are then listed as skipped in the
 //! report. A file on disk carries no phone location fix, so the phone-fix checks are always

@@ -197,6 +197,10 @@ pub struct Client {
 }
 
 impl Client {
+    pub fn base_url(&self) -> String {
+        self.base.clone()
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(format!("{}/api/v1{path}", self.base)).bearer_auth(&self.token).send().unwrap();
         read(response)
