@@ -9,6 +9,8 @@ use flexwork_sync::ContentHash;
 use crate::ClientError;
 
 const TEMP_PREFIX: &str = ".tmp-";
+/// Temp files older than this were left by a killed process, not one still writing.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The `blobs/` folder of a device store.
 #[derive(Debug, Clone)]
@@ -22,7 +24,8 @@ impl BlobStore {
         fs::create_dir_all(&dir)?;
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let is_temp = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+            if is_temp && is_stale(&entry.metadata()?) {
                 fs::remove_file(entry.path())?;
             }
         }
@@ -73,6 +76,11 @@ impl BlobStore {
         file.take(len as u64).read_to_end(&mut chunk)?;
         Ok(chunk)
     }
+}
+
+fn is_stale(metadata: &fs::Metadata) -> bool {
+    let age = metadata.modified().ok().and_then(|m| m.elapsed().ok());
+    age.is_some_and(|age| age > STALE_TEMP)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::ClientError;
 
 /// Chunks after which recording folds a document back into one snapshot.
-const COMPACT_AFTER_CHUNKS: i64 = 256;
+const COMPACT_AFTER_CHUNKS: i64 = 64;
 
 /// Loads the stored document of an order, snapshot and chunks, if it has one.
 pub(crate) fn load(
@@ -25,11 +25,13 @@ pub(crate) fn load(
     let mut doc = EvidenceDoc::load(&snapshot, actor.clone())?;
     let mut stmt =
         conn.prepare("SELECT bytes FROM document_chunks WHERE order_id = ?1 ORDER BY seq")?;
-    let chunks = stmt.query_map([order_id], |row| row.get::<_, Vec<u8>>(0))?;
-    for chunk in chunks {
-        let chunk = chunk?;
+    let mut changes = Vec::new();
+    for chunk in stmt.query_map([order_id], |row| row.get::<_, Vec<u8>>(0))? {
+        changes.extend_from_slice(&chunk?);
+    }
+    if !changes.is_empty() {
         doc.automerge()
-            .load_incremental(&chunk)
+            .load_incremental(&changes)
             .map_err(EvidenceError::from)?;
     }
     Ok(Some(doc))
@@ -196,4 +198,38 @@ pub(crate) fn save_peer(
         params![order_id, peer.state_bytes()],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Device;
+
+    fn chunks(device: &Device) -> i64 {
+        let sql = "SELECT COUNT(*) FROM document_chunks";
+        device.conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn many_recordings_fold_into_a_snapshot_and_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = Device::open(dir.path()).unwrap();
+        let order: flexwork_sync::OrderSummary = serde_json::from_value(serde_json::json!({
+            "order_id": "o1", "task_id": "t1", "title": "t", "description": "",
+            "site": {"lat": 0.0, "lon": 0.0, "radius_m": 10.0},
+            "window": {"from_ms": 0, "to_ms": 1},
+            "fee_fen": 100, "requirements": {"min_photos": 0, "track": false, "signature": false},
+            "status": "assigned", "verdict": null
+        }))
+        .unwrap();
+        device.remember_orders(&[order]).unwrap();
+
+        for i in 0..300 {
+            device.add_note("o1", &format!("note {i}"), i).unwrap();
+        }
+
+        assert!(chunks(&device) <= super::COMPACT_AFTER_CHUNKS);
+        let notes = device.evidence("o1").unwrap().notes;
+        assert_eq!(notes.len(), 300);
+        assert_eq!(notes[299].text, "note 299");
+    }
 }

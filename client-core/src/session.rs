@@ -62,3 +62,22 @@ pub(crate) fn load(conn: &Connection) -> Result<Option<Session>, ClientError> {
         .optional()?;
     Ok(session)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_redacted_in_debug() {
+        let session = Session {
+            info: SessionInfo {
+                server_url: "http://127.0.0.1:8080".into(),
+                account_id: "a1".into(),
+                role: "worker".into(),
+            },
+            token: "bearer-secret".into(),
+        };
+
+        assert!(!format!("{session:?}").contains("bearer-secret"));
+    }
+}

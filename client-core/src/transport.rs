@@ -204,3 +204,34 @@ fn json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, Transpo
 fn network(error: reqwest::Error) -> TransportError {
     TransportError::Network(error.without_url().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(status: u16, code: &str) -> TransportError {
+        TransportError::Server {
+            status,
+            code: code.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn refusals_that_a_retry_cannot_fix_are_permanent() {
+        assert!(server(422, "hash_mismatch").is_permanent());
+        assert!(server(415, "unsupported_media_type").is_permanent());
+        assert!(server(413, "media_too_large").is_permanent());
+        assert!(!server(403, "media_not_referenced").is_permanent());
+        assert!(!server(409, "upload_offset_mismatch").is_permanent());
+        assert!(!server(503, "unavailable").is_permanent());
+        assert!(!TransportError::Network("reset".into()).is_permanent());
+    }
+
+    #[test]
+    fn the_token_is_not_in_debug_output() {
+        let transport = HttpTransport::new("http://127.0.0.1:1", "very-secret").unwrap();
+
+        assert!(!format!("{transport:?}").contains("very-secret"));
+    }
+}

@@ -6,8 +6,8 @@
 //! object it touches. Two-factor login, sessions per device and the full set of operator roles
 //! grow from here.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::RngCore;
@@ -104,14 +104,20 @@ pub async fn create_account(state: &AppState, account: &NewAccount) -> ApiResult
     .await?;
 
     if result.rows_affected() == 0 {
-        return Err(ApiError::conflict("login_taken", "that login is already in use"));
+        return Err(ApiError::conflict(
+            "login_taken",
+            "that login is already in use",
+        ));
     }
     Ok(id)
 }
 
 fn validate_new_account(account: &NewAccount) -> ApiResult<()> {
     let login_ok = (3..=64).contains(&account.login.chars().count())
-        && account.login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+        && account
+            .login
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !login_ok {
         let message = "a login is 3 to 64 letters, digits, dots, dashes, underscores or @";
         return Err(ApiError::bad_request("invalid_login", message));
@@ -134,7 +140,11 @@ fn hash_password(password: &str) -> ApiResult<String> {
 
 fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -167,7 +177,11 @@ fn dummy_hash() -> &'static str {
 
 fn invalid_credentials() -> ApiError {
     let message = "that login and password do not match an account";
-    ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+    ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        message,
+    )
 }
 
 async fn issue_token(state: &AppState, account_id: &str) -> ApiResult<String> {
@@ -206,12 +220,18 @@ fn token_hash(token: &str) -> String {
 fn caller_from_row(row: &sqlx::any::AnyRow) -> ApiResult<Caller> {
     let role: String = row.try_get("role")?;
     let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in database"))?;
-    Ok(Caller { account_id: row.try_get("id")?, role })
+    Ok(Caller {
+        account_id: row.try_get("id")?,
+        role,
+    })
 }
 
 /// The bearer token of a request, if it has one.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     value.strip_prefix("Bearer ").map(str::trim)
 }
 

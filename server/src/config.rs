@@ -131,8 +131,11 @@ mod tests {
     fn defaults_need_no_file_and_file_then_env_override() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("flexwork.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n[limits]\nmax_upload_bytes = 10\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\n[limits]\nmax_upload_bytes = 10\n",
+        )
+        .unwrap();
 
         let defaults = Config::load(None).unwrap();
         let from_file = Config::load(Some(&file)).unwrap();
@@ -141,7 +144,10 @@ mod tests {
         assert!(defaults.database_url().starts_with("sqlite://"));
         assert_eq!(from_file.listen.port(), 9999);
         assert_eq!(from_file.limits.max_upload_bytes, 10);
-        assert_eq!(from_file.limits.max_sync_body_bytes, Limits::default().max_sync_body_bytes);
+        assert_eq!(
+            from_file.limits.max_sync_body_bytes,
+            Limits::default().max_sync_body_bytes
+        );
     }
 
     #[test]

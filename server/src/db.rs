@@ -32,7 +32,11 @@ impl Db {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        let backend = if url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
         let options = AnyConnectOptions::from_str(url)?;
         let pool = pool_options(backend).connect_with(options).await?;
         let db = Self { pool, backend };
@@ -106,6 +110,8 @@ fn pool_options(backend: Backend) -> AnyPoolOptions {
 }
 
 fn strip_comments(statement: &str) -> String {
-    let lines = statement.lines().filter(|l| !l.trim_start().starts_with("--"));
+    let lines = statement
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"));
     lines.collect::<Vec<_>>().join("\n").trim().to_owned()
 }

@@ -34,7 +34,10 @@ pub async fn load(state: &AppState, order_id: &str) -> ApiResult<Loaded> {
 
     let bytes: Vec<u8> = row.try_get("doc")?;
     let doc = EvidenceDoc::load(&bytes, actor).map_err(ApiError::internal)?;
-    Ok(Loaded { doc, version: row.try_get("version")? })
+    Ok(Loaded {
+        doc,
+        version: row.try_get("version")?,
+    })
 }
 
 /// Saves the document if nobody saved it since it was loaded. Returns false on a lost race.

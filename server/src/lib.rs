@@ -87,7 +87,14 @@ impl AppState {
         let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
         let upload_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
 
-        let inner = Inner { config, db, media, verifier, actor, upload_locks };
+        let inner = Inner {
+            config,
+            db,
+            media,
+            verifier,
+            actor,
+            upload_locks,
+        };
         let state = AppState(Arc::new(inner));
         verification::spawn_worker(state.clone(), jobs);
         verification::requeue_pending(&state).await?;
@@ -105,7 +112,9 @@ pub async fn serve(
     tracing::info!(%addr, db = ?state.db.backend, media = state.media.name(), "serving");
     let app = api::router(state);
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -133,6 +142,9 @@ pub fn shanghai_date(ms: i64) -> String {
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

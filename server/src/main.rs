@@ -9,7 +9,11 @@ use flexwork_server::auth::{NewAccount, Role};
 use flexwork_server::{AppState, Config};
 
 #[derive(Debug, Parser)]
-#[command(name = "flexwork", version, about = "flexwork: flexible staffing platform server")]
+#[command(
+    name = "flexwork",
+    version,
+    about = "flexwork: flexible staffing platform server"
+)]
 struct Cli {
     /// TOML configuration file (defaults apply without one; FLEXWORK_* variables override).
     #[arg(long, global = true, env = "FLEXWORK_CONFIG")]
@@ -58,9 +62,19 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Account(AccountCommand::Add { role, login, name, password }) => {
+        Command::Account(AccountCommand::Add {
+            role,
+            login,
+            name,
+            password,
+        }) => {
             let state = AppState::start(load(cli.config.as_deref())?).await?;
-            let account = NewAccount { login, password, role, display_name: name };
+            let account = NewAccount {
+                login,
+                password,
+                role,
+                display_name: name,
+            };
             let id = flexwork_server::auth::create_account(&state, &account).await?;
             println!("{id}");
             Ok(())
@@ -79,7 +93,10 @@ fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -105,10 +105,12 @@ pub struct Settlement {
 /// Creates the order's settlement if every condition holds and none exists yet.
 /// Returns whether this call created it.
 pub async fn try_settle(state: &AppState, order_id: &str) -> ApiResult<bool> {
-    let fee = sqlx::query("SELECT t.fee_fen FROM orders o JOIN tasks t ON t.id = o.task_id WHERE o.id = $1")
-        .bind(order_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let fee = sqlx::query(
+        "SELECT t.fee_fen FROM orders o JOIN tasks t ON t.id = o.task_id WHERE o.id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
     let Some(fee) = fee else { return Ok(false) };
     let gross: i64 = fee.try_get("fee_fen")?;
 
@@ -123,7 +125,12 @@ pub async fn try_settle(state: &AppState, order_id: &str) -> ApiResult<bool> {
 
     let created = insert_if_ready(state, order_id, gross, tax, "per_payment_2018").await?;
     if created {
-        tracing::info!(order_id, gross_fen = gross, tax_fen = tax, "settlement created");
+        tracing::info!(
+            order_id,
+            gross_fen = gross,
+            tax_fen = tax,
+            "settlement created"
+        );
     }
     Ok(created)
 }
@@ -192,10 +199,21 @@ mod tests {
     #[test]
     fn per_payment_tax_matches_the_worked_examples() {
         let yuan = |y: i64| y * 100;
-        let cases = [(800, 0), (2_000, 240), (3_000, 440), (8_000, 1_280), (30_000, 5_200), (100_000, 25_000)];
+        let cases = [
+            (800, 0),
+            (2_000, 240),
+            (3_000, 440),
+            (8_000, 1_280),
+            (30_000, 5_200),
+            (100_000, 25_000),
+        ];
 
         for (income, tax) in cases {
-            assert_eq!(per_payment_tax_fen(yuan(income)), yuan(tax), "income {income} CNY");
+            assert_eq!(
+                per_payment_tax_fen(yuan(income)),
+                yuan(tax),
+                "income {income} CNY"
+            );
         }
     }
 
@@ -211,7 +229,10 @@ mod tests {
     fn the_rule_in_force_is_chosen_by_date() {
         let config = TaxConfig::default();
 
-        assert_eq!(config.method_on("2026-12-04"), Some(TaxMethod::PerPayment2018));
+        assert_eq!(
+            config.method_on("2026-12-04"),
+            Some(TaxMethod::PerPayment2018)
+        );
         assert_eq!(config.method_on("2018-06-01"), None);
     }
 }

@@ -29,7 +29,10 @@ impl Queue {
 
     pub fn enqueue(&self, order_id: &str) {
         if self.0.send(order_id.to_owned()).is_err() {
-            tracing::warn!(order_id, "verification worker has stopped; order stays pending");
+            tracing::warn!(
+                order_id,
+                "verification worker has stopped; order stays pending"
+            );
         }
     }
 }
@@ -79,7 +82,10 @@ async fn pending_count(state: &AppState, order_id: &str) -> ApiResult<i64> {
         .bind(order_id)
         .fetch_optional(&state.db.pool)
         .await?;
-    Ok(row.map(|r| r.try_get("needs_verification")).transpose()?.unwrap_or(0))
+    Ok(row
+        .map(|r| r.try_get("needs_verification"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 async fn verify_evidence(
@@ -117,7 +123,11 @@ fn verify_input<'a>(
             at: at_ms(f.at_ms),
             mock: f.mock,
         });
-        Some(verify::PhotoInput { id: photo.id.clone(), bytes, fix })
+        Some(verify::PhotoInput {
+            id: photo.id.clone(),
+            bytes,
+            fix,
+        })
     });
     let track = evidence.track.iter().map(|p| verify::TrackPoint {
         lat: p.lat,
@@ -145,7 +155,11 @@ fn note_missing_uploads(
     blobs: &HashMap<ContentHash, bytes::Bytes>,
     context: &verify::Context,
 ) {
-    let waiting: Vec<_> = evidence.photos.iter().filter(|p| !blobs.contains_key(&p.hash)).collect();
+    let waiting: Vec<_> = evidence
+        .photos
+        .iter()
+        .filter(|p| !blobs.contains_key(&p.hash))
+        .collect();
     if waiting.is_empty() {
         return;
     }
@@ -219,14 +233,25 @@ async fn known_photos(state: &AppState, order_id: &str) -> ApiResult<Vec<verify:
         let Ok(sha256) = hash.parse() else { continue };
         let dhash: i64 = row.try_get("dhash")?;
         let order_id = row.try_get("order_id")?;
-        known.push(verify::KnownPhoto { order_id, sha256, dhash: dhash as u64 });
+        known.push(verify::KnownPhoto {
+            order_id,
+            sha256,
+            dhash: dhash as u64,
+        });
     }
     Ok(known)
 }
 
-async fn store_report(state: &AppState, order_id: &str, report: &Report, seen: i64) -> ApiResult<()> {
+async fn store_report(
+    state: &AppState,
+    order_id: &str,
+    report: &Report,
+    seen: i64,
+) -> ApiResult<()> {
     for photo in &report.photos {
-        let Some(dhash) = photo.facts.dhash else { continue };
+        let Some(dhash) = photo.facts.dhash else {
+            continue;
+        };
         sqlx::query("UPDATE evidence_photos SET dhash = $1 WHERE order_id = $2 AND photo_id = $3")
             .bind(dhash as i64)
             .bind(order_id)
@@ -263,12 +288,17 @@ pub async fn write_review(state: &AppState, order_id: &str, report: &Report) -> 
 
     for _ in 0..evidence::MAX_ATTEMPTS {
         let mut loaded = evidence::load(state, order_id).await?;
-        loaded.doc.set_review(&review, now_ms()).map_err(ApiError::internal)?;
+        loaded
+            .doc
+            .set_review(&review, now_ms())
+            .map_err(ApiError::internal)?;
         if evidence::save(state, order_id, &mut loaded).await? {
             return Ok(());
         }
     }
-    Err(ApiError::internal("evidence document kept changing while writing the review"))
+    Err(ApiError::internal(
+        "evidence document kept changing while writing the review",
+    ))
 }
 
 async fn operator_comment(state: &AppState, order_id: &str) -> ApiResult<Option<String>> {

@@ -14,22 +14,32 @@ mod automerge_free {
     use super::*;
 
     pub fn sync_request(order_id: &str, message: Vec<u8>) -> Vec<u8> {
-        let docs = vec![DocMessage { order_id: order_id.into(), message }];
-        protocol::encode(&SyncRequest { protocol: flexwork_sync::PROTOCOL_VERSION, device_id: "raw".into(), docs })
+        let docs = vec![DocMessage {
+            order_id: order_id.into(),
+            message,
+        }];
+        protocol::encode(&SyncRequest {
+            protocol: flexwork_sync::PROTOCOL_VERSION,
+            device_id: "raw".into(),
+            docs,
+        })
     }
 
     /// Pushes `doc` to the server with sync rounds over raw HTTP.
     pub fn push(client: &Client, order_id: &str, doc: &mut EvidenceDoc) {
         let mut peer = DocPeer::new();
         for _ in 0..10 {
-            let Some(message) = peer.generate(doc.automerge()) else { return };
+            let Some(message) = peer.generate(doc.automerge()) else {
+                return;
+            };
             let body = sync_request(order_id, message);
             let (status, bytes) = post_cbor(client, body);
             assert_eq!(status, 200);
             let response = protocol::decode_response(&bytes).unwrap();
             assert!(response.rejected.is_empty(), "{:?}", response.rejected);
             for reply in response.docs {
-                peer.receive(doc.automerge(), &reply.message, &Default::default()).unwrap();
+                peer.receive(doc.automerge(), &reply.message, &Default::default())
+                    .unwrap();
             }
         }
         panic!("raw device did not converge");
@@ -43,7 +53,10 @@ mod automerge_free {
             .body(body)
             .send()
             .unwrap();
-        (response.status().as_u16(), response.bytes().unwrap().to_vec())
+        (
+            response.status().as_u16(),
+            response.bytes().unwrap().to_vec(),
+        )
     }
 
     fn client_base(client: &Client) -> String {
@@ -65,11 +78,26 @@ fn broken_jpegs_from_the_wild_are_findings_not_crashes() {
     phone.login(&server, &scene.worker_login);
     phone.sync();
     let taken = ms("2008-10-23T14:27:07Z");
-    for name in ["photos-invalid/corrupted.jpg", "photos-invalid/image00971.jpg"] {
+    for name in [
+        "photos-invalid/corrupted.jpg",
+        "photos-invalid/image00971.jpg",
+    ] {
         let bytes = fixture_bytes(name);
-        phone.device.record_photo(&scene.order_id, &bytes, "image/jpeg", Some(fix_at_arezzo(taken)), taken).unwrap();
+        phone
+            .device
+            .record_photo(
+                &scene.order_id,
+                &bytes,
+                "image/jpeg",
+                Some(fix_at_arezzo(taken)),
+                taken,
+            )
+            .unwrap();
     }
-    phone.device.add_signature(&scene.order_id, support::signature(taken), taken).unwrap();
+    phone
+        .device
+        .add_signature(&scene.order_id, support::signature(taken), taken)
+        .unwrap();
     phone.device.submit(&scene.order_id, taken).unwrap();
     let report = phone.sync();
     assert_eq!(report.blobs_uploaded, 2, "{report:?}");
@@ -77,7 +105,10 @@ fn broken_jpegs_from_the_wild_are_findings_not_crashes() {
     // 2. Verification reports each one it cannot decode, and the server keeps serving.
     let order = server.wait_verified(&scene.enterprise, &scene.order_id);
     let findings = order["report"]["findings"].as_array().unwrap();
-    let undecodable = findings.iter().filter(|f| f["code"] == "photo_undecodable").count();
+    let undecodable = findings
+        .iter()
+        .filter(|f| f["code"] == "photo_undecodable")
+        .count();
     assert!(undecodable >= 1, "{findings:?}");
     assert_ne!(order["verdict"], "passed");
     assert_eq!(scene.enterprise.get("/tasks").0, 200);
@@ -92,12 +123,18 @@ fn hostile_sync_bodies_get_clear_errors_and_hurt_nobody() {
     let mut phone = Phone::new();
     phone.login(&server, &scene.worker_login);
     phone.sync();
-    phone.device.add_note(&scene.order_id, "kept safe", 1).unwrap();
+    phone
+        .device
+        .add_note(&scene.order_id, "kept safe", 1)
+        .unwrap();
     phone.sync();
 
     // 2. Garbage as a body, and a body from a future protocol version.
     let (status, body) = post_cbor(&worker, b"\x00\x01garbage bytes".to_vec());
-    assert_eq!((status, code(&body)), (400, "malformed_sync_message".into()));
+    assert_eq!(
+        (status, code(&body)),
+        (400, "malformed_sync_message".into())
+    );
     #[derive(serde::Serialize)]
     struct Future {
         protocol: u32,
@@ -111,7 +148,11 @@ fn hostile_sync_bodies_get_clear_errors_and_hurt_nobody() {
     let bloom = fixture_bytes("sync-invalid/bloom-zero-bits.bin");
     for (order_id, message, expected) in [
         (scene.order_id.as_str(), bloom, "sync_message_refused"),
-        (scene.order_id.as_str(), b"\x42\xff\xff\xff\xff".to_vec(), "sync_message_refused"),
+        (
+            scene.order_id.as_str(),
+            b"\x42\xff\xff\xff\xff".to_vec(),
+            "sync_message_refused",
+        ),
         ("no-such-order", vec![0x42, 0, 0, 0, 0], "order_not_found"),
     ] {
         let (status, bytes) = post_cbor(&worker, sync_request(order_id, message));
@@ -123,15 +164,24 @@ fn hostile_sync_bodies_get_clear_errors_and_hurt_nobody() {
 
     // 4. Someone else's order is as unknown as a missing one.
     let other = server.scene("bystander", &AREZZO);
-    let (_, bytes) = post_cbor(&worker, sync_request(&other.order_id, vec![0x42, 0, 0, 0, 0]));
-    assert_eq!(protocol::decode_response(&bytes).unwrap().rejected[0].code, "order_not_found");
+    let (_, bytes) = post_cbor(
+        &worker,
+        sync_request(&other.order_id, vec![0x42, 0, 0, 0, 0]),
+    );
+    assert_eq!(
+        protocol::decode_response(&bytes).unwrap().rejected[0].code,
+        "order_not_found"
+    );
 
     // 5. The server still serves, and the note is still there for a new phone of the worker.
     let mut second = Phone::new();
     second.login(&server, &scene.worker_login);
     second.sync();
     let notes = second.device.evidence(&scene.order_id).unwrap().notes;
-    assert_eq!(notes.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), ["kept safe"]);
+    assert_eq!(
+        notes.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(),
+        ["kept safe"]
+    );
 }
 
 #[test]
@@ -163,19 +213,44 @@ fn uploads_are_checked_for_reference_hash_type_and_size() {
         worker.send_raw(Method::PUT, &path, body.to_vec(), "image/jpeg")
     };
     let text_hash = ContentHash::of(&text);
-    assert_eq!(put(&text_hash, 0, text.len(), &text).1["code"], "unsupported_media_type");
-    assert_eq!(put(&ContentHash::of(&big), 0, big.len(), &big[..1000]).1["code"], "media_too_large");
-    let (status, body) = put(&ContentHash::of(b"never referenced"), 0, 16, b"never referenced");
-    assert_eq!((status, body["code"].as_str()), (403, Some("media_not_referenced")));
-    assert_eq!(put(&text_hash, 5, text.len(), &text[5..]).1["code"], "upload_offset_mismatch");
-    let (status, body) = worker.send_raw(Method::PUT, "/media/not-a-hash?offset=0&size=1", vec![0], "image/jpeg");
+    assert_eq!(
+        put(&text_hash, 0, text.len(), &text).1["code"],
+        "unsupported_media_type"
+    );
+    assert_eq!(
+        put(&ContentHash::of(&big), 0, big.len(), &big[..1000]).1["code"],
+        "media_too_large"
+    );
+    let (status, body) = put(
+        &ContentHash::of(b"never referenced"),
+        0,
+        16,
+        b"never referenced",
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("media_not_referenced"))
+    );
+    assert_eq!(
+        put(&text_hash, 5, text.len(), &text[5..]).1["code"],
+        "upload_offset_mismatch"
+    );
+    let (status, body) = worker.send_raw(
+        Method::PUT,
+        "/media/not-a-hash?offset=0&size=1",
+        vec![0],
+        "image/jpeg",
+    );
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_hash")));
 
     // 3. Bytes that do not match their name are refused and not kept.
     let mut lying = text.clone();
     lying[0] = b'T';
     let (status, body) = put(&text_hash, 0, lying.len(), &lying);
-    assert_eq!((status, body["code"].as_str()), (422, Some("hash_mismatch")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("hash_mismatch"))
+    );
     let (_, status_body) = worker.get(&format!("/media/{text_hash}/status"));
     assert_eq!(status_body["state"], "absent");
 }
@@ -189,12 +264,18 @@ fn an_oversized_photo_fails_on_the_phone_with_the_servers_reason() {
     phone.login(&server, &scene.worker_login);
     phone.sync();
     let photo = fixture_bytes("photos/DSCN0010.jpg");
-    phone.device.record_photo(&scene.order_id, &photo, "image/jpeg", None, 0).unwrap();
+    phone
+        .device
+        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
+        .unwrap();
 
     // 2. Sync reports it, and the item says why.
     let report = phone.sync();
     assert_eq!(report.blobs_uploaded, 0);
-    assert!(report.failures.iter().any(|f| f.code == "media_too_large"), "{report:?}");
+    assert!(
+        report.failures.iter().any(|f| f.code == "media_too_large"),
+        "{report:?}"
+    );
     let items = phone.device.items(&scene.order_id).unwrap();
     let item = items.iter().find(|i| i.kind.as_str() == "photo").unwrap();
     assert_eq!(item.state.as_str(), "failed");

@@ -23,8 +23,14 @@ const SAN_JOSE_RUN: TaskSpec = TaskSpec {
 };
 
 fn codes(order: &serde_json::Value) -> Vec<String> {
-    let findings = order["report"]["findings"].as_array().cloned().unwrap_or_default();
-    findings.iter().filter_map(|f| f["code"].as_str().map(str::to_owned)).collect()
+    let findings = order["report"]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    findings
+        .iter()
+        .filter_map(|f| f["code"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Signs the worker's phone in and brings the orders down.
@@ -38,8 +44,14 @@ fn phone_for(server: &TestServer, worker: &str) -> Phone {
 fn submit_photo(phone: &mut Phone, order_id: &str, bytes: &[u8]) -> String {
     let taken = ms(TAKEN_AT);
     let fix = Some(fix_at_arezzo(taken));
-    let record = phone.device.record_photo(order_id, bytes, "image/jpeg", fix, taken).unwrap();
-    phone.device.add_signature(order_id, support::signature(taken), taken).unwrap();
+    let record = phone
+        .device
+        .record_photo(order_id, bytes, "image/jpeg", fix, taken)
+        .unwrap();
+    phone
+        .device
+        .add_signature(order_id, support::signature(taken), taken)
+        .unwrap();
     phone.device.submit(order_id, taken + 1_000).unwrap();
     phone.sync();
     record.id
@@ -49,21 +61,46 @@ fn submit_photo(phone: &mut Phone, order_id: &str, bytes: &[u8]) -> String {
 fn a_photo_taken_far_from_the_site_needs_review_and_the_phone_says_why() {
     // 1. The task's site is 20 km north of where the photo was taken.
     let server = TestServer::start();
-    let far = TaskSpec { lat: AREZZO.lat + 0.18, ..AREZZO };
+    let far = TaskSpec {
+        lat: AREZZO.lat + 0.18,
+        ..AREZZO
+    };
     let scene = server.scene("far", &far);
     let mut phone = phone_for(&server, &scene.worker_login);
 
     // 2. The worker records the photo where it really was taken.
-    let photo_id = submit_photo(&mut phone, &scene.order_id, &fixture_bytes("photos/DSCN0010.jpg"));
+    let photo_id = submit_photo(
+        &mut phone,
+        &scene.order_id,
+        &fixture_bytes("photos/DSCN0010.jpg"),
+    );
     let order = server.wait_verified(&scene.enterprise, &scene.order_id);
 
     // 3. The server flags it, and the phone shows the finding on that photo.
-    assert!(codes(&order).contains(&"photo_outside_site".into()), "{:?}", codes(&order));
+    assert!(
+        codes(&order).contains(&"photo_outside_site".into()),
+        "{:?}",
+        codes(&order)
+    );
     assert_ne!(order["verdict"], "passed");
     phone.sync();
-    let review = phone.device.evidence(&scene.order_id).unwrap().review.unwrap();
-    let on_photo: Vec<_> = review.findings.iter().filter(|f| f.item.as_deref() == Some(photo_id.as_str())).collect();
-    assert!(on_photo.iter().any(|f| f.code == "photo_outside_site" && f.message.contains("km")), "{on_photo:?}");
+    let review = phone
+        .device
+        .evidence(&scene.order_id)
+        .unwrap()
+        .review
+        .unwrap();
+    let on_photo: Vec<_> = review
+        .findings
+        .iter()
+        .filter(|f| f.item.as_deref() == Some(photo_id.as_str()))
+        .collect();
+    assert!(
+        on_photo
+            .iter()
+            .any(|f| f.code == "photo_outside_site" && f.message.contains("km")),
+        "{on_photo:?}"
+    );
 }
 
 /// The Garmin track with one point in the middle moved about 55 km north.
@@ -86,18 +123,30 @@ fn a_track_with_an_impossible_jump_is_flagged_and_the_real_one_is_not() {
     let real = server.scene("real", &SAN_JOSE_RUN);
 
     // 2. One worker imports the edited copy, the other the real track.
-    for (scene, gpx) in [(&edited, track_with_a_jump()), (&real, fixture_bytes("tracks/garmin-activity.gpx"))] {
+    for (scene, gpx) in [
+        (&edited, track_with_a_jump()),
+        (&real, fixture_bytes("tracks/garmin-activity.gpx")),
+    ] {
         let mut phone = phone_for(&server, &scene.worker_login);
-        let import = phone.device.import_gpx(&scene.order_id, Cursor::new(gpx)).unwrap();
+        let import = phone
+            .device
+            .import_gpx(&scene.order_id, Cursor::new(gpx))
+            .unwrap();
         assert_eq!(import.points, 988);
-        phone.device.submit(&scene.order_id, ms("2017-07-29T16:20:00Z")).unwrap();
+        phone
+            .device
+            .submit(&scene.order_id, ms("2017-07-29T16:20:00Z"))
+            .unwrap();
         phone.sync();
     }
 
     // 3. Only the edited track has a jump or an impossible speed.
     let jumped = codes(&server.wait_verified(&edited.enterprise, &edited.order_id));
     let clean = server.wait_verified(&real.enterprise, &real.order_id);
-    let flagged = |c: &Vec<String>| c.iter().any(|c| c == "track_jump" || c == "track_impossible_speed");
+    let flagged = |c: &Vec<String>| {
+        c.iter()
+            .any(|c| c == "track_jump" || c == "track_impossible_speed")
+    };
     assert!(flagged(&jumped), "{jumped:?}");
     assert!(!flagged(&codes(&clean)), "{:?}", codes(&clean));
     assert!(!codes(&clean).contains(&"track_never_on_site".into()));
@@ -126,10 +175,18 @@ fn a_photo_reused_in_a_second_order_is_flagged_and_a_near_copy_too() {
 
     // 4. Each is flagged for review, naming what it matches.
     let reused = server.wait_verified(&second.enterprise, &second.order_id);
-    assert!(codes(&reused).contains(&"photo_reused".into()), "{:?}", codes(&reused));
+    assert!(
+        codes(&reused).contains(&"photo_reused".into()),
+        "{:?}",
+        codes(&reused)
+    );
     assert_ne!(reused["verdict"], "passed");
     let copied = server.wait_verified(&third.enterprise, &third.order_id);
-    assert!(codes(&copied).contains(&"photo_near_duplicate".into()), "{:?}", codes(&copied));
+    assert!(
+        codes(&copied).contains(&"photo_near_duplicate".into()),
+        "{:?}",
+        codes(&copied)
+    );
 }
 
 /// The photo decoded, scaled to half size and saved again as JPEG: other bytes, same picture.
@@ -137,6 +194,8 @@ fn reencoded(jpeg: &[u8]) -> Vec<u8> {
     let image = image::load_from_memory(jpeg).unwrap();
     let smaller = image.resize(320, 240, image::imageops::FilterType::Triangle);
     let mut out = Cursor::new(Vec::new());
-    smaller.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    smaller
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
     out.into_inner()
 }

@@ -20,7 +20,10 @@ fn offline_evidence_is_verified_confirmed_and_settled_once() {
     phone.login(&server, &scene.worker_login);
     let first = phone.sync();
     assert_eq!(first.new_orders, 1);
-    assert_eq!(phone.device.orders().unwrap()[0].summary.order_id, scene.order_id);
+    assert_eq!(
+        phone.device.orders().unwrap()[0].summary.order_id,
+        scene.order_id
+    );
 
     // 3. The server goes away; the worker records evidence with no network.
     server.stop();
@@ -28,16 +31,34 @@ fn offline_evidence_is_verified_confirmed_and_settled_once() {
     let photo = fixture_bytes("photos/DSCN0010.jpg");
     let record = phone
         .device
-        .record_photo(&scene.order_id, &photo, "image/jpeg", Some(fix_at_arezzo(taken)), taken)
+        .record_photo(
+            &scene.order_id,
+            &photo,
+            "image/jpeg",
+            Some(fix_at_arezzo(taken)),
+            taken,
+        )
         .unwrap();
-    phone.device.add_signature(&scene.order_id, signature(taken + 60_000), taken + 60_000).unwrap();
-    phone.device.add_note(&scene.order_id, "entrance photographed", taken + 61_000).unwrap();
-    phone.device.submit(&scene.order_id, taken + 62_000).unwrap();
+    phone
+        .device
+        .add_signature(&scene.order_id, signature(taken + 60_000), taken + 60_000)
+        .unwrap();
+    phone
+        .device
+        .add_note(&scene.order_id, "entrance photographed", taken + 61_000)
+        .unwrap();
+    phone
+        .device
+        .submit(&scene.order_id, taken + 62_000)
+        .unwrap();
     let transport = phone.device.transport().unwrap();
     assert!(phone.device.sync(&transport).is_err(), "no server, no sync");
     let waiting = phone.device.items(&scene.order_id).unwrap();
     assert_eq!(waiting.len(), 4);
-    assert!(waiting.iter().all(|i| i.state.as_str() != "synced"), "{waiting:?}");
+    assert!(
+        waiting.iter().all(|i| i.state.as_str() != "synced"),
+        "{waiting:?}"
+    );
 
     // 4. The server is back; the phone syncs documents and uploads the photo.
     server.restart();
@@ -48,27 +69,45 @@ fn offline_evidence_is_verified_confirmed_and_settled_once() {
     // 5. The server verifies: the photo is on site and in the window, the signature is there.
     let order = server.wait_verified(&scene.enterprise, &scene.order_id);
     let codes = finding_codes(&order);
-    assert!(!codes.contains(&"photo_outside_site".to_owned()), "{codes:?}");
-    assert!(!codes.contains(&"signature_missing".to_owned()), "{codes:?}");
-    assert!(!codes.contains(&"photo_undecodable".to_owned()), "{codes:?}");
+    assert!(
+        !codes.contains(&"photo_outside_site".to_owned()),
+        "{codes:?}"
+    );
+    assert!(
+        !codes.contains(&"signature_missing".to_owned()),
+        "{codes:?}"
+    );
+    assert!(
+        !codes.contains(&"photo_undecodable".to_owned()),
+        "{codes:?}"
+    );
     let photo_report = &order["report"]["photos"][0];
     assert_eq!(photo_report["id"], record.id.as_str());
     assert_eq!(photo_report["exif"]["model"], "COOLPIX P6000");
 
     // 6. The verdict comes back down to the phone.
     phone.sync();
-    let review = phone.device.evidence(&scene.order_id).unwrap().review.expect("review on phone");
+    let review = phone
+        .device
+        .evidence(&scene.order_id)
+        .unwrap()
+        .review
+        .expect("review on phone");
     assert_eq!(Some(review.verdict.as_str()), order["verdict"].as_str());
 
     // 7. An operator approves whatever needs review; the enterprise confirms.
     if order["verdict"] == "needs_review" {
         let body = json!({ "decision": "approve", "reason": "camera clock known to be a day off" });
-        let (status, _) = scene.operator.post(&format!("/orders/{}/review", scene.order_id), body);
+        let (status, _) = scene
+            .operator
+            .post(&format!("/orders/{}/review", scene.order_id), body);
         assert_eq!(status, 200);
     } else {
         assert_eq!(order["verdict"], "passed");
     }
-    let (status, confirmed) = scene.enterprise.post(&format!("/orders/{}/confirm", scene.order_id), json!({}));
+    let (status, confirmed) = scene
+        .enterprise
+        .post(&format!("/orders/{}/confirm", scene.order_id), json!({}));
     assert_eq!(status, 200, "{confirmed}");
 
     // 8. One settlement: 3,000.00 CNY gross, 440.00 CNY tax withheld, 2,560.00 CNY net.
@@ -79,9 +118,17 @@ fn offline_evidence_is_verified_confirmed_and_settled_once() {
     assert_eq!(settlement["net_fen"], 256_000);
 
     // 9. Confirming again changes nothing.
-    let (status, again) = scene.enterprise.post(&format!("/orders/{}/confirm", scene.order_id), json!({}));
-    assert_eq!((status, again["code"].as_str()), (409, Some("already_settled")));
-    assert_eq!(server.count("settlements WHERE order_id", &scene.order_id), 1);
+    let (status, again) = scene
+        .enterprise
+        .post(&format!("/orders/{}/confirm", scene.order_id), json!({}));
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("already_settled"))
+    );
+    assert_eq!(
+        server.count("settlements WHERE order_id", &scene.order_id),
+        1
+    );
 }
 
 #[test]
@@ -94,13 +141,31 @@ fn settlement_raced_from_every_trigger_is_created_exactly_once() {
     phone.sync();
     let taken = ms(TAKEN_AT);
     let photo = fixture_bytes("photos/DSCN0010.jpg");
-    phone.device.record_photo(&scene.order_id, &photo, "image/jpeg", Some(fix_at_arezzo(taken)), taken).unwrap();
-    phone.device.add_signature(&scene.order_id, signature(taken), taken).unwrap();
+    phone
+        .device
+        .record_photo(
+            &scene.order_id,
+            &photo,
+            "image/jpeg",
+            Some(fix_at_arezzo(taken)),
+            taken,
+        )
+        .unwrap();
+    phone
+        .device
+        .add_signature(&scene.order_id, signature(taken), taken)
+        .unwrap();
     phone.device.submit(&scene.order_id, taken).unwrap();
     phone.sync();
     server.wait_verified(&scene.enterprise, &scene.order_id);
     let body = json!({ "decision": "approve", "reason": "checked by hand" });
-    assert_eq!(scene.operator.post(&format!("/orders/{}/review", scene.order_id), body).0, 200);
+    assert_eq!(
+        scene
+            .operator
+            .post(&format!("/orders/{}/review", scene.order_id), body)
+            .0,
+        200
+    );
 
     // 2. ... confirmed by many concurrent requests while settlement is triggered directly too.
     let state = server.state().clone();
@@ -108,7 +173,9 @@ fn settlement_raced_from_every_trigger_is_created_exactly_once() {
     let direct = server.block_on(async move {
         let tries = (0..32).map(|_| {
             let (state, order_id) = (state.clone(), order_id.clone());
-            tokio::spawn(async move { flexwork_server::settlement::try_settle(&state, &order_id).await })
+            tokio::spawn(
+                async move { flexwork_server::settlement::try_settle(&state, &order_id).await },
+            )
         });
         let mut created = 0;
         for handle in tries.collect::<Vec<_>>() {
@@ -118,15 +185,28 @@ fn settlement_raced_from_every_trigger_is_created_exactly_once() {
     });
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..16)
-            .map(|_| s.spawn(|| scene.enterprise.post(&format!("/orders/{}/confirm", scene.order_id), json!({})).0))
+            .map(|_| {
+                s.spawn(|| {
+                    scene
+                        .enterprise
+                        .post(&format!("/orders/{}/confirm", scene.order_id), json!({}))
+                        .0
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
 
     // 3. Exactly one settlement exists, whoever won.
     assert_eq!(direct, 0, "nothing settles before the enterprise confirms");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
-    assert_eq!(server.count("settlements WHERE order_id", &scene.order_id), 1);
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        server.count("settlements WHERE order_id", &scene.order_id),
+        1
+    );
     let (_, order) = scene.enterprise.get(&format!("/orders/{}", scene.order_id));
     assert_eq!(order["status"], "settled");
 }
@@ -134,6 +214,10 @@ fn settlement_raced_from_every_trigger_is_created_exactly_once() {
 fn finding_codes(order: &serde_json::Value) -> Vec<String> {
     order["report"]["findings"]
         .as_array()
-        .map(|f| f.iter().filter_map(|x| x["code"].as_str().map(str::to_owned)).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x["code"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -19,7 +19,11 @@ pub async fn login(
     let (token, caller) = auth::login(&state, &body.login, &body.password).await?;
     let role = caller.role.as_str().to_owned();
 
-    Ok(Json(LoginResponse { token, account_id: caller.account_id, role }))
+    Ok(Json(LoginResponse {
+        token,
+        account_id: caller.account_id,
+        role,
+    }))
 }
 
 /// `DELETE /sessions`: revokes the token used for this call.
@@ -42,7 +46,10 @@ pub struct Me {
 
 /// `GET /me`: who the token belongs to.
 pub async fn me(caller: Caller) -> Json<Me> {
-    Json(Me { account_id: caller.account_id, role: caller.role })
+    Json(Me {
+        account_id: caller.account_id,
+        role: caller.role,
+    })
 }
 
 #[derive(Debug, Serialize)]

@@ -48,13 +48,29 @@ pub async fn status(
     Ok(Json(current_status(&state, &caller, &hash).await?))
 }
 
-async fn current_status(state: &AppState, caller: &Caller, hash: &ContentHash) -> ApiResult<MediaStatus> {
+async fn current_status(
+    state: &AppState,
+    caller: &Caller,
+    hash: &ContentHash,
+) -> ApiResult<MediaStatus> {
     if let Some(size) = stored_size(state, hash).await? {
-        return Ok(MediaStatus { hash: *hash, state: MediaState::Complete, received: size });
+        return Ok(MediaStatus {
+            hash: *hash,
+            state: MediaState::Complete,
+            received: size,
+        });
     }
     let received = partial_len(&partial_path(state, caller, hash)).await?;
-    let state = if received == 0 { MediaState::Absent } else { MediaState::Partial };
-    Ok(MediaStatus { hash: *hash, state, received })
+    let state = if received == 0 {
+        MediaState::Absent
+    } else {
+        MediaState::Partial
+    };
+    Ok(MediaStatus {
+        hash: *hash,
+        state,
+        received,
+    })
 }
 
 async fn stored_size(state: &AppState, hash: &ContentHash) -> ApiResult<Option<u64>> {
@@ -62,11 +78,17 @@ async fn stored_size(state: &AppState, hash: &ContentHash) -> ApiResult<Option<u
         .bind(hash.to_hex())
         .fetch_optional(&state.db.pool)
         .await?;
-    Ok(row.map(|r| r.try_get::<i64, _>("size")).transpose()?.map(|s| s as u64))
+    Ok(row
+        .map(|r| r.try_get::<i64, _>("size"))
+        .transpose()?
+        .map(|s| s as u64))
 }
 
 fn partial_path(state: &AppState, caller: &Caller, hash: &ContentHash) -> PathBuf {
-    state.config.uploads_dir().join(format!("{hash}.{}.part", caller.account_id))
+    state
+        .config
+        .uploads_dir()
+        .join(format!("{hash}.{}.part", caller.account_id))
 }
 
 async fn partial_len(path: &std::path::Path) -> ApiResult<u64> {
@@ -98,7 +120,11 @@ async fn require_reference(state: &AppState, caller: &Caller, hash: &ContentHash
 
     if hit.is_none() {
         let message = "no evidence of yours references this media; sync your documents first";
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "media_not_referenced", message));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "media_not_referenced",
+            message,
+        ));
     }
     Ok(())
 }
@@ -135,7 +161,11 @@ pub async fn upload(
     append(&path, &body).await?;
     let received = params.offset + body.len() as u64;
     if received < params.size {
-        return Ok(Json(MediaStatus { hash, state: MediaState::Partial, received }));
+        return Ok(Json(MediaStatus {
+            hash,
+            state: MediaState::Partial,
+            received,
+        }));
     }
     finish(&state, &hash, &path).await.map(Json)
 }
@@ -143,8 +173,15 @@ pub async fn upload(
 fn check_size(state: &AppState, params: &ChunkParams, chunk: usize) -> ApiResult<()> {
     let limit = state.config.limits.max_upload_bytes;
     if params.size > limit {
-        let message = format!("media may be at most {limit} bytes; this one is {}", params.size);
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "media_too_large", message));
+        let message = format!(
+            "media may be at most {limit} bytes; this one is {}",
+            params.size
+        );
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "media_too_large",
+            message,
+        ));
     }
     if params.size == 0 || params.offset + chunk as u64 > params.size {
         let message = "the chunk runs past the declared size of the media";
@@ -165,31 +202,52 @@ async fn append(path: &std::path::Path, chunk: &[u8]) -> ApiResult<()> {
 }
 
 /// Checks the whole upload and moves it into the media store.
-async fn finish(state: &AppState, hash: &ContentHash, path: &std::path::Path) -> ApiResult<MediaStatus> {
+async fn finish(
+    state: &AppState,
+    hash: &ContentHash,
+    path: &std::path::Path,
+) -> ApiResult<MediaStatus> {
     let (actual, head) = hash_file(path).await?;
     if actual != *hash {
         discard(path).await;
         let message = format!("the uploaded bytes hash to {actual}, not to {hash}; upload again");
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch", message));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hash_mismatch",
+            message,
+        ));
     }
     let Some(media_type) = sniff(&head) else {
         discard(path).await;
         let message = "only JPEG, PNG, WebP, GIF, TIFF, HEIC and MP4 media are accepted";
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        ));
     };
 
     state.media.put_file(hash, path).await?;
-    let size = tokio::fs::metadata(path).await.map_err(ApiError::internal)?.len();
+    let size = tokio::fs::metadata(path)
+        .await
+        .map_err(ApiError::internal)?
+        .len();
     record_object(state, hash, size, media_type).await?;
     discard(path).await;
     requeue_orders_using(state, hash).await?;
 
     tracing::info!(%hash, size, media_type, "media stored");
-    Ok(MediaStatus { hash: *hash, state: MediaState::Complete, received: size })
+    Ok(MediaStatus {
+        hash: *hash,
+        state: MediaState::Complete,
+        received: size,
+    })
 }
 
 async fn hash_file(path: &std::path::Path) -> ApiResult<(ContentHash, Vec<u8>)> {
-    let mut file = tokio::fs::File::open(path).await.map_err(ApiError::internal)?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(ApiError::internal)?;
     let mut hasher = ContentHasher::new();
     let mut head = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -230,7 +288,12 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
     }
 }
 
-async fn record_object(state: &AppState, hash: &ContentHash, size: u64, media_type: &str) -> ApiResult<()> {
+async fn record_object(
+    state: &AppState,
+    hash: &ContentHash,
+    size: u64,
+    media_type: &str,
+) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO media_objects (hash, size, media_type, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (hash) DO NOTHING",

@@ -35,7 +35,10 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/dispute", post(orders::dispute))
         .route("/orders/{id}/review", post(orders::review))
         .route("/orders/{id}/settlement", get(orders::settlement))
-        .route("/sync", post(sync::sync).layer(DefaultBodyLimit::max(sync_limit)))
+        .route(
+            "/sync",
+            post(sync::sync).layer(DefaultBodyLimit::max(sync_limit)),
+        )
         .route("/media/{hash}/status", get(media::status))
         .route("/media/{hash}", put(media::upload).get(media::download))
         .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES));

@@ -90,7 +90,9 @@ impl Progress<'_> {
             "settled"
         } else if self.confirmation == Some("disputed") {
             "disputed"
-        } else if decision == Some("rejected") || (decision.is_none() && verdict == Some("rejected")) {
+        } else if decision == Some("rejected")
+            || (decision.is_none() && verdict == Some("rejected"))
+        {
             "rejected"
         } else if self.confirmation == Some("confirmed") {
             "confirmed"
@@ -141,13 +143,28 @@ pub async fn get(
 }
 
 /// `GET /orders`: the caller's own orders (all of them for an operator).
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OrderView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<OrderView>>> {
     let (sql, bind) = match caller.role {
-        Role::Operator => ("SELECT id FROM orders WHERE id <> $1 ORDER BY created_at", ""),
-        Role::Worker => ("SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at", caller.account_id.as_str()),
-        Role::Enterprise => ("SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at", caller.account_id.as_str()),
+        Role::Operator => (
+            "SELECT id FROM orders WHERE id <> $1 ORDER BY created_at",
+            "",
+        ),
+        Role::Worker => (
+            "SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at",
+            caller.account_id.as_str(),
+        ),
+        Role::Enterprise => (
+            "SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at",
+            caller.account_id.as_str(),
+        ),
     };
-    let rows = sqlx::query(sql).bind(bind).fetch_all(&state.db.pool).await?;
+    let rows = sqlx::query(sql)
+        .bind(bind)
+        .fetch_all(&state.db.pool)
+        .await?;
 
     let mut orders = Vec::with_capacity(rows.len());
     for row in rows {
@@ -205,7 +222,10 @@ async fn decide_completion(
         return Err(ApiError::conflict("not_submitted", message));
     }
     if order.settlement.is_some() {
-        return Err(ApiError::conflict("already_settled", "this order is already settled"));
+        return Err(ApiError::conflict(
+            "already_settled",
+            "this order is already settled",
+        ));
     }
 
     sqlx::query(
@@ -244,11 +264,19 @@ pub async fn review(
     let decision = match body.decision.as_str() {
         "approve" => "approved",
         "reject" => "rejected",
-        _ => return Err(ApiError::bad_request("invalid_decision", "decision is approve or reject")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_decision",
+                "decision is approve or reject",
+            ));
+        }
     };
     let reason = required_reason(&body.reason)?;
     if order.settlement.is_some() {
-        return Err(ApiError::conflict("already_settled", "this order is already settled"));
+        return Err(ApiError::conflict(
+            "already_settled",
+            "this order is already settled",
+        ));
     }
 
     sqlx::query(
@@ -272,8 +300,11 @@ pub async fn review(
 /// Puts the operator's comment into the document's review, so the worker sees it.
 async fn rewrite_review(state: &AppState, order_id: &str) -> ApiResult<()> {
     let order = view(state, order_id).await?;
-    let Some(report) = order.report else { return Ok(()) };
-    let report: crate::verify::Report = serde_json::from_value(report).map_err(ApiError::internal)?;
+    let Some(report) = order.report else {
+        return Ok(());
+    };
+    let report: crate::verify::Report =
+        serde_json::from_value(report).map_err(ApiError::internal)?;
     crate::verification::write_review(state, order_id, &report).await
 }
 
@@ -284,5 +315,8 @@ pub async fn settlement(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Settlement>> {
     let order = visible(&state, &caller, &id).await?;
-    order.settlement.map(Json).ok_or_else(|| ApiError::not_found("settlement"))
+    order
+        .settlement
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("settlement"))
 }

@@ -20,7 +20,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::{AppState, evidence, now_ms};
 
 /// Handles one sync round.
-pub async fn sync(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Response> {
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Response> {
     caller.require(Role::Worker)?;
     let request = protocol::decode_request(&body).map_err(|e| {
         tracing::warn!(account_id = %caller.account_id, error = %e, "refused sync request");
@@ -30,7 +34,10 @@ pub async fn sync(State(state): State<AppState>, caller: Caller, body: Bytes) ->
 
     let response = handle(&state, &caller, &request).await?;
     let mut reply = (StatusCode::OK, protocol::encode(&response)).into_response();
-    reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR_MEDIA_TYPE));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(CBOR_MEDIA_TYPE),
+    );
     Ok(reply)
 }
 
@@ -42,14 +49,22 @@ fn validate_device_id(device_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn handle(state: &AppState, caller: &Caller, request: &SyncRequest) -> ApiResult<SyncResponse> {
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    request: &SyncRequest,
+) -> ApiResult<SyncResponse> {
     let owned = worker_order_ids(state, &caller.account_id).await?;
     let mut docs = Vec::new();
     let mut rejected = Vec::new();
 
     for message in &request.docs {
         if !owned.contains(&message.order_id) {
-            rejected.push(rejection(&message.order_id, "order_not_found", "no such order"));
+            rejected.push(rejection(
+                &message.order_id,
+                "order_not_found",
+                "no such order",
+            ));
             continue;
         }
         match apply(state, caller, &request.device_id, message).await {
@@ -70,7 +85,11 @@ async fn handle(state: &AppState, caller: &Caller, request: &SyncRequest) -> Api
 }
 
 fn rejection(order_id: &str, code: &str, message: impl Into<String>) -> DocRejection {
-    DocRejection { order_id: order_id.to_owned(), code: code.to_owned(), message: message.into() }
+    DocRejection {
+        order_id: order_id.to_owned(),
+        code: code.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Merges one document message; answers with the server's next message for that document.
@@ -85,7 +104,9 @@ async fn apply(
 
     for _ in 0..evidence::MAX_ATTEMPTS {
         let mut loaded = evidence::load(state, order_id).await.map_err(internal)?;
-        let mut peer = load_peer(state, caller, device_id, order_id).await.map_err(internal)?;
+        let mut peer = load_peer(state, caller, device_id, order_id)
+            .await
+            .map_err(internal)?;
         let before = loaded.doc.automerge().get_heads();
 
         let limits = &state.config.limits.sync_message;
@@ -94,20 +115,35 @@ async fn apply(
             return Err(rejection(order_id, e.code(), e.to_string()));
         }
         let changed = loaded.doc.automerge().get_heads() != before;
-        if changed && !evidence::save(state, order_id, &mut loaded).await.map_err(internal)? {
+        if changed
+            && !evidence::save(state, order_id, &mut loaded)
+                .await
+                .map_err(internal)?
+        {
             continue;
         }
 
         let reply = peer.generate(loaded.doc.automerge());
-        save_peer(state, caller, device_id, order_id, &peer).await.map_err(internal)?;
+        save_peer(state, caller, device_id, order_id, &peer)
+            .await
+            .map_err(internal)?;
         if changed {
-            let read = loaded.doc.read().map_err(|e| internal(ApiError::internal(e)))?;
-            evidence::ingest(state, order_id, &read).await.map_err(internal)?;
+            let read = loaded
+                .doc
+                .read()
+                .map_err(|e| internal(ApiError::internal(e)))?;
+            evidence::ingest(state, order_id, &read)
+                .await
+                .map_err(internal)?;
         }
         let order_id = order_id.to_owned();
         return Ok(reply.map(|message| DocMessage { order_id, message }));
     }
-    Err(rejection(order_id, "busy", "the document kept changing; sync again"))
+    Err(rejection(
+        order_id,
+        "busy",
+        "the document kept changing; sync again",
+    ))
 }
 
 async fn load_peer(
@@ -126,7 +162,9 @@ async fn load_peer(
     .fetch_optional(&state.db.pool)
     .await?;
 
-    let Some(row) = row else { return Ok(DocPeer::new()) };
+    let Some(row) = row else {
+        return Ok(DocPeer::new());
+    };
     let bytes: Vec<u8> = row.try_get("state")?;
     // A state we cannot read only costs an extra round: start afresh.
     Ok(DocPeer::from_state_bytes(&bytes).unwrap_or_default())
@@ -186,7 +224,9 @@ fn summary_from_row(row: &sqlx::any::AnyRow) -> ApiResult<OrderSummary> {
         settled: row.try_get::<Option<String>, _>("settlement_id")?.is_some(),
         submitted: row.try_get::<Option<i64>, _>("submitted_at")?.is_some(),
         verdict: verdict.as_deref(),
-        decision: row.try_get::<Option<String>, _>("operator_decision")?.as_deref(),
+        decision: row
+            .try_get::<Option<String>, _>("operator_decision")?
+            .as_deref(),
         confirmation: row.try_get::<Option<String>, _>("confirmation")?.as_deref(),
     }
     .status();
@@ -217,5 +257,8 @@ async fn wanted_media(
     .bind(worker_id)
     .fetch_all(&state.db.pool)
     .await?;
-    Ok(rows.iter().filter_map(|r| r.try_get::<String, _>("hash").ok()?.parse().ok()).collect())
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>("hash").ok()?.parse().ok())
+        .collect())
 }

@@ -32,14 +32,25 @@ pub struct Task {
 impl Task {
     /// What verification checks the evidence against.
     pub fn context(&self) -> Context {
-        let site = Site { lat: self.site.lat, lon: self.site.lon, radius_m: self.site.radius_m };
-        let window = Window { from: from_ms(self.window.from_ms), to: from_ms(self.window.to_ms) };
+        let site = Site {
+            lat: self.site.lat,
+            lon: self.site.lon,
+            radius_m: self.site.radius_m,
+        };
+        let window = Window {
+            from: from_ms(self.window.from_ms),
+            to: from_ms(self.window.to_ms),
+        };
         let requirements = Requirements {
             min_photos: self.requirements.min_photos,
             track: self.requirements.track,
             signature: self.requirements.signature,
         };
-        Context { site: Some(site), window: Some(window), requirements: Some(requirements) }
+        Context {
+            site: Some(site),
+            window: Some(window),
+            requirements: Some(requirements),
+        }
     }
 }
 
@@ -104,19 +115,31 @@ pub async fn create(
 fn validate(body: &NewTask, enterprise_id: &str) -> ApiResult<Task> {
     let bad = |code, message: &str| Err(ApiError::bad_request(code, message));
     if body.title.trim().is_empty() || body.title.chars().count() > 200 {
-        return bad("invalid_title", "a task needs a title of 1 to 200 characters");
+        return bad(
+            "invalid_title",
+            "a task needs a title of 1 to 200 characters",
+        );
     }
     if !(-90.0..=90.0).contains(&body.site_lat) || !(-180.0..=180.0).contains(&body.site_lon) {
-        return bad("invalid_site", "the site's latitude or longitude is out of range");
+        return bad(
+            "invalid_site",
+            "the site's latitude or longitude is out of range",
+        );
     }
     if !(10.0..=50_000.0).contains(&body.site_radius_m) {
         return bad("invalid_radius", "the site's radius must be 10 m to 50 km");
     }
     if !(1..=100_000_000).contains(&body.fee_fen) {
-        return bad("invalid_fee", "the fee is a whole number of fen, from 1 to 1,000,000 CNY");
+        return bad(
+            "invalid_fee",
+            "the fee is a whole number of fen, from 1 to 1,000,000 CNY",
+        );
     }
     if body.min_photos > 50 {
-        return bad("invalid_requirements", "a task can require at most 50 photos");
+        return bad(
+            "invalid_requirements",
+            "a task can require at most 50 photos",
+        );
     }
     let window = parse_window(&body.window_from, &body.window_to)?;
 
@@ -129,7 +152,11 @@ fn validate(body: &NewTask, enterprise_id: &str) -> ApiResult<Task> {
         enterprise_id: enterprise_id.to_owned(),
         title: body.title.trim().to_owned(),
         description: body.description.clone(),
-        site: SiteSpec { lat, lon, radius_m: body.site_radius_m },
+        site: SiteSpec {
+            lat,
+            lon,
+            radius_m: body.site_radius_m,
+        },
         window,
         fee_fen: body.fee_fen,
         requirements: RequirementsSpec {
@@ -155,7 +182,10 @@ fn parse_window(from: &str, to: &str) -> ApiResult<WindowSpec> {
     }
 
     let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
-    Ok(WindowSpec { from_ms: ms(from), to_ms: ms(to) })
+    Ok(WindowSpec {
+        from_ms: ms(from),
+        to_ms: ms(to),
+    })
 }
 
 async fn insert(state: &AppState, task: &Task) -> ApiResult<()> {
@@ -196,7 +226,10 @@ pub(crate) fn task_from_row(row: &sqlx::any::AnyRow) -> ApiResult<Task> {
             lon: row.try_get("site_lon")?,
             radius_m: row.try_get("site_radius_m")?,
         },
-        window: WindowSpec { from_ms: row.try_get("window_from")?, to_ms: row.try_get("window_to")? },
+        window: WindowSpec {
+            from_ms: row.try_get("window_from")?,
+            to_ms: row.try_get("window_to")?,
+        },
         fee_fen: row.try_get("fee_fen")?,
         requirements: RequirementsSpec {
             min_photos: u32::try_from(min_photos).unwrap_or(0),
@@ -236,7 +269,11 @@ pub async fn get(
 /// `GET /tasks`: an enterprise's own tasks, or all for an operator.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
     let rows = match caller.role {
-        Role::Operator => sqlx::query("SELECT * FROM tasks ORDER BY created_at").fetch_all(&state.db.pool).await?,
+        Role::Operator => {
+            sqlx::query("SELECT * FROM tasks ORDER BY created_at")
+                .fetch_all(&state.db.pool)
+                .await?
+        }
         Role::Enterprise => {
             sqlx::query("SELECT * FROM tasks WHERE enterprise_id = $1 ORDER BY created_at")
                 .bind(&caller.account_id)
@@ -291,11 +328,12 @@ pub async fn assign(
 
 /// The task an order belongs to.
 pub async fn task_of_order(state: &AppState, order_id: &str) -> ApiResult<Task> {
-    let row = sqlx::query("SELECT t.* FROM tasks t JOIN orders o ON o.task_id = t.id WHERE o.id = $1")
-        .bind(order_id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ApiError::not_found("order"))?;
+    let row =
+        sqlx::query("SELECT t.* FROM tasks t JOIN orders o ON o.task_id = t.id WHERE o.id = $1")
+            .bind(order_id)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .ok_or_else(|| ApiError::not_found("order"))?;
     task_from_row(&row)
 }
 

@@ -6,7 +6,9 @@ use time::macros::offset;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::findings::Findings;
-use super::geo::{distance_m, is_valid_position, metres, moment, seconds, seconds_between};
+use super::geo::{
+    distance_m, is_valid_position, local_time, metres, moment, seconds, seconds_between,
+};
 use super::inputs::{Context, DeviceFix, Site, Window};
 use super::photo::{Decoding, PhotoFacts};
 use super::thresholds::Thresholds;
@@ -241,65 +243,79 @@ fn check_unzoned_window(id: &str, local: PrimitiveDateTime, window: &Window, out
 
     if latest < window.from || earliest > window.to {
         let msg = format!(
-            "photo {id}'s camera time {local} (no time zone) lies outside the work window \
+            "photo {id}'s camera time {} (no time zone) lies outside the work window \
              {} – {} whatever zone the camera was set to",
+            local_time(local),
             moment(window.from),
             moment(window.to)
         );
         out.review("photo_outside_window", Some(id), msg);
     } else {
         let msg = format!(
-            "photo {id} has only a camera time without a time zone ({local}); \
-             it can only be said to fall near the work window"
+            "photo {id} has only a camera time without a time zone ({}); \
+             it can only be said to fall near the work window",
+            local_time(local)
         );
         out.info("photo_time_unzoned", Some(id), msg);
     }
 }
 
-fn check_clocks(c: &PhotoCheck, out: &mut Findings) {
-    let exif = c.facts.exif.as_ref();
-    let device = c.fix.map(|f| f.at);
-    let gps = exif.and_then(|e| e.gps_time);
-    let camera = exif.and_then(|e| e.taken_at);
-    let unzoned = exif
-        .and_then(|e| e.date_time_original)
-        .filter(|_| camera.is_none());
+/// A clock reading and the name messages call the clock by.
+type Clock = (&'static str, OffsetDateTime);
 
-    let clocks = [
-        device.is_some(),
-        gps.is_some(),
-        camera.is_some() || unzoned.is_some(),
-    ];
-    if clocks.iter().filter(|present| **present).count() < 2 {
+/// The clocks one photo carries.
+struct Clocks {
+    device: Option<Clock>,
+    gps: Option<Clock>,
+    camera: Option<Clock>,
+    /// `DateTimeOriginal` when no `OffsetTimeOriginal` places it in time.
+    unzoned: Option<PrimitiveDateTime>,
+}
+
+impl Clocks {
+    fn of(c: &PhotoCheck) -> Self {
+        let exif = c.facts.exif.as_ref();
+        let camera_name = "camera clock (DateTimeOriginal with OffsetTimeOriginal)";
+        let camera = exif.and_then(|e| e.taken_at).map(|t| (camera_name, t));
+
+        Clocks {
+            device: c.fix.map(|f| ("phone's clock", f.at)),
+            gps: exif.and_then(|e| e.gps_time).map(|t| ("EXIF GPS time", t)),
+            unzoned: exif
+                .and_then(|e| e.date_time_original)
+                .filter(|_| camera.is_none()),
+            camera,
+        }
+    }
+
+    fn count(&self) -> usize {
+        let camera = self.camera.is_some() || self.unzoned.is_some();
+        [self.device.is_some(), self.gps.is_some(), camera]
+            .into_iter()
+            .filter(|p| *p)
+            .count()
+    }
+}
+
+fn check_clocks(c: &PhotoCheck, out: &mut Findings) {
+    let clocks = Clocks::of(c);
+    if clocks.count() < 2 {
         let reason = "the photo carries fewer than two clocks (phone fix, EXIF GPS time, \
                       EXIF DateTimeOriginal) to compare";
         out.skip_for("clock_agreement", Some(c.id), reason);
         return;
     }
 
-    if let (Some(device), Some(gps)) = (device, gps) {
-        compare(
-            c,
-            ("phone's clock", device),
-            ("EXIF GPS time", gps),
-            "photo_gps_time_mismatch",
-            out,
-        );
+    if let (Some(device), Some(gps)) = (clocks.device, clocks.gps) {
+        compare(c, device, gps, "photo_gps_time_mismatch", out);
     }
-    let reference = device
-        .map(|t| ("phone's clock", t))
-        .or(gps.map(|t| ("EXIF GPS time", t)));
-    let Some(reference) = reference else {
+    let Some(reference) = clocks.device.or(clocks.gps) else {
         return;
     };
-    if let Some(camera) = camera {
-        let camera = (
-            "camera clock (DateTimeOriginal with OffsetTimeOriginal)",
-            camera,
-        );
+    if let Some(camera) = clocks.camera {
         compare(c, camera, reference, "photo_exif_time_mismatch", out);
     }
-    if let Some(local) = unzoned {
+    if let Some(local) = clocks.unzoned {
         check_unzoned_clock(c, local, reference, out);
     }
 }
@@ -354,24 +370,23 @@ fn check_unzoned_clock(
     let diff = seconds_between(reference, local.assume_utc());
     let zone = nearest_zone(diff);
     let residual = (diff - f64::from(zone) * 60.0).abs();
-    let zone_name = zone_name(zone);
-    let id = c.id;
+    let (id, local, zone_name) = (c.id, local_time(local), zone_name(zone));
+    let reference = format!("the {ref_name} ({})", moment(reference));
 
     if residual <= c.thresholds.max_clock_skew_s {
         let msg = format!(
-            "photo {id}'s DateTimeOriginal {local} has no time zone; it agrees with the \
-             {ref_name} ({}) within {} if the camera was set to {zone_name}",
-            moment(reference),
+            "photo {id}'s DateTimeOriginal {local} has no time zone; it agrees with \
+             {reference} within {} if the camera was set to {zone_name}",
             seconds(residual)
         );
         out.info("photo_exif_time_zone_inferred", Some(id), msg);
     } else {
+        let relation = if diff < 0.0 { "behind" } else { "ahead of" };
         let msg = format!(
-            "photo {id}'s DateTimeOriginal {local} has no time zone and differs from the \
-             {ref_name} ({}) by {}; no time zone explains that (nearest {zone_name} leaves {}, \
+            "photo {id}'s DateTimeOriginal {local} has no time zone and is {} {relation} \
+             {reference}; no time zone explains that (the nearest, {zone_name}, leaves {}; \
              {} allowed)",
-            moment(reference),
-            seconds(diff),
+            seconds(diff.abs()),
             seconds(residual),
             seconds(c.thresholds.max_clock_skew_s)
         );

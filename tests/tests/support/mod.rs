@@ -19,7 +19,9 @@ use tokio::sync::oneshot;
 
 /// The shared fixtures of real photos and tracks.
 pub fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(path)
 }
 
 pub fn fixture_bytes(path: &str) -> Vec<u8> {
@@ -38,14 +40,27 @@ pub struct TestServer {
     runtime: Runtime,
     pub state: Option<AppState>,
     pub addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
     config: Config,
+    database: Option<TestDatabase>,
     _data: tempfile::TempDir,
+}
+
+/// A PostgreSQL database made for one test, dropped after it.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
 }
 
 impl TestServer {
     /// Starts a server on a fresh database and data folder.
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts with a changed configuration (limits, thresholds).
+    pub fn start_with(change: impl FnOnce(&mut Config)) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -55,42 +70,57 @@ impl TestServer {
         let mut config = Config::default();
         config.data_dir = data.path().to_path_buf();
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.database_url = runtime.block_on(fresh_database());
+        let database = runtime.block_on(fresh_database());
+        config.database_url = database.as_ref().map(|d| d.url.clone()).unwrap_or_default();
+        config.media = runtime.block_on(media_from_env());
+        change(&mut config);
 
-        let mut server = Self { runtime, state: None, addr: config.listen, shutdown: None, config, _data: data };
-        server.boot();
-        server
-    }
-
-    /// Starts with a changed configuration (limits, thresholds).
-    pub fn start_with(change: impl FnOnce(&mut Config)) -> Self {
-        let mut server = Self::start();
-        server.stop();
-        change(&mut server.config);
+        let addr = config.listen;
+        let mut server = Self {
+            runtime,
+            state: None,
+            addr,
+            shutdown: None,
+            config,
+            database,
+            _data: data,
+        };
         server.boot();
         server
     }
 
     fn boot(&mut self) {
-        let listener = self.runtime.block_on(tokio::net::TcpListener::bind(self.addr)).unwrap();
+        let listener = self
+            .runtime
+            .block_on(tokio::net::TcpListener::bind(self.addr))
+            .unwrap();
         self.addr = listener.local_addr().unwrap();
         self.config.listen = self.addr;
-        let state = self.runtime.block_on(AppState::start(self.config.clone())).unwrap();
+        let state = self
+            .runtime
+            .block_on(AppState::start(self.config.clone()))
+            .unwrap();
         let (tx, rx) = oneshot::channel::<()>();
 
         let serving = state.clone();
-        self.runtime.spawn(async move {
-            let shutdown = async { let _ = rx.await; };
-            flexwork_server::serve(serving, listener, shutdown).await.unwrap();
+        let serving = self.runtime.spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            flexwork_server::serve(serving, listener, shutdown)
+                .await
+                .unwrap();
         });
         self.state = Some(state);
-        self.shutdown = Some(tx);
+        self.shutdown = Some((tx, serving));
     }
 
     /// Stops serving; the data stays for [`TestServer::restart`].
     pub fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
+        if let Some((tx, serving)) = self.shutdown.take() {
             let _ = tx.send(());
+            let stopped = async { tokio::time::timeout(Duration::from_secs(10), serving).await };
+            let _ = self.runtime.block_on(stopped);
         }
         if let Some(state) = self.state.take() {
             self.runtime.block_on(state.db.pool.close());
@@ -122,17 +152,32 @@ impl TestServer {
             role,
             display_name: login.into(),
         };
-        self.block_on(flexwork_server::auth::create_account(self.state(), &account)).unwrap()
+        self.block_on(flexwork_server::auth::create_account(
+            self.state(),
+            &account,
+        ))
+        .unwrap()
     }
 
     /// Signs in over HTTP.
     pub fn client(&self, login: &str) -> Client {
         let http = reqwest::blocking::Client::new();
         let body = json!({ "login": login, "password": password_of(login) });
-        let response = http.post(format!("{}/api/v1/sessions", self.url())).json(&body).send().unwrap();
+        let response = http
+            .post(format!("{}/api/v1/sessions", self.url()))
+            .json(&body)
+            .send()
+            .unwrap();
         assert_eq!(response.status(), 200, "login of {login}");
-        let token = response.json::<Value>().unwrap()["token"].as_str().unwrap().to_owned();
-        Client { http, base: self.url(), token }
+        let token = response.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Client {
+            http,
+            base: self.url(),
+            token,
+        }
     }
 
     /// Waits until the order's latest evidence has been verified; returns the order.
@@ -143,7 +188,10 @@ impl TestServer {
             if order["verification_pending"] == false && !order["verdict"].is_null() {
                 return order;
             }
-            assert!(Instant::now() < deadline, "order {order_id} was not verified in time: {order}");
+            assert!(
+                Instant::now() < deadline,
+                "order {order_id} was not verified in time: {order}"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -166,6 +214,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(db) = self.database.take() {
+            self.runtime.block_on(drop_database(&db));
+        }
     }
 }
 
@@ -174,19 +225,74 @@ pub fn password_of(login: &str) -> String {
 }
 
 /// A SQLite file by default, or a new PostgreSQL database when the variable says so.
-async fn fresh_database() -> String {
-    let Ok(admin) = std::env::var("FLEXWORK_TEST_DATABASE_URL") else {
-        return String::new();
-    };
+async fn fresh_database() -> Option<TestDatabase> {
+    let admin_url = std::env::var("FLEXWORK_TEST_DATABASE_URL").ok()?;
     use sqlx::Executor;
     sqlx::any::install_default_drivers();
     let name = format!("flexwork_test_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::AnyPool::connect(&admin).await.expect("connecting to FLEXWORK_TEST_DATABASE_URL");
-    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&admin_url)
+        .await
+        .expect("connecting to FLEXWORK_TEST_DATABASE_URL");
+    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
     pool.close().await;
 
-    let (base, _) = admin.rsplit_once('/').expect("database url ends in /<database>");
-    format!("{base}/{name}")
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("database url ends in /<database>");
+    let url = format!("{base}/{name}");
+    Some(TestDatabase {
+        admin_url,
+        name,
+        url,
+    })
+}
+
+async fn drop_database(db: &TestDatabase) {
+    use sqlx::Executor;
+    let Ok(pool) = sqlx::AnyPool::connect(&db.admin_url).await else {
+        return;
+    };
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name);
+    let _ = pool.execute(sqlx::AssertSqlSafe(sql)).await;
+    pool.close().await;
+}
+
+/// The local folder by default; a fresh bucket on the S3 server of `scripts/s3-server` when
+/// `FLEXWORK_TEST_MEDIA=s3`.
+async fn media_from_env() -> Option<flexwork_storage::StoreConfig> {
+    if std::env::var("FLEXWORK_TEST_MEDIA").ok()? != "s3" {
+        return None;
+    }
+    let var = |name: &str| {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("FLEXWORK_TEST_MEDIA=s3 needs {name}: run scripts/test"))
+    };
+    let (endpoint, access, secret) = (
+        var("FLEXWORK_TEST_S3_ENDPOINT"),
+        var("FLEXWORK_TEST_S3_ACCESS_KEY"),
+        var("FLEXWORK_TEST_S3_SECRET_KEY"),
+    );
+    let bucket = format!("flexwork-e2e-{}", uuid::Uuid::new_v4().simple());
+    let client = flexwork_storage::s3_client(&endpoint, "us-east-1", &access, &secret, true);
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("creating the test bucket");
+
+    Some(flexwork_storage::StoreConfig::S3 {
+        name: "test-s3".into(),
+        endpoint,
+        region: "us-east-1".into(),
+        bucket,
+        access_key_id: access,
+        secret_access_key: secret,
+        path_style: true,
+        prefix: String::new(),
+    })
 }
 
 /// An API client signed in as one account.
@@ -202,7 +308,12 @@ impl Client {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}/api/v1{path}", self.base)).bearer_auth(&self.token).send().unwrap();
+        let response = self
+            .http
+            .get(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap();
         read(response)
     }
 
@@ -218,7 +329,13 @@ impl Client {
     }
 
     /// Sends raw bytes, for bad-input scenarios.
-    pub fn send_raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>, content_type: &str) -> (u16, Value) {
+    pub fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> (u16, Value) {
         let response = self
             .http
             .request(method, format!("{}/api/v1{path}", self.base))
@@ -234,7 +351,10 @@ impl Client {
 fn read(response: reqwest::blocking::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// An enterprise, a worker and a task at a site, with the worker assigned: an order.
@@ -276,8 +396,11 @@ pub const AREZZO: TaskSpec = TaskSpec {
 impl TestServer {
     /// Creates the accounts (fresh logins with `tag`), a task and an order.
     pub fn scene(&self, tag: &str, task: &TaskSpec) -> Scene {
-        let (enterprise, worker, operator) =
-            (format!("acme-{tag}"), format!("wang-{tag}"), format!("op-{tag}"));
+        let (enterprise, worker, operator) = (
+            format!("acme-{tag}"),
+            format!("wang-{tag}"),
+            format!("op-{tag}"),
+        );
         self.add_account(Role::Operator, &operator);
         let operator = self.client(&operator);
         for (role, login) in [("enterprise", &enterprise), ("worker", &worker)] {
@@ -289,11 +412,20 @@ impl TestServer {
         let (status, created) = enterprise.post("/tasks", task_body(task));
         assert_eq!(status, 200, "{created}");
         let task_id = created["id"].as_str().unwrap().to_owned();
-        let (status, order) = enterprise.post(&format!("/tasks/{task_id}/orders"), json!({ "worker_login": worker }));
+        let (status, order) = enterprise.post(
+            &format!("/tasks/{task_id}/orders"),
+            json!({ "worker_login": worker }),
+        );
         assert_eq!(status, 200, "{order}");
 
         let order_id = order["id"].as_str().unwrap().to_owned();
-        Scene { enterprise, operator, worker_login: worker, task_id, order_id }
+        Scene {
+            enterprise,
+            operator,
+            worker_login: worker,
+            task_id,
+            order_id,
+        }
     }
 }
 
@@ -328,7 +460,9 @@ impl Phone {
     }
 
     pub fn login(&mut self, server: &TestServer, login: &str) {
-        self.device.login(&server.url(), login, &password_of(login)).unwrap();
+        self.device
+            .login(&server.url(), login, &password_of(login))
+            .unwrap();
     }
 
     pub fn sync(&mut self) -> flexwork_client_core::SyncReport {
@@ -341,7 +475,12 @@ impl Phone {
 pub fn signature(at_ms: i64) -> Vec<Vec<flexwork_sync::StrokePoint>> {
     let stroke = |y: f64, t0: i64| {
         (0..20)
-            .map(|i| flexwork_sync::StrokePoint { x: f64::from(i) * 5.0, y, t_ms: t0 + i64::from(i) * 16, pressure: 0.5 })
+            .map(|i| flexwork_sync::StrokePoint {
+                x: f64::from(i) * 5.0,
+                y,
+                t_ms: t0 + i64::from(i) * 16,
+                pressure: 0.5,
+            })
             .collect()
     };
     vec![stroke(10.0, at_ms), stroke(30.0, at_ms + 400)]
@@ -349,5 +488,11 @@ pub fn signature(at_ms: i64) -> Vec<Vec<flexwork_sync::StrokePoint>> {
 
 /// The fix a phone would report standing where DSCN0010.jpg was taken.
 pub fn fix_at_arezzo(at_ms: i64) -> flexwork_sync::Fix {
-    flexwork_sync::Fix { lat: 43.467448, lon: 11.885127, accuracy_m: 8.0, at_ms, mock: false }
+    flexwork_sync::Fix {
+        lat: 43.467448,
+        lon: 11.885127,
+        accuracy_m: 8.0,
+        at_ms,
+        mock: false,
+    }
 }
