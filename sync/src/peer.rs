@@ -228,3 +228,88 @@ mod tests {
         assert!(DocPeer::from_state_bytes(b"not a state").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Property-based fuzzing of the whole receive path: whatever bytes a peer sends, a
+    //! document that receives them and then generates its next message does not panic or
+    //! abort, and keeps what it had.
+
+    use super::*;
+    use crate::evidence::{EvidenceDoc, NoteRecord};
+    use automerge::ActorId;
+    use proptest::prelude::*;
+
+    fn leb(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    /// A sync message with one "have" whose Bloom header is chosen by the fuzzer, no changes,
+    /// and fuzzed flag bytes. Most of the time the bits are as long as the header says, so
+    /// the message decodes and reaches Automerge's Bloom filter code.
+    fn with_bloom(entries: u64, bits: u64, probes: u64, exact: bool, flags: Vec<u8>) -> Vec<u8> {
+        let mut bloom = Vec::new();
+        leb(entries, &mut bloom);
+        leb(bits, &mut bloom);
+        leb(probes, &mut bloom);
+        let declared = entries.saturating_mul(bits).div_ceil(8);
+        let len = if exact && declared <= 4096 {
+            declared
+        } else {
+            declared % 7
+        };
+        bloom.extend(std::iter::repeat_n(0xa5, len as usize));
+
+        let mut msg = vec![0x42, 0, 0, 1, 0];
+        leb(bloom.len() as u64, &mut msg);
+        msg.extend(bloom);
+        msg.push(0);
+        msg.extend(flags);
+        msg
+    }
+
+    fn receive_then_generate(bytes: &[u8]) {
+        let mut doc = EvidenceDoc::new("o", ActorId::from(vec![7; 16])).unwrap();
+        let note = NoteRecord {
+            id: "n".into(),
+            text: "kept".into(),
+            at_ms: 1,
+        };
+        doc.add_note(&note, 1).unwrap();
+        let mut peer = DocPeer::new();
+
+        let _ = peer.receive(doc.automerge(), bytes, &MessageLimits::default());
+        let _ = peer.generate(doc.automerge());
+        assert_eq!(doc.read().unwrap().notes, vec![note]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn hostile_bloom_headers(
+            entries in prop_oneof![0u64..4, Just(u64::from(u32::MAX)), any::<u64>()],
+            bits in prop_oneof![0u64..16, Just(u64::from(u32::MAX)), any::<u64>()],
+            probes in prop_oneof![0u64..16, Just(4_000_000_000u64), any::<u64>()],
+            exact in proptest::bool::weighted(0.9),
+            flags in proptest::collection::vec(any::<u8>(), 0..4),
+        ) {
+            receive_then_generate(&with_bloom(entries, bits, probes, exact, flags));
+        }
+
+        #[test]
+        fn arbitrary_bytes_after_a_valid_type(tail in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut bytes = vec![0x42];
+            bytes.extend(tail);
+            receive_then_generate(&bytes);
+        }
+    }
+}

@@ -56,11 +56,18 @@ fn measure(server: &Server) {
 
     let started = Instant::now();
     let mut devices: Vec<Device> = (0..DEVICES).map(|_| Device::connect(server.addr)).collect();
-    println!("{DEVICES} connections made in {:.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "{DEVICES} connections made in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     std::thread::sleep(SETTLE);
     let after = server.rss_kib();
 
-    let alive = devices.iter_mut().filter(|d| d.still_served()).count();
+    let alive = devices
+        .iter_mut()
+        .map(Device::still_served)
+        .filter(|ok| *ok)
+        .count();
     print_results(before, after, alive);
     drop(devices);
 }
@@ -93,7 +100,10 @@ fn check_open_files() {
     let soft: Option<u64> = line
         .and_then(|l| l.split_whitespace().nth(3))
         .and_then(|v| v.parse().ok());
-    println!("open files (soft limit): {}", soft.map_or("unknown".into(), |s| s.to_string()));
+    println!(
+        "open files (soft limit): {}",
+        soft.map_or("unknown".into(), |s| s.to_string())
+    );
     if soft.is_some_and(|s| s < 2 * DEVICES as u64 + 100) {
         println!("warning: too few open files for {DEVICES} devices; run under ulimit -n 4096");
     }

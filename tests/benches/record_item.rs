@@ -62,7 +62,11 @@ fn main() {
     let bare = Stats::of(inserts);
     let mut rows = Vec::new();
     rows.extend(rows_for("add_note", &Stats::of(notes), &bare));
-    rows.extend(rows_for("append_track_points (1 point)", &Stats::of(tracks), &bare));
+    rows.extend(rows_for(
+        "append_track_points (1 point)",
+        &Stats::of(tracks),
+        &bare,
+    ));
     print_table(&rows);
 }
 

@@ -97,8 +97,15 @@ fn measure_server_path(run: usize) -> ServerRun {
     let start = Instant::now();
     let report = phone.device.sync(&transport).expect("timed sync");
     let elapsed = start.elapsed();
-    assert!(report.converged, "the timed sync did not converge: {report:?}");
-    assert_eq!(stored_docs(&server), DOCS as i64, "every document should be stored");
+    assert!(
+        report.converged,
+        "the timed sync did not converge: {report:?}"
+    );
+    assert_eq!(
+        stored_docs(&server),
+        DOCS as i64,
+        "every document should be stored"
+    );
 
     let calls = transport.take_calls();
     let empty_request = time_empty_request(&mut phone);
@@ -292,11 +299,21 @@ fn print_breakdown(run: &ServerRun) {
     println!("| --- | --- | --- | --- |");
     for (i, call) in run.calls.iter().enumerate() {
         let (sent, back) = (call.docs_sent, call.docs_back);
-        println!("| {} | {sent} | {back} | {} |", i + 1, fmt_duration(call.elapsed));
+        println!(
+            "| {} | {sent} | {back} | {} |",
+            i + 1,
+            fmt_duration(call.elapsed)
+        );
     }
     println!();
-    println!("inside POST /sync (HTTP + server): {}", fmt_duration(in_requests));
-    println!("on the device between requests:   {}", fmt_duration(on_device));
+    println!(
+        "inside POST /sync (HTTP + server): {}",
+        fmt_duration(in_requests)
+    );
+    println!(
+        "on the device between requests:   {}",
+        fmt_duration(on_device)
+    );
     println!(
         "fixed cost of one request (empty sync, {DOCS} order summaries back): {}",
         fmt_duration(run.empty_request)

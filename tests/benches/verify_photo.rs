@@ -119,7 +119,10 @@ fn arezzo_context() -> Context {
 fn report(output: &Path) {
     let (Some(measured), Some(reference)) = (mean_ns(output, MEASURED), mean_ns(output, REFERENCE))
     else {
-        println!("no estimates under {} (was a filter given?)", output.display());
+        println!(
+            "no estimates under {} (was a filter given?)",
+            output.display()
+        );
         return;
     };
     let ratio = measured / reference;
@@ -136,10 +139,7 @@ fn report(output: &Path) {
 
 /// Criterion's mean estimate of one benchmark of the group, in nanoseconds.
 fn mean_ns(output: &Path, function: &str) -> Option<f64> {
-    let path = output
-        .join(GROUP)
-        .join(function)
-        .join("new/estimates.json");
+    let path = output.join(GROUP).join(function).join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
     estimates["mean"]["point_estimate"].as_f64()
