@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::settlement::TaxConfig;
 use crate::verify::Thresholds;
 
-/// Everything the server reads at start.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything the server reads at start. `Debug` hides the database password.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Config {
     /// Address of the HTTP API.
     pub listen: SocketAddr,
@@ -71,6 +71,31 @@ impl Default for Config {
             tax: TaxConfig::default(),
             token_ttl_hours: 24 * 30,
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("media", &self.media)
+            .field("limits", &self.limits)
+            .field("verification", &self.verification)
+            .field("tax", &self.tax)
+            .field("token_ttl_hours", &self.token_ttl_hours)
+            .finish()
+    }
+}
+
+/// A connection URL with the password of its user info replaced.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -148,6 +173,19 @@ mod tests {
             from_file.limits.max_sync_body_bytes,
             Limits::default().max_sync_body_bytes
         );
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let config = Config {
+            database_url: "postgres://flexwork:hunter2-secret@db.internal/flexwork".into(),
+            ..Config::default()
+        };
+
+        let shown = format!("{config:?}");
+
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("postgres://flexwork:<redacted>@db.internal/flexwork"));
     }
 
     #[test]

@@ -83,6 +83,16 @@ impl Db {
         Ok(())
     }
 
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails
+    /// immediately with "database is locked" when another writer got there first.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The latest applied migration.
     pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
         let row = sqlx::query("SELECT MAX(version) AS v FROM schema_migrations")

@@ -4,11 +4,12 @@
 //! one that was loaded, and the caller retries otherwise. That holds across several server
 //! processes sharing one PostgreSQL database, not only within one.
 
+use automerge::ActorId;
 use flexwork_sync::{Evidence, EvidenceDoc};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::error::{ApiError, ApiResult};
-use crate::{AppState, now_ms};
+use crate::now_ms;
 
 /// How often a write is retried after losing a race to another writer.
 pub const MAX_ATTEMPTS: usize = 8;
@@ -21,12 +22,12 @@ pub struct Loaded {
 }
 
 /// Loads the order's document, or starts it from the shared skeleton.
-pub async fn load(state: &AppState, order_id: &str) -> ApiResult<Loaded> {
+pub async fn load(conn: &mut AnyConnection, actor: &ActorId, order_id: &str) -> ApiResult<Loaded> {
     let row = sqlx::query("SELECT doc, version FROM evidence_docs WHERE order_id = $1")
         .bind(order_id)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(&mut *conn)
         .await?;
-    let actor = state.actor.clone();
+    let actor = actor.clone();
     let Some(row) = row else {
         let doc = EvidenceDoc::new(order_id, actor).map_err(ApiError::internal)?;
         return Ok(Loaded { doc, version: 0 });
@@ -41,7 +42,7 @@ pub async fn load(state: &AppState, order_id: &str) -> ApiResult<Loaded> {
 }
 
 /// Saves the document if nobody saved it since it was loaded. Returns false on a lost race.
-pub async fn save(state: &AppState, order_id: &str, loaded: &mut Loaded) -> ApiResult<bool> {
+pub async fn save(conn: &mut AnyConnection, order_id: &str, loaded: &mut Loaded) -> ApiResult<bool> {
     let bytes = loaded.doc.save();
     let now = now_ms();
     let result = if loaded.version == 0 {
@@ -52,7 +53,7 @@ pub async fn save(state: &AppState, order_id: &str, loaded: &mut Loaded) -> ApiR
         .bind(order_id)
         .bind(bytes)
         .bind(now)
-        .execute(&state.db.pool)
+        .execute(&mut *conn)
         .await?
     } else {
         sqlx::query(
@@ -63,7 +64,7 @@ pub async fn save(state: &AppState, order_id: &str, loaded: &mut Loaded) -> ApiR
         .bind(now)
         .bind(order_id)
         .bind(loaded.version)
-        .execute(&state.db.pool)
+        .execute(&mut *conn)
         .await?
     };
 
@@ -75,8 +76,9 @@ pub async fn save(state: &AppState, order_id: &str, loaded: &mut Loaded) -> ApiR
 }
 
 /// Records what a changed document says: its photos (for reuse checks and upload rights) and
-/// its submission. Queues verification when the order is submitted.
-pub async fn ingest(state: &AppState, order_id: &str, evidence: &Evidence) -> ApiResult<()> {
+/// its submission. Returns whether the order is submitted, so the caller queues verification
+/// once its transaction is committed.
+pub async fn ingest(conn: &mut AnyConnection, order_id: &str, evidence: &Evidence) -> ApiResult<bool> {
     for photo in &evidence.photos {
         sqlx::query(
             "INSERT INTO evidence_photos (order_id, photo_id, hash) VALUES ($1, $2, $3) \
@@ -85,20 +87,18 @@ pub async fn ingest(state: &AppState, order_id: &str, evidence: &Evidence) -> Ap
         .bind(order_id)
         .bind(&photo.id)
         .bind(photo.hash.to_hex())
-        .execute(&state.db.pool)
+        .execute(&mut *conn)
         .await?;
     }
 
-    if let Some(submitted_at) = evidence.submitted_at_ms() {
-        sqlx::query(
+    let Some(submitted_at) = evidence.submitted_at_ms() else { return Ok(false) };
+    sqlx::query(
             "UPDATE orders SET submitted_at = COALESCE(submitted_at, $1), \
              needs_verification = needs_verification + 1 WHERE id = $2",
         )
         .bind(submitted_at)
         .bind(order_id)
-        .execute(&state.db.pool)
+        .execute(&mut *conn)
         .await?;
-        state.verifier.enqueue(order_id);
-    }
-    Ok(())
+    Ok(true)
 }

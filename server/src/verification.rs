@@ -66,7 +66,9 @@ pub async fn run(state: &AppState, order_id: &str) -> ApiResult<()> {
         return Ok(());
     }
     let task = crate::api::tasks::task_of_order(state, order_id).await?;
-    let loaded = evidence::load(state, order_id).await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let loaded = evidence::load(&mut conn, &state.actor, order_id).await?;
+    drop(conn);
     let evidence = loaded.doc.read().map_err(ApiError::internal)?;
 
     let report = verify_evidence(state, order_id, &task, &evidence).await?;
@@ -286,13 +288,14 @@ pub async fn write_review(state: &AppState, order_id: &str, report: &Report) -> 
         comment,
     };
 
+    let mut conn = state.db.pool.acquire().await?;
     for _ in 0..evidence::MAX_ATTEMPTS {
-        let mut loaded = evidence::load(state, order_id).await?;
+        let mut loaded = evidence::load(&mut conn, &state.actor, order_id).await?;
         loaded
             .doc
             .set_review(&review, now_ms())
             .map_err(ApiError::internal)?;
-        if evidence::save(state, order_id, &mut loaded).await? {
+        if evidence::save(&mut conn, order_id, &mut loaded).await? {
             return Ok(());
         }
     }

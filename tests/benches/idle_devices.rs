@@ -38,6 +38,7 @@ fn main() {
         println!("no flexwork binary: run cargo build --release -p flexwork-server --bin flexwork");
         std::process::exit(2);
     };
+    let binary = binary.canonicalize().unwrap_or(binary);
     println!("server binary: {}", binary.display());
 
     let data = tempfile::tempdir().expect("temporary folder");

@@ -11,14 +11,22 @@
 //! Device calls and bare inserts alternate so both see the same disk.
 //!
 //! Targets: p99 under 1 ms, and a p99 within 2× of the bare insert's.
+//!
+//! Context, not a reference: the same bare insert with `synchronous=NORMAL`, where a WAL
+//! commit does not wait for the disk, shows how much of each figure is the fsync; and the
+//! in-memory document work of one call (load a snapshot and chunks, append a note, encode
+//! the change) on a document of the size the orders reach, shows how much is Automerge.
 
 mod common;
 
+use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use automerge::ActorId;
 use common::{Row, fmt_duration, print_header, print_table, quantile};
-use flexwork_client_core::{Device, OrderSummary, TrackPoint};
+use flexwork_client_core::{Device, NoteRecord, OrderSummary, TrackPoint};
+use flexwork_sync::EvidenceDoc;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 /// Orders on the store; calls go round-robin over them.
@@ -41,19 +49,23 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let mut device = Device::open(&dir.path().join("device")).expect("device store");
     let orders = seed_device(&mut device);
-    let mut bare = BareStore::open(&dir.path().join("bare.sqlite"));
+    let mut bare = BareStore::open(&dir.path().join("bare.sqlite"), "FULL");
+    let mut unsynced = BareStore::open(&dir.path().join("unsynced.sqlite"), "NORMAL");
     bare.seed(ORDERS * EXISTING_ITEMS);
+    unsynced.seed(ORDERS * EXISTING_ITEMS);
 
-    let (mut notes, mut tracks, mut inserts) = (Vec::new(), Vec::new(), Vec::new());
+    let [mut notes, mut tracks, mut inserts, mut unsynced_inserts] = [(); 4].map(|_| Vec::new());
     for i in 0..WARM_UP + CALLS {
         let order_id = &orders[i % ORDERS];
         let note = time(|| record_note(&mut device, order_id, i));
         let point = time(|| record_point(&mut device, order_id, i));
         let insert = time(|| bare.insert(order_id, i));
+        let unsynced_insert = time(|| unsynced.insert(order_id, i));
         if i >= WARM_UP {
             notes.push(note);
             tracks.push(point);
             inserts.push(insert);
+            unsynced_inserts.push(unsynced_insert);
         }
     }
 
@@ -67,6 +79,8 @@ fn main() {
         &Stats::of(tracks),
         &bare,
     ));
+    rows.extend(fsync_rows(&Stats::of(unsynced_inserts), &bare));
+    rows.push(document_work_row(&bare));
     print_table(&rows);
 }
 
@@ -133,8 +147,8 @@ struct BareStore {
 }
 
 impl BareStore {
-    /// Opens with the pragmas of client-core's `db::open`.
-    fn open(path: &Path) -> Self {
+    /// Opens with the pragmas of client-core's `db::open` (`synchronous` is `FULL` there).
+    fn open(path: &Path, synchronous: &str) -> Self {
         let conn = Connection::open(path).expect("bare database");
         conn.busy_timeout(Duration::from_secs(10))
             .expect("busy timeout");
@@ -142,7 +156,7 @@ impl BareStore {
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .expect("journal mode");
         assert!(mode.eq_ignore_ascii_case("wal"), "journal mode is {mode}");
-        conn.pragma_update(None, "synchronous", "FULL")
+        conn.pragma_update(None, "synchronous", synchronous)
             .expect("synchronous");
         conn.pragma_update(None, "foreign_keys", "ON")
             .expect("foreign keys");
@@ -239,4 +253,81 @@ fn rows_for(name: &str, calls: &Stats, bare: &Stats) -> Vec<Row> {
         relative,
         row("max", calls.max, bare.max),
     ]
+}
+
+/// The bare insert without an fsync per commit, against the one with it.
+fn fsync_rows(unsynced: &Stats, bare: &Stats) -> Vec<Row> {
+    let row = |figure: &str, value: Duration, reference: Duration| Row {
+        value: fmt_duration(value),
+        ratio: format!("{:.2}", value.as_secs_f64() / reference.as_secs_f64()),
+        ..Row::info(
+            &format!("context: bare insert, synchronous=NORMAL, {figure}"),
+            String::new(),
+            format!("{} (bare insert, FULL)", fmt_duration(reference)),
+        )
+    };
+    vec![
+        row("p50", unsynced.p50, bare.p50),
+        row("p99", unsynced.p99, bare.p99),
+    ]
+}
+
+/// Items in each order by the end of the timed calls.
+const FINAL_ITEMS: usize = EXISTING_ITEMS + 2 * (WARM_UP + CALLS) / ORDERS;
+/// Change chunks stored beside the snapshot on average (compaction folds them at 64).
+const AVERAGE_CHUNKS: usize = 32;
+
+/// The Automerge part of one recording, in memory: what `record` does besides SQLite.
+fn document_work_row(bare: &Stats) -> Row {
+    let (snapshot, chunks) = stored_document();
+    let mut samples = Vec::new();
+    for i in 0..CALLS {
+        samples.push(time(|| append_to_stored(&snapshot, &chunks, i)));
+    }
+    let work = Stats::of(samples);
+    Row {
+        value: fmt_duration(work.p50),
+        ratio: format!("{:.2}", work.p50.as_secs_f64() / bare.p50.as_secs_f64()),
+        ..Row::info(
+            &format!("context: document work in memory ({FINAL_ITEMS} items), p50"),
+            String::new(),
+            format!("{} (bare insert, FULL)", fmt_duration(bare.p50)),
+        )
+    }
+}
+
+/// A snapshot of `FINAL_ITEMS` items, and `AVERAGE_CHUNKS` one-item changes after it.
+fn stored_document() -> (Vec<u8>, Vec<u8>) {
+    let mut doc = EvidenceDoc::new("order-000", actor()).expect("skeleton");
+    for i in 0..FINAL_ITEMS - AVERAGE_CHUNKS {
+        doc.add_note(&note(i), 0).expect("note");
+    }
+    let snapshot = doc.save();
+    let heads = doc.automerge().get_heads();
+    for i in 0..AVERAGE_CHUNKS {
+        doc.add_note(&note(FINAL_ITEMS + i), 0).expect("note");
+    }
+    let chunks = doc.automerge().save_after(&heads);
+    (snapshot, chunks)
+}
+
+/// Loads the stored document, appends a note and encodes the new change.
+fn append_to_stored(snapshot: &[u8], chunks: &[u8], i: usize) {
+    let mut doc = EvidenceDoc::load(snapshot, actor()).expect("snapshot");
+    doc.automerge().load_incremental(chunks).expect("chunks");
+    let heads = doc.automerge().get_heads();
+    doc.add_note(&note(i), 0).expect("note");
+    black_box(doc.automerge().save_after(&heads));
+}
+
+fn note(i: usize) -> NoteRecord {
+    NoteRecord {
+        id: format!("note-{i:08}-0000-0000-0000-000000000000"),
+        text: format!("gate {i} was locked, used the side door"),
+        at_ms: 1_700_000_000_000 + i as i64,
+    }
+}
+
+fn actor() -> ActorId {
+    ActorId::from(vec![0xd1; 16])
 }

@@ -27,8 +27,8 @@ use automerge::ActorId;
 use common::{Row, fmt_duration, median, print_header, print_table};
 use flexwork_client_core::{SyncReport, Transport, TransportError};
 use flexwork_sync::{
-    ContentHash, DocPeer, EvidenceDoc, MediaStatus, MessageLimits, SyncRequest, SyncResponse,
-    TrackPoint,
+    ContentHash, DocPeer, EvidenceDoc, MediaStatus, MessageLimits, PROTOCOL_VERSION, SyncRequest,
+    SyncResponse, TrackPoint,
 };
 use serde_json::json;
 use support::{AREZZO, Phone, TestServer, ms};
@@ -76,6 +76,7 @@ struct ServerRun {
     calls: Vec<Call>,
     /// One empty `POST /sync` after convergence: the fixed cost of a request.
     empty_request: Duration,
+    resync: Resync,
     docs: Vec<EvidenceDoc>,
 }
 
@@ -108,7 +109,8 @@ fn measure_server_path(run: usize) -> ServerRun {
     );
 
     let calls = transport.take_calls();
-    let empty_request = time_empty_request(&mut phone);
+    let empty_request = time_empty_request(&phone);
+    let resync = time_resync(&mut phone);
     println!(
         "run {run}: {DOCS} docs in {} ({:.0} docs/s), {} rounds, {} requests",
         fmt_duration(elapsed),
@@ -121,6 +123,7 @@ fn measure_server_path(run: usize) -> ServerRun {
         report,
         calls,
         empty_request,
+        resync,
         docs,
     }
 }
@@ -197,13 +200,43 @@ fn in_memory_copies(phone: &Phone, orders: &[String]) -> Vec<EvidenceDoc> {
         .collect()
 }
 
-/// Times a sync that has nothing to send: one request, the fixed cost of every request.
-fn time_empty_request(phone: &mut Phone) -> Duration {
+/// Times `POST /sync` requests carrying no document: the fixed cost of every request
+/// (authentication, the worker's order summaries, wanted media). Median of five.
+fn time_empty_request(phone: &Phone) -> Duration {
+    let transport = phone.device.transport().expect("transport");
+    let request = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        device_id: phone.device.device_id().to_owned(),
+        docs: Vec::new(),
+    };
+    let times: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let response = transport.sync(&request).expect("empty request");
+            assert_eq!(response.orders.len(), DOCS, "every order is listed");
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    Duration::from_secs_f64(median(&times))
+}
+
+/// A second sync right after the timed one, with nothing new on either side.
+fn time_resync(phone: &mut Phone) -> Resync {
     let transport = TimedTransport::new(phone.device.transport().expect("transport"));
-    let report = phone.device.sync(&transport).expect("empty sync");
-    assert_eq!(report.docs_sent, 0, "nothing should be left to send");
-    let calls = transport.take_calls();
-    calls.iter().map(|c| c.elapsed).min().unwrap_or_default()
+    let start = Instant::now();
+    let report = phone.device.sync(&transport).expect("second sync");
+    Resync {
+        elapsed: start.elapsed(),
+        docs_sent: report.docs_sent,
+        requests: report.requests,
+    }
+}
+
+/// What a sync with nothing new costs.
+struct Resync {
+    elapsed: Duration,
+    docs_sent: usize,
+    requests: usize,
 }
 
 /// The in-process rate: each document against a fresh server skeleton, no I/O.
@@ -315,7 +348,7 @@ fn print_breakdown(run: &ServerRun) {
         fmt_duration(on_device)
     );
     println!(
-        "fixed cost of one request (empty sync, {DOCS} order summaries back): {}",
+        "fixed cost of one request (no document sent, {DOCS} order summaries back): {}",
         fmt_duration(run.empty_request)
     );
     println!(
@@ -323,6 +356,12 @@ fn print_breakdown(run: &ServerRun) {
         run.calls.len(),
         fmt_duration(per_request_fixed),
         fmt_duration(doc_work / sent)
+    );
+    println!(
+        "a second sync with nothing new: {} in {} requests, {} document messages sent",
+        fmt_duration(run.resync.elapsed),
+        run.resync.requests,
+        run.resync.docs_sent
     );
 }
 

@@ -1,6 +1,8 @@
 //! Bad input from devices and callers: a clear error or finding, no panic, the server keeps
 //! serving and nothing already stored is lost.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod support;
 
 use automerge_free::*;

@@ -1,6 +1,8 @@
 //! Evidence that should not pass unseen: a photo far from the site, a track with an
 //! impossible jump, a photo already used in another order.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod support;
 
 use std::io::Cursor;

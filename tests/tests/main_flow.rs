@@ -1,6 +1,8 @@
 //! The main job end to end: evidence recorded offline on a phone, synced, verified,
 //! confirmed, settled — once.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod support;
 
 use serde_json::json;

@@ -13,7 +13,7 @@ use flexwork_sync::protocol::{self, CBOR_MEDIA_TYPE};
 use flexwork_sync::{
     DocMessage, DocPeer, DocRejection, OrderSummary, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
@@ -49,131 +49,122 @@ fn validate_device_id(device_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn handle(
-    state: &AppState,
-    caller: &Caller,
-    request: &SyncRequest,
-) -> ApiResult<SyncResponse> {
+async fn handle(state: &AppState, caller: &Caller, request: &SyncRequest) -> ApiResult<SyncResponse> {
     let owned = worker_order_ids(state, &caller.account_id).await?;
-    let mut docs = Vec::new();
-    let mut rejected = Vec::new();
+    let mut round = Round::default();
 
+    // One transaction for the whole request: one durable commit instead of one per write.
+    let mut tx = state.db.begin_write().await?;
     for message in &request.docs {
         if !owned.contains(&message.order_id) {
-            rejected.push(rejection(
-                &message.order_id,
-                "order_not_found",
-                "no such order",
-            ));
+            round.rejected.push(rejection(&message.order_id, "order_not_found", "no such order"));
             continue;
         }
-        match apply(state, caller, &request.device_id, message).await {
-            Ok(Some(reply)) => docs.push(reply),
-            Ok(None) => {}
-            Err(rejection) => rejected.push(rejection),
-        }
+        let peer = PeerKey { account_id: &caller.account_id, device_id: &request.device_id };
+        apply(state, &mut tx, peer, message, &mut round).await?;
+    }
+    tx.commit().await?;
+    for order_id in &round.to_verify {
+        state.verifier.enqueue(order_id);
     }
 
     Ok(SyncResponse {
         protocol: PROTOCOL_VERSION,
         server_time_ms: now_ms(),
         orders: order_summaries(state, &caller.account_id).await?,
-        docs,
-        rejected,
+        docs: round.replies,
+        rejected: round.rejected,
         wanted_media: wanted_media(state, &caller.account_id).await?,
     })
 }
 
-fn rejection(order_id: &str, code: &str, message: impl Into<String>) -> DocRejection {
-    DocRejection {
-        order_id: order_id.to_owned(),
-        code: code.to_owned(),
-        message: message.into(),
-    }
+/// What one request produced so far.
+#[derive(Debug, Default)]
+struct Round {
+    replies: Vec<DocMessage>,
+    rejected: Vec<DocRejection>,
+    /// Submitted orders whose evidence changed: verified after the commit.
+    to_verify: Vec<String>,
 }
 
-/// Merges one document message; answers with the server's next message for that document.
+/// Whose sync state a message advances.
+#[derive(Debug, Clone, Copy)]
+struct PeerKey<'a> {
+    account_id: &'a str,
+    device_id: &'a str,
+}
+
+fn rejection(order_id: &str, code: &str, message: impl Into<String>) -> DocRejection {
+    DocRejection { order_id: order_id.to_owned(), code: code.to_owned(), message: message.into() }
+}
+
+/// Merges one document message and queues the server's next message for that document.
+/// A message the guard or Automerge refuses is a rejection of that document only; a database
+/// failure fails the request.
 async fn apply(
     state: &AppState,
-    caller: &Caller,
-    device_id: &str,
+    conn: &mut AnyConnection,
+    peer_key: PeerKey<'_>,
     message: &DocMessage,
-) -> Result<Option<DocMessage>, DocRejection> {
+    round: &mut Round,
+) -> ApiResult<()> {
     let order_id = message.order_id.as_str();
-    let internal = |e: ApiError| rejection(order_id, e.code, e.message);
+    let mut loaded = evidence::load(conn, &state.actor, order_id).await?;
+    let (mut peer, saved_state) = load_peer(conn, peer_key, order_id).await?;
+    let before = loaded.doc.automerge().get_heads();
 
-    for _ in 0..evidence::MAX_ATTEMPTS {
-        let mut loaded = evidence::load(state, order_id).await.map_err(internal)?;
-        let mut peer = load_peer(state, caller, device_id, order_id)
-            .await
-            .map_err(internal)?;
-        let before = loaded.doc.automerge().get_heads();
-
-        let limits = &state.config.limits.sync_message;
-        if let Err(e) = peer.receive(loaded.doc.automerge(), &message.message, limits) {
-            tracing::warn!(order_id, device_id, error = %e, "refused sync message");
-            return Err(rejection(order_id, e.code(), e.to_string()));
-        }
-        let changed = loaded.doc.automerge().get_heads() != before;
-        if changed
-            && !evidence::save(state, order_id, &mut loaded)
-                .await
-                .map_err(internal)?
-        {
-            continue;
-        }
-
-        let reply = peer.generate(loaded.doc.automerge());
-        save_peer(state, caller, device_id, order_id, &peer)
-            .await
-            .map_err(internal)?;
-        if changed {
-            let read = loaded
-                .doc
-                .read()
-                .map_err(|e| internal(ApiError::internal(e)))?;
-            evidence::ingest(state, order_id, &read)
-                .await
-                .map_err(internal)?;
-        }
-        let order_id = order_id.to_owned();
-        return Ok(reply.map(|message| DocMessage { order_id, message }));
+    let limits = &state.config.limits.sync_message;
+    if let Err(e) = peer.receive(loaded.doc.automerge(), &message.message, limits) {
+        tracing::warn!(order_id, device_id = peer_key.device_id, error = %e, "refused sync message");
+        round.rejected.push(rejection(order_id, e.code(), e.to_string()));
+        return Ok(());
     }
-    Err(rejection(
-        order_id,
-        "busy",
-        "the document kept changing; sync again",
-    ))
+    let changed = loaded.doc.automerge().get_heads() != before;
+    // Inside this write transaction nobody else can have saved the document meanwhile.
+    if changed && !evidence::save(conn, order_id, &mut loaded).await? {
+        return Err(ApiError::internal("evidence document changed inside a write transaction"));
+    }
+
+    if let Some(reply) = peer.generate(loaded.doc.automerge()) {
+        round.replies.push(DocMessage { order_id: order_id.to_owned(), message: reply });
+    }
+    if peer.state_bytes() != saved_state {
+        save_peer(conn, peer_key, order_id, &peer).await?;
+    }
+    if changed {
+        let read = loaded.doc.read().map_err(ApiError::internal)?;
+        if evidence::ingest(conn, order_id, &read).await? {
+            round.to_verify.push(order_id.to_owned());
+        }
+    }
+    Ok(())
 }
 
 async fn load_peer(
-    state: &AppState,
-    caller: &Caller,
-    device_id: &str,
+    conn: &mut AnyConnection,
+    key: PeerKey<'_>,
     order_id: &str,
-) -> ApiResult<DocPeer> {
+) -> ApiResult<(DocPeer, Vec<u8>)> {
     let row = sqlx::query(
         "SELECT state FROM doc_sync_states \
          WHERE account_id = $1 AND device_id = $2 AND order_id = $3",
     )
-    .bind(&caller.account_id)
-    .bind(device_id)
+    .bind(key.account_id)
+    .bind(key.device_id)
     .bind(order_id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(&mut *conn)
     .await?;
 
-    let Some(row) = row else {
-        return Ok(DocPeer::new());
-    };
+    let Some(row) = row else { return Ok((DocPeer::new(), Vec::new())) };
     let bytes: Vec<u8> = row.try_get("state")?;
     // A state we cannot read only costs an extra round: start afresh.
-    Ok(DocPeer::from_state_bytes(&bytes).unwrap_or_default())
+    let peer = DocPeer::from_state_bytes(&bytes).unwrap_or_default();
+    Ok((peer, bytes))
 }
 
 async fn save_peer(
-    state: &AppState,
-    caller: &Caller,
-    device_id: &str,
+    conn: &mut AnyConnection,
+    key: PeerKey<'_>,
     order_id: &str,
     peer: &DocPeer,
 ) -> ApiResult<()> {
@@ -182,11 +173,11 @@ async fn save_peer(
          VALUES ($1, $2, $3, $4) \
          ON CONFLICT (account_id, device_id, order_id) DO UPDATE SET state = excluded.state",
     )
-    .bind(&caller.account_id)
-    .bind(device_id)
+    .bind(key.account_id)
+    .bind(key.device_id)
     .bind(order_id)
     .bind(peer.state_bytes())
-    .execute(&state.db.pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

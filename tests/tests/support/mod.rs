@@ -5,7 +5,7 @@
 //! phone through client-core. `FLEXWORK_TEST_DATABASE_URL=postgres://…` runs every scenario
 //! on a fresh PostgreSQL database instead of a SQLite file.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,9 +67,11 @@ impl TestServer {
             .build()
             .unwrap();
         let data = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = data.path().to_path_buf();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = Config {
+            data_dir: data.path().to_path_buf(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        };
         let database = runtime.block_on(fresh_database());
         config.database_url = database.as_ref().map(|d| d.url.clone()).unwrap_or_default();
         config.media = runtime.block_on(media_from_env());
