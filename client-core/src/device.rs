@@ -8,6 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::blobs::BlobStore;
+use crate::cache::{DEFAULT_DOC_CACHE_DOCS, DocCache};
 use crate::db::{self, now_ms};
 use crate::session::{self, Session, SessionInfo};
 use crate::transport::HttpTransport;
@@ -20,6 +21,11 @@ pub const DEFAULT_CHUNK_SIZE: usize = 256 * 1024;
 ///
 /// Every recording call is one SQLite transaction (WAL, `synchronous=FULL`), so what a call
 /// returned survives the process being killed right after.
+///
+/// A `Device` keeps up to [`DEFAULT_DOC_CACHE_DOCS`] loaded evidence documents in memory
+/// (least recently used dropped first), each always equal to what the store holds. It
+/// expects to be the only writer of its folder; if another connection writes to the store
+/// anyway, the cache notices (`PRAGMA data_version`) and reloads.
 #[derive(Debug)]
 pub struct Device {
     pub(crate) conn: Connection,
@@ -28,6 +34,8 @@ pub struct Device {
     pub(crate) actor: ActorId,
     pub(crate) chunk_size: usize,
     pub(crate) limits: MessageLimits,
+    /// Loaded documents, each matching the store; see [`crate::cache`].
+    pub(crate) docs: DocCache,
     dir: PathBuf,
 }
 
@@ -48,6 +56,7 @@ impl Device {
             actor,
             chunk_size: DEFAULT_CHUNK_SIZE,
             limits: MessageLimits::default(),
+            docs: DocCache::new(DEFAULT_DOC_CACHE_DOCS),
             dir: dir.to_owned(),
         })
     }
@@ -65,6 +74,12 @@ impl Device {
     /// Sets the media upload chunk size in bytes (at least 1).
     pub fn set_chunk_size(&mut self, bytes: usize) {
         self.chunk_size = bytes.max(1);
+    }
+
+    /// Sets how many loaded evidence documents stay in memory between calls (default
+    /// [`DEFAULT_DOC_CACHE_DOCS`]; 0 loads the document from the store on every call).
+    pub fn set_doc_cache_capacity(&mut self, documents: usize) {
+        self.docs.set_capacity(documents);
     }
 
     /// Logs in at `server_url` over HTTP and stores the session for later syncs.

@@ -6,6 +6,7 @@ use flexwork_sync::{DocPeer, EvidenceDoc, EvidenceError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::ClientError;
+use crate::cache::CachedDoc;
 
 /// Chunks after which recording folds a document back into one snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 64;
@@ -16,6 +17,15 @@ pub(crate) fn load(
     order_id: &str,
     actor: &ActorId,
 ) -> Result<Option<EvidenceDoc>, ClientError> {
+    Ok(load_counted(conn, order_id, actor)?.map(|entry| entry.doc))
+}
+
+/// Like [`load`], also counting the chunks stored beside the snapshot.
+fn load_counted(
+    conn: &Connection,
+    order_id: &str,
+    actor: &ActorId,
+) -> Result<Option<CachedDoc>, ClientError> {
     let sql = "SELECT snapshot FROM documents WHERE order_id = ?1";
     let snapshot: Option<Vec<u8>> = conn.query_row(sql, [order_id], |r| r.get(0)).optional()?;
     let Some(snapshot) = snapshot else {
@@ -25,16 +35,31 @@ pub(crate) fn load(
     let mut doc = EvidenceDoc::load(&snapshot, actor.clone())?;
     let mut stmt =
         conn.prepare("SELECT bytes FROM document_chunks WHERE order_id = ?1 ORDER BY seq")?;
-    let mut changes = Vec::new();
+    let (mut changes, mut chunks) = (Vec::new(), 0);
     for chunk in stmt.query_map([order_id], |row| row.get::<_, Vec<u8>>(0))? {
         changes.extend_from_slice(&chunk?);
+        chunks += 1;
     }
     if !changes.is_empty() {
         doc.automerge()
             .load_incremental(&changes)
             .map_err(EvidenceError::from)?;
     }
-    Ok(Some(doc))
+    Ok(Some(CachedDoc { doc, chunks }))
+}
+
+/// The document of an order with its chunk count, creating and storing its skeleton if it
+/// has none. Call inside a write transaction.
+pub(crate) fn load_for_cache(
+    conn: &Connection,
+    order_id: &str,
+    actor: &ActorId,
+) -> Result<CachedDoc, ClientError> {
+    if let Some(entry) = load_counted(conn, order_id, actor)? {
+        return Ok(entry);
+    }
+    let doc = create(conn, order_id, actor)?;
+    Ok(CachedDoc { doc, chunks: 0 })
 }
 
 /// Loads the document of an order, creating and storing its skeleton if it has none.
@@ -43,10 +68,14 @@ pub(crate) fn load_or_create(
     order_id: &str,
     actor: &ActorId,
 ) -> Result<EvidenceDoc, ClientError> {
-    if let Some(doc) = load(conn, order_id, actor)? {
-        return Ok(doc);
+    match load(conn, order_id, actor)? {
+        Some(doc) => Ok(doc),
+        None => create(conn, order_id, actor),
     }
+}
 
+/// Creates and stores the skeleton of an order's document.
+fn create(conn: &Connection, order_id: &str, actor: &ActorId) -> Result<EvidenceDoc, ClientError> {
     let mut doc = EvidenceDoc::new(order_id, actor.clone())?;
     conn.execute(
         "INSERT INTO documents (order_id, snapshot) VALUES (?1, ?2)",
@@ -67,23 +96,29 @@ pub(crate) fn read_only(
     }
 }
 
-/// Appends changes made on this device; the document becomes dirty (unsynced).
+/// Stores the changes just made on this device to `entry`, the order's document as stored
+/// before them: appends a chunk, marks the document dirty (unsynced) and bumps its revision,
+/// and folds it into a new snapshot, from memory, once it has too many chunks. Call inside a
+/// write transaction; on error the transaction and `entry` must both be dropped.
 pub(crate) fn append_local(
     conn: &Connection,
     order_id: &str,
     changes: &[u8],
-    actor: &ActorId,
+    entry: &mut CachedDoc,
 ) -> Result<(), ClientError> {
-    append(conn, order_id, changes)?;
-    conn.execute(
+    if !changes.is_empty() {
+        conn.prepare_cached("INSERT INTO document_chunks (order_id, bytes) VALUES (?1, ?2)")?
+            .execute(params![order_id, changes])?;
+        entry.chunks += 1;
+    }
+    conn.prepare_cached(
         "UPDATE documents SET dirty = 1, revision = revision + 1 WHERE order_id = ?1",
-        [order_id],
-    )?;
+    )?
+    .execute([order_id])?;
 
-    let sql = "SELECT COUNT(*) FROM document_chunks WHERE order_id = ?1";
-    let chunks: i64 = conn.query_row(sql, [order_id], |row| row.get(0))?;
-    if chunks > COMPACT_AFTER_CHUNKS {
-        compact(conn, order_id, actor)?;
+    if entry.chunks > COMPACT_AFTER_CHUNKS {
+        store_snapshot(conn, order_id, &entry.doc.save())?;
+        entry.chunks = 0;
     }
     Ok(())
 }
@@ -109,9 +144,15 @@ pub(crate) fn compact(
     let Some(mut doc) = load(conn, order_id, actor)? else {
         return Ok(());
     };
+    store_snapshot(conn, order_id, &doc.save())
+}
+
+/// Replaces the snapshot of a document by `snapshot`, which holds every stored change, and
+/// deletes its chunks.
+fn store_snapshot(conn: &Connection, order_id: &str, snapshot: &[u8]) -> Result<(), ClientError> {
     conn.execute(
         "UPDATE documents SET snapshot = ?2 WHERE order_id = ?1",
-        params![order_id, doc.save()],
+        params![order_id, snapshot],
     )?;
     conn.execute(
         "DELETE FROM document_chunks WHERE order_id = ?1",
@@ -231,5 +272,40 @@ mod tests {
         let notes = device.evidence("o1").unwrap().notes;
         assert_eq!(notes.len(), 300);
         assert_eq!(notes[299].text, "note 299");
+    }
+}
+
+#[cfg(test)]
+mod timing_scratch {
+    use crate::Device;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn scratch_compaction_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = Device::open(dir.path()).unwrap();
+        let order: flexwork_sync::OrderSummary = serde_json::from_value(serde_json::json!({
+            "order_id": "o1", "task_id": "t1", "title": "t", "description": "",
+            "site": {"lat": 0.0, "lon": 0.0, "radius_m": 10.0},
+            "window": {"from_ms": 0, "to_ms": 1},
+            "fee_fen": 100, "requirements": {"min_photos": 0, "track": false, "signature": false},
+            "status": "assigned", "verdict": null
+        }))
+        .unwrap();
+        device.remember_orders(&[order]).unwrap();
+        let mut times = Vec::new();
+        for i in 0..1000 {
+            let t = Instant::now();
+            device.add_note("o1", &format!("gate {i} was locked, used the side door"), i).unwrap();
+            times.push((t.elapsed().as_micros(), i));
+        }
+        for (t, i) in &times {
+            if i % 65 == 64 || (*i > 400 && *i < 410) { println!("{i}: {t} us"); }
+        }
+        let entry = device.docs.get_mut("o1").unwrap();
+        let t = Instant::now();
+        let n = entry.doc.save().len();
+        println!("save {} bytes {} us", n, t.elapsed().as_micros());
     }
 }

@@ -158,21 +158,21 @@ impl<'a> NewItem<'a> {
 }
 
 pub(crate) fn insert(conn: &Connection, item: &NewItem<'_>) -> Result<(), ClientError> {
-    conn.execute(
+    let mut stmt = conn.prepare_cached(
         "INSERT INTO items (id, order_id, kind, hash, size, media_type, points, state,
                             recorded_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",
-        params![
-            item.id,
-            item.order_id,
-            item.kind.as_str(),
-            item.hash.map(|h| h.to_hex()),
-            item.size.map(to_sql),
-            item.media_type,
-            item.points.map(to_sql),
-            item.recorded_at_ms,
-        ],
     )?;
+    stmt.execute(params![
+        item.id,
+        item.order_id,
+        item.kind.as_str(),
+        item.hash.map(|h| h.to_hex()),
+        item.size.map(to_sql),
+        item.media_type,
+        item.points.map(to_sql),
+        item.recorded_at_ms,
+    ])?;
     Ok(())
 }
 

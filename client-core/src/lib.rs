@@ -31,6 +31,7 @@
 //! actor of this device is derived from it.
 
 mod blobs;
+mod cache;
 mod db;
 mod device;
 mod docs;
@@ -44,6 +45,7 @@ mod track;
 mod transport;
 mod validate;
 
+pub use cache::DEFAULT_DOC_CACHE_DOCS;
 pub use device::{DEFAULT_CHUNK_SIZE, Device};
 pub use error::ClientError;
 pub use items::{EvidenceItem, ItemFailure, ItemKind, ItemState};

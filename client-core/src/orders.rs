@@ -41,7 +41,8 @@ pub(crate) fn upsert(
 pub(crate) fn exists(conn: &Connection, order_id: &str) -> Result<bool, ClientError> {
     let sql = "SELECT 1 FROM orders WHERE order_id = ?1";
     let found: Option<i64> = conn
-        .query_row(sql, [order_id], |row| row.get(0))
+        .prepare_cached(sql)?
+        .query_row([order_id], |row| row.get(0))
         .optional()?;
     Ok(found.is_some())
 }

@@ -1,5 +1,6 @@
-//! Recording evidence, offline. Each call is one immediate transaction: load the document,
-//! append the change, store the change chunk and the item row, commit.
+//! Recording evidence, offline. Each call is one immediate transaction: take the order's
+//! document from the cache (or load it), append the change, store the change chunk and the
+//! item row, commit, and only then put the document back into the cache.
 
 use std::io::Read;
 
@@ -158,8 +159,11 @@ impl Device {
         Ok(id)
     }
 
-    /// One recording transaction: the change goes into the document as an appended chunk,
-    /// the item into `items`, both or neither.
+    /// One recording transaction: the change goes into the order's cached document (loaded
+    /// from the store on a miss), then into the store as an appended chunk, and the item
+    /// into `items`, both or neither. The document goes back into the cache only once the
+    /// transaction committed; on any error it is dropped, so memory never runs ahead of the
+    /// store and the next call reloads it.
     fn record<F>(&mut self, item: &NewItem<'_>, change: F) -> Result<(), ClientError>
     where
         F: FnOnce(&mut EvidenceDoc, i64) -> Result<(), EvidenceError>,
@@ -168,15 +172,17 @@ impl Device {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         orders::ensure(&tx, item.order_id)?;
-        let mut doc = docs::load_or_create(&tx, item.order_id, &self.actor)?;
+        self.docs.check(&tx)?;
+        let mut entry = self.docs.take_or_load(&tx, item.order_id, &self.actor)?;
 
-        let heads = doc.automerge().get_heads();
-        change(&mut doc, item.recorded_at_ms)?;
-        let changes = doc.automerge().save_after(&heads);
-        docs::append_local(&tx, item.order_id, &changes, &self.actor)?;
+        let heads = entry.doc.automerge().get_heads();
+        change(&mut entry.doc, item.recorded_at_ms)?;
+        let changes = entry.doc.automerge().save_after(&heads);
+        docs::append_local(&tx, item.order_id, &changes, &mut entry)?;
         items::insert(&tx, item)?;
-
         tx.commit()?;
+
+        self.docs.put(item.order_id, entry);
         Ok(())
     }
 }

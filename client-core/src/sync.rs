@@ -19,6 +19,7 @@ use flexwork_sync::{
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
+use crate::cache::CachedDoc;
 use crate::db::now_ms;
 use crate::items::{self, ItemFailure, ItemState, PendingMedia};
 use crate::transport::{Transport, TransportError};
@@ -79,6 +80,9 @@ struct LiveDoc {
 #[derive(Debug, Default)]
 struct Run {
     docs: BTreeMap<String, LiveDoc>,
+    /// Orders whose document was taken from the cache, least recently used first; they go
+    /// back into it when the sync ends without error.
+    cached: Vec<String>,
     wanted: BTreeSet<ContentHash>,
     report: SyncReport,
 }
@@ -88,13 +92,12 @@ impl Device {
     /// document rounds are errors (what was applied stays applied); upload problems are
     /// recorded on the items and listed in the report.
     pub fn sync(&mut self, transport: &dyn Transport) -> Result<SyncReport, ClientError> {
-        let mut run = Run {
-            docs: self.load_live_docs()?,
-            ..Run::default()
-        };
+        let mut run = Run::default();
+        self.load_live_docs(&mut run)?;
         self.sync_documents(&mut run, transport)?;
         self.finish_documents(&mut run)?;
         self.upload_media(&mut run, transport)?;
+        self.recache(&mut run);
 
         let report = run.report;
         tracing::info!(
@@ -109,16 +112,38 @@ impl Device {
         Ok(report)
     }
 
-    fn load_live_docs(&mut self) -> Result<BTreeMap<String, LiveDoc>, ClientError> {
+    /// Every stored document takes part, those in the cache taken out of it: the sync
+    /// changes them in memory before its transactions commit.
+    fn load_live_docs(&mut self, run: &mut Run) -> Result<(), ClientError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let mut live = BTreeMap::new();
+        self.docs.check(&tx)?;
+        run.cached = self.docs.order_ids();
         for order_id in docs::order_ids(&tx)? {
-            let doc = live_doc(&tx, &order_id, &self.actor)?;
-            live.insert(order_id, doc);
+            let live = live_doc(&tx, &order_id, &self.actor, self.docs.take(&order_id))?;
+            run.docs.insert(order_id, live);
         }
-        Ok(live)
+        self.docs.clear();
+        Ok(())
+    }
+
+    /// Puts the documents taken from the cache back, once everything the sync changed in
+    /// them is committed and compacted. Documents left out of the sync may hold changes that
+    /// were refused and not stored, so they stay out of the cache.
+    fn recache(&mut self, run: &mut Run) {
+        for order_id in &run.cached {
+            let Some(live) = run.docs.remove(order_id) else {
+                continue;
+            };
+            if !live.out {
+                let entry = CachedDoc {
+                    doc: live.doc,
+                    chunks: 0,
+                };
+                self.docs.put(order_id, entry);
+            }
+        }
     }
 
     fn sync_documents(
@@ -163,6 +188,7 @@ impl Device {
                 protocol: PROTOCOL_VERSION,
                 device_id: self.device_id.clone(),
                 docs,
+                want_orders: true,
             };
             let response = transport.sync(&request)?;
             run.report.requests += 1;
@@ -354,13 +380,19 @@ impl Device {
     }
 }
 
+/// A document taking part in the sync: `cached` if the cache held it, else loaded.
 fn live_doc(
     conn: &Connection,
     order_id: &str,
     actor: &automerge::ActorId,
+    cached: Option<CachedDoc>,
 ) -> Result<LiveDoc, ClientError> {
+    let doc = match cached {
+        Some(entry) => entry.doc,
+        None => docs::load_or_create(conn, order_id, actor)?,
+    };
     Ok(LiveDoc {
-        doc: docs::load_or_create(conn, order_id, actor)?,
+        doc,
         peer: docs::load_peer(conn, order_id)?,
         last_item_seq: items::last_seq(conn, order_id)?,
         revision: docs::revision(conn, order_id)?,
@@ -395,7 +427,7 @@ fn create_docs(
         if run.docs.contains_key(&order.order_id) {
             continue;
         }
-        let live = live_doc(conn, &order.order_id, actor)?;
+        let live = live_doc(conn, &order.order_id, actor, None)?;
         run.docs.insert(order.order_id.clone(), live);
         created += 1;
     }

@@ -5,7 +5,7 @@
 //! processes sharing one PostgreSQL database, not only within one.
 
 use automerge::ActorId;
-use flexwork_sync::{Evidence, EvidenceDoc};
+use flexwork_sync::EvidenceDoc;
 use sqlx::{AnyConnection, Row};
 
 use crate::error::{ApiError, ApiResult};
@@ -27,22 +27,28 @@ pub async fn load(conn: &mut AnyConnection, actor: &ActorId, order_id: &str) -> 
         .bind(order_id)
         .fetch_optional(&mut *conn)
         .await?;
+    let stored = row.map(|r| Ok::<_, sqlx::Error>((r.try_get("doc")?, r.try_get("version")?)));
+    open(order_id, actor, stored.transpose()?)
+}
+
+/// A document from its stored bytes and version, or the skeleton when nothing is stored.
+pub fn open(order_id: &str, actor: &ActorId, stored: Option<(Vec<u8>, i64)>) -> ApiResult<Loaded> {
     let actor = actor.clone();
-    let Some(row) = row else {
+    let Some((bytes, version)) = stored else {
         let doc = EvidenceDoc::new(order_id, actor).map_err(ApiError::internal)?;
         return Ok(Loaded { doc, version: 0 });
     };
 
-    let bytes: Vec<u8> = row.try_get("doc")?;
     let doc = EvidenceDoc::load(&bytes, actor).map_err(ApiError::internal)?;
-    Ok(Loaded {
-        doc,
-        version: row.try_get("version")?,
-    })
+    Ok(Loaded { doc, version })
 }
 
 /// Saves the document if nobody saved it since it was loaded. Returns false on a lost race.
-pub async fn save(conn: &mut AnyConnection, order_id: &str, loaded: &mut Loaded) -> ApiResult<bool> {
+pub async fn save(
+    conn: &mut AnyConnection,
+    order_id: &str,
+    loaded: &mut Loaded,
+) -> ApiResult<bool> {
     let bytes = loaded.doc.save();
     let now = now_ms();
     let result = if loaded.version == 0 {
@@ -78,8 +84,12 @@ pub async fn save(conn: &mut AnyConnection, order_id: &str, loaded: &mut Loaded)
 /// Records what a changed document says: its photos (for reuse checks and upload rights) and
 /// its submission. Returns whether the order is submitted, so the caller queues verification
 /// once its transaction is committed.
-pub async fn ingest(conn: &mut AnyConnection, order_id: &str, evidence: &Evidence) -> ApiResult<bool> {
-    for photo in &evidence.photos {
+pub async fn ingest(
+    conn: &mut AnyConnection,
+    order_id: &str,
+    doc: &EvidenceDoc,
+) -> ApiResult<bool> {
+    for photo in doc.photos().map_err(ApiError::internal)? {
         sqlx::query(
             "INSERT INTO evidence_photos (order_id, photo_id, hash) VALUES ($1, $2, $3) \
              ON CONFLICT (order_id, photo_id) DO NOTHING",
@@ -91,14 +101,17 @@ pub async fn ingest(conn: &mut AnyConnection, order_id: &str, evidence: &Evidenc
         .await?;
     }
 
-    let Some(submitted_at) = evidence.submitted_at_ms() else { return Ok(false) };
+    let submitted_at = doc.submitted_at_ms().map_err(ApiError::internal)?;
+    let Some(submitted_at) = submitted_at else {
+        return Ok(false);
+    };
     sqlx::query(
-            "UPDATE orders SET submitted_at = COALESCE(submitted_at, $1), \
+        "UPDATE orders SET submitted_at = COALESCE(submitted_at, $1), \
              needs_verification = needs_verification + 1 WHERE id = $2",
-        )
-        .bind(submitted_at)
-        .bind(order_id)
-        .execute(&mut *conn)
-        .await?;
+    )
+    .bind(submitted_at)
+    .bind(order_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(true)
 }

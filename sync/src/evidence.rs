@@ -263,6 +263,30 @@ impl EvidenceDoc {
         Ok(evidence)
     }
 
+    /// The photos alone, without reading the rest of the document.
+    pub fn photos(&self) -> Result<Vec<PhotoRecord>, EvidenceError> {
+        self.read_list("photos")
+    }
+
+    /// When the order was first submitted, without reading the rest of the document.
+    pub fn submitted_at_ms(&self) -> Result<Option<i64>, EvidenceError> {
+        let submissions: Vec<Submission> = self.read_list("submissions")?;
+        Ok(submissions.iter().map(|s| s.at_ms).min())
+    }
+
+    /// One list of the root as plain values; items of the wrong shape are skipped.
+    fn read_list<T: DeserializeOwned>(&self, name: &'static str) -> Result<Vec<T>, EvidenceError> {
+        let list = self.list(name)?;
+        let mut out = Vec::new();
+        for i in 0..self.doc.length(&list) {
+            let value = value_at(&self.doc, &list, automerge::Prop::Seq(i))?;
+            if let Ok(item) = serde_json::from_value(value) {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
     fn append<T: Serialize>(
         &mut self,
         list: &'static str,
@@ -286,6 +310,41 @@ impl EvidenceDoc {
     fn commit(&mut self, now_ms: i64) {
         let options = automerge::transaction::CommitOptions::default().with_time(now_ms / 1000);
         self.doc.commit_with(options);
+    }
+}
+
+/// The value at `prop` of `obj`, converted to JSON (maps, lists and scalars).
+fn value_at(doc: &AutoCommit, obj: &ObjId, prop: automerge::Prop) -> Result<Value, EvidenceError> {
+    let Some((value, id)) = doc.get(obj, prop)? else {
+        return Ok(Value::Null);
+    };
+    match value {
+        automerge::Value::Object(ObjType::Map) => {
+            let mut map = serde_json::Map::new();
+            for key in doc.keys(&id) {
+                let field = value_at(doc, &id, automerge::Prop::Map(key.clone()))?;
+                map.insert(key, field);
+            }
+            Ok(Value::Object(map))
+        }
+        automerge::Value::Object(_) => {
+            let items = (0..doc.length(&id)).map(|i| value_at(doc, &id, automerge::Prop::Seq(i)));
+            Ok(Value::Array(items.collect::<Result<_, _>>()?))
+        }
+        automerge::Value::Scalar(scalar) => Ok(scalar_json(&scalar)),
+    }
+}
+
+fn scalar_json(scalar: &ScalarValue) -> Value {
+    match scalar {
+        ScalarValue::Str(s) => Value::String(s.to_string()),
+        ScalarValue::Int(i) => Value::from(*i),
+        ScalarValue::Uint(u) => Value::from(*u),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        ScalarValue::Boolean(b) => Value::Bool(*b),
+        ScalarValue::Timestamp(t) => Value::from(*t),
+        ScalarValue::Counter(c) => Value::from(i64::from(c)),
+        _ => Value::Null,
     }
 }
 
@@ -438,6 +497,8 @@ mod tests {
         assert_eq!(read.track, vec![points[1].clone(), points[0].clone()]);
         assert_eq!(read.submitted_at_ms(), Some(3));
         assert!(read.malformed.is_empty());
+        assert_eq!(doc.photos().unwrap(), read.photos);
+        assert_eq!(doc.submitted_at_ms().unwrap(), Some(3));
     }
 
     #[test]

@@ -27,6 +27,14 @@ pub struct SyncRequest {
     /// document.
     pub device_id: String,
     pub docs: Vec<DocMessage>,
+    /// Whether the answer should list the worker's orders. A device asks once per sync;
+    /// older devices that do not send the field get them every time.
+    #[serde(default = "yes")]
+    pub want_orders: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An Automerge sync message about one order's evidence document.
@@ -42,7 +50,7 @@ pub struct DocMessage {
 pub struct SyncResponse {
     pub protocol: u32,
     pub server_time_ms: i64,
-    /// Every order of the worker, so tasks reach the phone.
+    /// Every order of the worker, so tasks reach the phone; empty unless the request asked.
     pub orders: Vec<OrderSummary>,
     /// The server's sync messages, one per document it has news for.
     pub docs: Vec<DocMessage>,
@@ -252,6 +260,7 @@ mod tests {
                 order_id: "o1".into(),
                 message: vec![0x42, 0, 0, 0, 0],
             }],
+            want_orders: false,
         }
     }
 
@@ -285,6 +294,23 @@ mod tests {
             }
         );
         assert_eq!(err.code(), "unsupported_protocol");
+    }
+
+    #[test]
+    fn a_request_without_want_orders_gets_orders() {
+        #[derive(Serialize)]
+        struct Older {
+            protocol: u32,
+            device_id: String,
+            docs: Vec<DocMessage>,
+        }
+        let bytes = encode(&Older {
+            protocol: 1,
+            device_id: "d".into(),
+            docs: vec![],
+        });
+
+        assert!(decode_request(&bytes).unwrap().want_orders);
     }
 
     #[test]

@@ -208,6 +208,7 @@ fn time_empty_request(phone: &Phone) -> Duration {
         protocol: PROTOCOL_VERSION,
         device_id: phone.device.device_id().to_owned(),
         docs: Vec::new(),
+        want_orders: true,
     };
     let times: Vec<f64> = (0..5)
         .map(|_| {

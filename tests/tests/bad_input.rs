@@ -24,6 +24,7 @@ mod automerge_free {
             protocol: flexwork_sync::PROTOCOL_VERSION,
             device_id: "raw".into(),
             docs,
+            want_orders: true,
         })
     }
 

@@ -21,13 +21,14 @@ const REPORTED_BEFORE_KILL: usize = 6;
 /// until it is killed. In a normal test run (no variables set) it does nothing.
 #[test]
 fn child_records_until_killed() {
-    let (Ok(store), Ok(order_id)) = (std::env::var(CHILD_STORE), std::env::var(CHILD_ORDER))
-    else {
+    let (Ok(store), Ok(order_id)) = (std::env::var(CHILD_STORE), std::env::var(CHILD_ORDER)) else {
         return;
     };
     let mut device = flexwork_client_core::Device::open(std::path::Path::new(&store)).unwrap();
     let photo = fixture_bytes("photos/DSCN0012.jpg");
-    let record = device.record_photo(&order_id, &photo, "image/jpeg", None, 1).unwrap();
+    let record = device
+        .record_photo(&order_id, &photo, "image/jpeg", None, 1)
+        .unwrap();
     println!("recorded {}", record.id);
 
     for n in 0.. {
@@ -45,7 +46,12 @@ fn a_device_killed_after_recording_keeps_everything_and_syncs_it() {
     phone.login(&server, &scene.worker_login);
     phone.sync();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_records_until_killed", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_records_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_STORE, phone.dir.path())
         .env(CHILD_ORDER, &scene.order_id)
         .stdout(Stdio::piped())
@@ -66,13 +72,20 @@ fn a_device_killed_after_recording_keeps_everything_and_syncs_it() {
         }
     }
     child.wait().unwrap();
-    assert_eq!(reported.len(), REPORTED_BEFORE_KILL, "the child reported too few items");
+    assert_eq!(
+        reported.len(),
+        REPORTED_BEFORE_KILL,
+        "the child reported too few items"
+    );
 
     // 3. Reopened, the store holds every reported item.
     let mut phone = phone.reopen();
     let items = phone.device.items(&scene.order_id).unwrap();
     for id in &reported {
-        assert!(items.iter().any(|i| &i.id == id), "item {id} lost: {items:?}");
+        assert!(
+            items.iter().any(|i| &i.id == id),
+            "item {id} lost: {items:?}"
+        );
     }
 
     // 4. They all reach the server, the photo's bytes included.
@@ -87,6 +100,9 @@ fn a_device_killed_after_recording_keeps_everything_and_syncs_it() {
     let mut ids: Vec<&str> = on_server.notes.iter().map(|n| n.id.as_str()).collect();
     ids.extend(on_server.photos.iter().map(|p| p.id.as_str()));
     for id in &reported {
-        assert!(ids.contains(&id.as_str()), "item {id} did not reach the server");
+        assert!(
+            ids.contains(&id.as_str()),
+            "item {id} did not reach the server"
+        );
     }
 }

@@ -13,6 +13,8 @@ use flexwork_sync::protocol::{self, CBOR_MEDIA_TYPE};
 use flexwork_sync::{
     DocMessage, DocPeer, DocRejection, OrderSummary, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
+use std::collections::HashMap;
+
 use sqlx::{AnyConnection, Row};
 
 use crate::auth::{Caller, Role};
@@ -49,19 +51,36 @@ fn validate_device_id(device_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn handle(state: &AppState, caller: &Caller, request: &SyncRequest) -> ApiResult<SyncResponse> {
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    request: &SyncRequest,
+) -> ApiResult<SyncResponse> {
     let owned = worker_order_ids(state, &caller.account_id).await?;
     let mut round = Round::default();
 
-    // One transaction for the whole request: one durable commit instead of one per write.
+    let peer = PeerKey {
+        account_id: &caller.account_id,
+        device_id: &request.device_id,
+    };
+    let (mine, others): (Vec<_>, Vec<_>) = request
+        .docs
+        .iter()
+        .partition(|m| owned.contains(&m.order_id));
+    for message in others {
+        round.rejected.push(rejection(
+            &message.order_id,
+            "order_not_found",
+            "no such order",
+        ));
+    }
+
+    // One transaction for the whole request: one durable commit instead of one per write,
+    // and the request's documents and sync states read in two queries.
     let mut tx = state.db.begin_write().await?;
-    for message in &request.docs {
-        if !owned.contains(&message.order_id) {
-            round.rejected.push(rejection(&message.order_id, "order_not_found", "no such order"));
-            continue;
-        }
-        let peer = PeerKey { account_id: &caller.account_id, device_id: &request.device_id };
-        apply(state, &mut tx, peer, message, &mut round).await?;
+    let mut stored = prefetch(&mut tx, peer, &mine).await?;
+    for message in mine {
+        apply(state, &mut tx, peer, message, &mut stored, &mut round).await?;
     }
     tx.commit().await?;
     for order_id in &round.to_verify {
@@ -71,7 +90,10 @@ async fn handle(state: &AppState, caller: &Caller, request: &SyncRequest) -> Api
     Ok(SyncResponse {
         protocol: PROTOCOL_VERSION,
         server_time_ms: now_ms(),
-        orders: order_summaries(state, &caller.account_id).await?,
+        orders: match request.want_orders {
+            true => order_summaries(state, &caller.account_id).await?,
+            false => Vec::new(),
+        },
         docs: round.replies,
         rejected: round.rejected,
         wanted_media: wanted_media(state, &caller.account_id).await?,
@@ -95,7 +117,11 @@ struct PeerKey<'a> {
 }
 
 fn rejection(order_id: &str, code: &str, message: impl Into<String>) -> DocRejection {
-    DocRejection { order_id: order_id.to_owned(), code: code.to_owned(), message: message.into() }
+    DocRejection {
+        order_id: order_id.to_owned(),
+        code: code.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Merges one document message and queues the server's next message for that document.
@@ -106,60 +132,100 @@ async fn apply(
     conn: &mut AnyConnection,
     peer_key: PeerKey<'_>,
     message: &DocMessage,
+    stored: &mut Prefetched,
     round: &mut Round,
 ) -> ApiResult<()> {
     let order_id = message.order_id.as_str();
-    let mut loaded = evidence::load(conn, &state.actor, order_id).await?;
-    let (mut peer, saved_state) = load_peer(conn, peer_key, order_id).await?;
+    let mut loaded = evidence::open(order_id, &state.actor, stored.docs.remove(order_id))?;
+    let saved_state = stored.states.remove(order_id).unwrap_or_default();
+    // A state we cannot read only costs an extra round: start afresh.
+    let mut peer = DocPeer::from_state_bytes(&saved_state).unwrap_or_default();
     let before = loaded.doc.automerge().get_heads();
 
     let limits = &state.config.limits.sync_message;
     if let Err(e) = peer.receive(loaded.doc.automerge(), &message.message, limits) {
         tracing::warn!(order_id, device_id = peer_key.device_id, error = %e, "refused sync message");
-        round.rejected.push(rejection(order_id, e.code(), e.to_string()));
+        round
+            .rejected
+            .push(rejection(order_id, e.code(), e.to_string()));
         return Ok(());
     }
     let changed = loaded.doc.automerge().get_heads() != before;
     // Inside this write transaction nobody else can have saved the document meanwhile.
     if changed && !evidence::save(conn, order_id, &mut loaded).await? {
-        return Err(ApiError::internal("evidence document changed inside a write transaction"));
+        return Err(ApiError::internal(
+            "evidence document changed inside a write transaction",
+        ));
     }
 
     if let Some(reply) = peer.generate(loaded.doc.automerge()) {
-        round.replies.push(DocMessage { order_id: order_id.to_owned(), message: reply });
+        round.replies.push(DocMessage {
+            order_id: order_id.to_owned(),
+            message: reply,
+        });
     }
     if peer.state_bytes() != saved_state {
         save_peer(conn, peer_key, order_id, &peer).await?;
     }
-    if changed {
-        let read = loaded.doc.read().map_err(ApiError::internal)?;
-        if evidence::ingest(conn, order_id, &read).await? {
-            round.to_verify.push(order_id.to_owned());
-        }
+    if changed && evidence::ingest(conn, order_id, &loaded.doc).await? {
+        round.to_verify.push(order_id.to_owned());
     }
     Ok(())
 }
 
-async fn load_peer(
+/// The stored documents and sync states of one request's orders.
+#[derive(Debug, Default)]
+struct Prefetched {
+    docs: HashMap<String, (Vec<u8>, i64)>,
+    states: HashMap<String, Vec<u8>>,
+}
+
+async fn prefetch(
     conn: &mut AnyConnection,
     key: PeerKey<'_>,
-    order_id: &str,
-) -> ApiResult<(DocPeer, Vec<u8>)> {
-    let row = sqlx::query(
-        "SELECT state FROM doc_sync_states \
-         WHERE account_id = $1 AND device_id = $2 AND order_id = $3",
-    )
-    .bind(key.account_id)
-    .bind(key.device_id)
-    .bind(order_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    messages: &[&DocMessage],
+) -> ApiResult<Prefetched> {
+    let mut stored = Prefetched::default();
+    if messages.is_empty() {
+        return Ok(stored);
+    }
+    let sql = format!(
+        "SELECT order_id, doc, version FROM evidence_docs WHERE order_id IN ({})",
+        placeholders(1, messages.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for message in messages {
+        query = query.bind(&message.order_id);
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        let doc = (row.try_get("doc")?, row.try_get("version")?);
+        stored.docs.insert(row.try_get("order_id")?, doc);
+    }
 
-    let Some(row) = row else { return Ok((DocPeer::new(), Vec::new())) };
-    let bytes: Vec<u8> = row.try_get("state")?;
-    // A state we cannot read only costs an extra round: start afresh.
-    let peer = DocPeer::from_state_bytes(&bytes).unwrap_or_default();
-    Ok((peer, bytes))
+    let sql = format!(
+        "SELECT order_id, state FROM doc_sync_states \
+         WHERE account_id = $1 AND device_id = $2 AND order_id IN ({})",
+        placeholders(3, messages.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key.account_id)
+        .bind(key.device_id);
+    for message in messages {
+        query = query.bind(&message.order_id);
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        stored
+            .states
+            .insert(row.try_get("order_id")?, row.try_get("state")?);
+    }
+    Ok(stored)
+}
+
+/// `$start, $start+1, …`: `count` numbered placeholders. Only these are generated into SQL;
+/// every value is bound.
+fn placeholders(start: usize, count: usize) -> String {
+    let numbers = (start..start + count).map(|i| format!("${i}"));
+    numbers.collect::<Vec<_>>().join(", ")
 }
 
 async fn save_peer(
