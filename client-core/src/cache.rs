@@ -59,15 +59,27 @@ impl DocCache {
     /// Empties the cache if another connection wrote to the store since the last check.
     /// Call inside the transaction that will use the entries.
     pub(crate) fn check(&mut self, conn: &Connection) -> Result<(), ClientError> {
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |row| row.get(0))?;
+        let version = data_version(conn)?;
         if self.data_version.is_some_and(|known| known != version) {
             tracing::debug!(dropped = self.entries.len(), "store changed elsewhere");
             self.clear();
         }
         self.data_version = Some(version);
         Ok(())
+    }
+
+    /// The cached document of an order for reading, unless another connection wrote to the
+    /// store since the last check. Call inside the transaction that reads.
+    pub(crate) fn peek(
+        &self,
+        conn: &Connection,
+        order_id: &str,
+    ) -> Result<Option<&EvidenceDoc>, ClientError> {
+        let Some((_, entry)) = self.entries.iter().find(|(id, _)| id == order_id) else {
+            return Ok(None);
+        };
+        let version = data_version(conn)?;
+        Ok(Some(&entry.doc).filter(|_| self.data_version == Some(version)))
     }
 
     /// Removes and returns the entry of an order, if cached.
@@ -119,6 +131,12 @@ impl DocCache {
         let entry = self.entries.iter_mut().find(|(id, _)| id == order_id)?;
         Some(&mut entry.1)
     }
+}
+
+/// Changes whenever another connection commits to the store; never for this one's commits.
+fn data_version(conn: &Connection) -> Result<i64, ClientError> {
+    let mut stmt = conn.prepare_cached("PRAGMA data_version")?;
+    Ok(stmt.query_row([], |row| row.get(0))?)
 }
 
 #[cfg(test)]

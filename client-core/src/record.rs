@@ -186,3 +186,81 @@ impl Device {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::Device;
+
+    fn device(dir: &std::path::Path) -> Device {
+        let mut device = Device::open(dir).unwrap();
+        let order: flexwork_sync::OrderSummary = serde_json::from_value(serde_json::json!({
+            "order_id": "o1", "task_id": "t1", "title": "t", "description": "",
+            "site": {"lat": 0.0, "lon": 0.0, "radius_m": 10.0},
+            "window": {"from_ms": 0, "to_ms": 1},
+            "fee_fen": 100, "requirements": {"min_photos": 0, "track": false, "signature": false},
+            "status": "assigned", "verdict": null
+        }))
+        .unwrap();
+        device.remember_orders(&[order]).unwrap();
+        device
+    }
+
+    fn note_texts(device: &Device) -> Vec<String> {
+        let notes = device.evidence("o1").unwrap().notes;
+        notes.into_iter().map(|n| n.text).collect()
+    }
+
+    #[test]
+    fn a_write_failing_after_the_cached_document_changed_drops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = device(dir.path());
+        device.add_note("o1", "first", 1).unwrap();
+        assert_eq!(device.docs.order_ids(), ["o1"]);
+
+        // A temporary trigger lives on this connection, so the cache stays trusted and the
+        // failing call changes the cached document before SQLite refuses the item row.
+        device
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.items
+                 BEGIN SELECT RAISE(ABORT, 'forced failure'); END;",
+            )
+            .unwrap();
+        let err = device.add_note("o1", "refused", 2).unwrap_err();
+        assert_eq!(err.code(), "storage");
+        assert!(device.docs.order_ids().is_empty());
+        device
+            .conn
+            .execute_batch("DROP TRIGGER temp.refuse;")
+            .unwrap();
+
+        device.add_note("o1", "second", 3).unwrap();
+        assert_eq!(note_texts(&device), ["first", "second"]);
+        let from_cache = device.evidence("o1").unwrap();
+        device.set_doc_cache_capacity(0);
+        assert_eq!(device.evidence("o1").unwrap(), from_cache);
+        drop(device);
+        let device = Device::open(dir.path()).unwrap();
+        assert_eq!(note_texts(&device), ["first", "second"]);
+        assert_eq!(device.items("o1").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_cached_document_matches_the_store_through_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = device(dir.path());
+        for i in 0..crate::docs::COMPACT_AFTER_CHUNKS + 3 {
+            device.add_note("o1", &format!("note {i}"), i).unwrap();
+        }
+
+        let cached = device.docs.get_mut("o1").unwrap().doc.read().unwrap();
+        let chunks = device.docs.get_mut("o1").unwrap().chunks;
+        let stored = crate::docs::load(&device.conn, "o1", &device.actor).unwrap();
+        assert_eq!(stored.unwrap().read().unwrap(), cached);
+        let sql = "SELECT COUNT(*) FROM document_chunks";
+        let in_store: i64 = device.conn.query_row(sql, [], |row| row.get(0)).unwrap();
+        assert_eq!((chunks, in_store), (2, 2));
+    }
+}

@@ -11,8 +11,8 @@ use flexwork_sync::ReviewRecord;
 use support::FakeServer;
 
 const ORDER: &str = "order-c";
-/// More than the chunks after which a document is folded into a snapshot (64).
-const MANY: usize = 150;
+/// More than the chunks after which recording folds a document into a snapshot (256).
+const MANY: usize = 300;
 
 fn device_with_orders(dir: &Path, orders: &[&str]) -> Device {
     let mut device = Device::open(dir).unwrap();
@@ -140,7 +140,7 @@ fn failed_recordings_leave_the_cache_and_the_store_consistent() {
     other.execute_batch("DROP TRIGGER refuse_notes;").unwrap();
 
     // Later recordings build on the store, not on the refused change.
-    ids.extend(record_many(&mut device, ORDER, 4, 80));
+    ids.extend(record_many(&mut device, ORDER, 4, MANY));
     assert_holds_exactly(&device, ORDER, &ids);
     drop(device);
     let device = Device::open(dir.path()).unwrap();
@@ -159,9 +159,9 @@ fn another_device_writing_the_same_folder_is_noticed() {
     // Both write the same order in turns, each with its document cached in between; the
     // first one crosses compaction, which writes its in-memory document as the snapshot.
     ids.extend(record_many(&mut second, ORDER, 2, 2));
-    ids.extend(record_many(&mut first, ORDER, 4, 70));
-    ids.extend(record_many(&mut second, ORDER, 74, 2));
-    ids.extend(record_many(&mut first, ORDER, 76, 2));
+    ids.extend(record_many(&mut first, ORDER, 4, MANY));
+    ids.extend(record_many(&mut second, ORDER, MANY + 4, 2));
+    ids.extend(record_many(&mut first, ORDER, MANY + 6, 2));
     drop((first, second));
 
     let device = Device::open(dir.path()).unwrap();
@@ -187,14 +187,14 @@ fn sync_after_cached_recordings_delivers_everything() {
     //    recordings after it (past a compaction) keep it.
     server.set_review(ORDER, &review());
     device.sync(&server).unwrap();
-    ids.extend(record_many(&mut device, ORDER, MANY, 70));
+    ids.extend(record_many(&mut device, ORDER, MANY, MANY));
     assert_eq!(device.evidence(ORDER).unwrap().review, Some(review()));
 
     // 3. A sync that fails halfway loses nothing either.
     server.set_offline(true);
     assert!(device.sync(&server).is_err());
     server.set_offline(false);
-    ids.extend(record_many(&mut device, ORDER, MANY + 70, 4));
+    ids.extend(record_many(&mut device, ORDER, 2 * MANY, 4));
     let report = device.sync(&server).unwrap();
 
     assert!(report.converged, "{report:?}");

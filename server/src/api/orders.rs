@@ -147,24 +147,18 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<OrderView>>> {
-    let (sql, bind) = match caller.role {
-        Role::Operator => (
-            "SELECT id FROM orders WHERE id <> $1 ORDER BY created_at",
-            "",
-        ),
-        Role::Worker => (
-            "SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at",
-            caller.account_id.as_str(),
-        ),
-        Role::Enterprise => (
-            "SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at",
-            caller.account_id.as_str(),
-        ),
+    let query = match caller.role {
+        Role::Operator => sqlx::query("SELECT id FROM orders ORDER BY created_at"),
+        Role::Worker => {
+            sqlx::query("SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at")
+                .bind(&caller.account_id)
+        }
+        Role::Enterprise => {
+            sqlx::query("SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at")
+                .bind(&caller.account_id)
+        }
     };
-    let rows = sqlx::query(sql)
-        .bind(bind)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows = query.fetch_all(&state.db.pool).await?;
 
     let mut orders = Vec::with_capacity(rows.len());
     for row in rows {
