@@ -9,14 +9,21 @@
 //! 1. **Record.** [`Device::record_photo`], [`Device::append_track_points`],
 //!    [`Device::import_gpx`], [`Device::add_signature`], [`Device::add_note`] and
 //!    [`Device::submit`] each run one SQLite transaction (`device.sqlite`, WAL,
-//!    `synchronous=FULL`). It loads the order's Automerge evidence document
-//!    ([`flexwork_sync::EvidenceDoc`]), appends the record, stores only the new change as a
-//!    chunk, and adds an [`EvidenceItem`] row. Photo bytes go to the content-addressed
+//!    `synchronous=FULL`). It takes the order's Automerge evidence document
+//!    ([`flexwork_sync::EvidenceDoc`]) from the device's in-memory cache (loading it from
+//!    the store on a miss), appends the record, stores only the new change as a chunk, and
+//!    adds an [`EvidenceItem`] row; the document goes back into the cache only after the
+//!    commit, so the cache never holds what the store does not. The cache keeps up to
+//!    [`DEFAULT_DOC_CACHE_DOCS`] documents, least recently used dropped first, and empties
+//!    itself when another connection wrote the store. Every 256 chunks the cached document
+//!    is written as the order's new snapshot. Photo bytes go to the content-addressed
 //!    `blobs/` folder first (temp file, fsync, rename); the document names them by SHA-256.
 //!    When a call returns, its item survives the process being killed.
 //! 2. **Sync documents.** [`Device::sync`] sends one Automerge sync message per document to
 //!    the server through a [`Transport`] ([`HttpTransport`] in the app), applies the
-//!    server's messages and repeats until both sides are quiet. The answers also carry the
+//!    server's messages and repeats until both sides are quiet. It works on the cached
+//!    documents (taken out of the cache for the duration), folds every document into a
+//!    snapshot at the end, and returns the cached ones only if it finished without error. The answers also carry the
 //!    worker's orders (new tasks get an empty document at once) and the media the server
 //!    still lacks.
 //! 3. **Upload media.** Each photo the server lacks is sent in chunks (256 KiB by default)

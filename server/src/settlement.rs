@@ -2,6 +2,11 @@
 //! the worker's pay is computed — gross fee, tax withheld, net pay, all in integer fen — and
 //! recorded exactly once.
 //!
+//! The conditions: the order is submitted; its latest evidence is verified (nothing pending);
+//! the verdict passed with no operator decision, or it needs review and an operator approved
+//! it (an approval is cleared whenever new evidence is verified, so it always covers the
+//! current verdict); and the enterprise confirmed.
+//!
 //! "Exactly once" rests on the database, not on the caller: the settlement row is inserted by
 //! a single `INSERT … SELECT … WHERE <all conditions hold> ON CONFLICT (order_id) DO NOTHING`,
 //! so any number of concurrent or repeated triggers (verification passing, an operator
@@ -150,9 +155,10 @@ async fn insert_if_ready(
          FROM orders o \
          WHERE o.id = $7 \
            AND o.submitted_at IS NOT NULL \
+           AND o.needs_verification = 0 \
            AND o.confirmation = 'confirmed' \
-           AND (o.operator_decision = 'approved' \
-                OR (o.verdict = 'passed' AND o.operator_decision IS NULL)) \
+           AND ((o.verdict = 'passed' AND o.operator_decision IS NULL) \
+                OR (o.verdict = 'needs_review' AND o.operator_decision = 'approved')) \
          ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(new_id())

@@ -46,6 +46,8 @@ pub enum EvidenceError {
     MissingList(&'static str),
     #[error("evidence document could not be read: {0}")]
     Shape(String),
+    #[error("devices may only add evidence: {0}")]
+    Forbidden(String),
 }
 
 /// A position fix as the phone's OS reported it at capture. WGS-84.
@@ -263,6 +265,39 @@ impl EvidenceDoc {
         Ok(evidence)
     }
 
+    /// The document as it was at `heads` (for example before a peer's changes were merged).
+    pub fn at(&mut self, heads: &[automerge::ChangeHash]) -> Result<Self, EvidenceError> {
+        Ok(Self {
+            doc: self.doc.fork_at(heads)?,
+        })
+    }
+
+    /// Checks that everything between `before` and this document is something a device may
+    /// do: append to the lists, and nothing else. Existing items may not be changed or
+    /// removed, the lists may not be replaced, and the server's review may not be touched.
+    pub fn check_device_changes(&self, before: &EvidenceDoc) -> Result<(), EvidenceError> {
+        let old = root_json(&before.doc)?;
+        let new = root_json(&self.doc)?;
+        for key in ["schema", "order_id", "review"] {
+            if old.get(key) != new.get(key) {
+                return Err(EvidenceError::Forbidden(format!("`{key}` was changed")));
+            }
+        }
+        if new
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| old.get(k).is_none()))
+        {
+            return Err(EvidenceError::Forbidden(
+                "a new top-level key was added".into(),
+            ));
+        }
+
+        for list in LISTS {
+            check_appended(list, &old[list], &new[list])?;
+        }
+        Ok(())
+    }
+
     /// The photos alone, without reading the rest of the document.
     pub fn photos(&self) -> Result<Vec<PhotoRecord>, EvidenceError> {
         self.read_list("photos")
@@ -346,6 +381,28 @@ fn scalar_json(scalar: &ScalarValue) -> Value {
         ScalarValue::Counter(c) => Value::from(i64::from(c)),
         _ => Value::Null,
     }
+}
+
+fn root_json(doc: &AutoCommit) -> Result<Value, EvidenceError> {
+    serde_json::to_value(AutoSerde::from(doc)).map_err(|e| EvidenceError::Shape(e.to_string()))
+}
+
+/// The old items are still there, unchanged and in order, possibly with new ones between
+/// them (two devices appending concurrently interleave).
+fn check_appended(list: &str, old: &Value, new: &Value) -> Result<(), EvidenceError> {
+    let (Some(old), Some(new)) = (old.as_array(), new.as_array()) else {
+        return Err(EvidenceError::Forbidden(format!(
+            "`{list}` is no longer a list"
+        )));
+    };
+    let mut remaining = new.iter();
+    for item in old {
+        if !remaining.any(|candidate| candidate == item) {
+            let message = format!("an existing item of `{list}` was changed or removed");
+            return Err(EvidenceError::Forbidden(message));
+        }
+    }
+    Ok(())
 }
 
 fn to_json<T: Serialize>(item: &T) -> Result<Value, EvidenceError> {
@@ -507,6 +564,39 @@ mod tests {
         let mut b = EvidenceDoc::new("order-7", actor(2)).unwrap();
 
         assert_eq!(a.automerge().get_heads(), b.automerge().get_heads());
+    }
+
+    #[test]
+    fn a_device_may_append_but_not_rewrite() {
+        let mut server = EvidenceDoc::new("o", actor(9)).unwrap();
+        server.add_photo(&photo("p1", b"one"), 1).unwrap();
+        let mut phone = EvidenceDoc::load(&server.save(), actor(2)).unwrap();
+        let before = phone.clone();
+
+        phone.add_photo(&photo("p2", b"two"), 2).unwrap();
+        assert!(phone.check_device_changes(&before).is_ok());
+
+        let photos = phone.list("photos").unwrap();
+        phone.doc.delete(&photos, 0).unwrap();
+        let deleted = phone.check_device_changes(&before).unwrap_err();
+        assert!(
+            deleted.to_string().contains("changed or removed"),
+            "{deleted}"
+        );
+
+        let mut replaced = before.clone();
+        replaced.doc.put(ROOT, "submissions", 42).unwrap();
+        assert!(replaced.check_device_changes(&before).is_err());
+
+        let mut reviewed = before.clone();
+        let review = ReviewRecord {
+            verdict: "passed".into(),
+            findings: vec![],
+            reviewed_at_ms: 1,
+            comment: None,
+        };
+        reviewed.set_review(&review, 3).unwrap();
+        assert!(reviewed.check_device_changes(&before).is_err());
     }
 
     #[test]

@@ -5,67 +5,11 @@
 
 mod support;
 
-use automerge_free::*;
-use flexwork_sync::protocol::{self, CBOR_MEDIA_TYPE};
-use flexwork_sync::{ContentHash, DocMessage, DocPeer, EvidenceDoc, PhotoRecord, SyncRequest};
+use flexwork_sync::protocol;
+use flexwork_sync::{ContentHash, EvidenceDoc, PhotoRecord};
 use reqwest::Method;
-use support::{AREZZO, Client, Phone, TestServer, fix_at_arezzo, fixture_bytes, ms};
-
-/// Helpers that play a device which does not use client-core (a buggy or hostile one).
-mod automerge_free {
-    use super::*;
-
-    pub fn sync_request(order_id: &str, message: Vec<u8>) -> Vec<u8> {
-        let docs = vec![DocMessage {
-            order_id: order_id.into(),
-            message,
-        }];
-        protocol::encode(&SyncRequest {
-            protocol: flexwork_sync::PROTOCOL_VERSION,
-            device_id: "raw".into(),
-            docs,
-            want_orders: true,
-        })
-    }
-
-    /// Pushes `doc` to the server with sync rounds over raw HTTP.
-    pub fn push(client: &Client, order_id: &str, doc: &mut EvidenceDoc) {
-        let mut peer = DocPeer::new();
-        for _ in 0..10 {
-            let Some(message) = peer.generate(doc.automerge()) else {
-                return;
-            };
-            let body = sync_request(order_id, message);
-            let (status, bytes) = post_cbor(client, body);
-            assert_eq!(status, 200);
-            let response = protocol::decode_response(&bytes).unwrap();
-            assert!(response.rejected.is_empty(), "{:?}", response.rejected);
-            for reply in response.docs {
-                peer.receive(doc.automerge(), &reply.message, &Default::default())
-                    .unwrap();
-            }
-        }
-        panic!("raw device did not converge");
-    }
-
-    pub fn post_cbor(client: &Client, body: Vec<u8>) -> (u16, Vec<u8>) {
-        let response = reqwest::blocking::Client::new()
-            .post(format!("{}/api/v1/sync", client_base(client)))
-            .bearer_auth(&client.token)
-            .header("content-type", CBOR_MEDIA_TYPE)
-            .body(body)
-            .send()
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.bytes().unwrap().to_vec(),
-        )
-    }
-
-    fn client_base(client: &Client) -> String {
-        client.base_url()
-    }
-}
+use support::raw::{post_cbor, push, sync_request};
+use support::{AREZZO, Phone, TestServer, fix_at_arezzo, fixture_bytes, ms};
 
 fn code(body: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
@@ -208,7 +152,7 @@ fn uploads_are_checked_for_reference_hash_type_and_size() {
         };
         doc.add_photo(&record, 0).unwrap();
     }
-    push(&worker, &scene.order_id, &mut doc);
+    assert!(push(&worker, &scene.order_id, &mut doc).is_empty());
 
     // 2. Each refusal has its status and code.
     let put = |hash: &ContentHash, offset: usize, size: usize, body: &[u8]| {

@@ -266,29 +266,63 @@ pub async fn review(
         }
     };
     let reason = required_reason(&body.reason)?;
-    if order.settlement.is_some() {
-        return Err(ApiError::conflict(
-            "already_settled",
-            "this order is already settled",
-        ));
-    }
+    let verdict = reviewable_verdict(&order, decision)?;
 
-    sqlx::query(
+    // The decision covers the verdict just checked; if verification moved on meanwhile, the
+    // operator must look again.
+    let result = sqlx::query(
         "UPDATE orders SET operator_decision = $1, operator_reason = $2, operator_id = $3, \
-         decided_at = $4 WHERE id = $5",
+         decided_at = $4 WHERE id = $5 AND verdict = $6 AND needs_verification = 0",
     )
     .bind(decision)
     .bind(reason)
     .bind(&caller.account_id)
     .bind(now_ms())
     .bind(&id)
+    .bind(verdict)
     .execute(&state.db.pool)
     .await?;
+    if result.rows_affected() == 0 {
+        return Err(not_verified());
+    }
     tracing::info!(order_id = %id, decision, "operator reviewed evidence");
 
     rewrite_review(&state, &id).await?;
     settlement::try_settle(&state, &id).await?;
     Ok(Json(view(&state, &id).await?))
+}
+
+/// The verdict an operator decision would cover, if the order can be decided now: evidence
+/// submitted and verified, not settled; only a `needs_review` verdict can be approved.
+fn reviewable_verdict<'a>(order: &'a OrderView, decision: &str) -> ApiResult<&'a str> {
+    if order.settlement.is_some() {
+        return Err(ApiError::conflict(
+            "already_settled",
+            "this order is already settled",
+        ));
+    }
+    let verdict = match order.verdict.as_deref() {
+        Some(verdict) if !order.verification_pending => verdict,
+        _ => return Err(not_verified()),
+    };
+    match (decision, verdict) {
+        ("approved", "passed") => {
+            let message = "the evidence passed verification; there is nothing to approve";
+            Err(ApiError::conflict("nothing_to_approve", message))
+        }
+        ("approved", "rejected") => {
+            let message = "a rejected verdict means required evidence is missing or unusable; \
+                           the worker must add or fix it before it can be approved";
+            Err(ApiError::conflict("cannot_approve_rejected", message))
+        }
+        _ => Ok(verdict),
+    }
+}
+
+fn not_verified() -> ApiError {
+    let message = "the latest evidence of this order has not been verified yet; decide once \
+                   the verdict is in";
+    ApiError::conflict("not_verified", message)
 }
 
 /// Puts the operator's comment into the document's review, so the worker sees it.

@@ -66,7 +66,7 @@ async fn handle(
     let (mine, others): (Vec<_>, Vec<_>) = request
         .docs
         .iter()
-        .partition(|m| owned.contains(&m.order_id));
+        .partition(|m| owned.contains_key(&m.order_id));
     for message in others {
         round.rejected.push(rejection(
             &message.order_id,
@@ -80,7 +80,9 @@ async fn handle(
     let mut tx = state.db.begin_write().await?;
     let mut stored = prefetch(&mut tx, peer, &mine).await?;
     for message in mine {
-        apply(state, &mut tx, peer, message, &mut stored, &mut round).await?;
+        let closed = owned.get(&message.order_id).copied().unwrap_or(true);
+        let target = Target { peer, closed };
+        apply(state, &mut tx, target, message, &mut stored, &mut round).await?;
     }
     tx.commit().await?;
     for order_id in &round.to_verify {
@@ -109,6 +111,14 @@ struct Round {
     to_verify: Vec<String>,
 }
 
+/// Where a message goes: whose sync state it advances, and whether the order still takes
+/// evidence (not once the enterprise confirmed it).
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    peer: PeerKey<'a>,
+    closed: bool,
+}
+
 /// Whose sync state a message advances.
 #[derive(Debug, Clone, Copy)]
 struct PeerKey<'a> {
@@ -130,7 +140,7 @@ fn rejection(order_id: &str, code: &str, message: impl Into<String>) -> DocRejec
 async fn apply(
     state: &AppState,
     conn: &mut AnyConnection,
-    peer_key: PeerKey<'_>,
+    target: Target<'_>,
     message: &DocMessage,
     stored: &mut Prefetched,
     round: &mut Round,
@@ -140,6 +150,7 @@ async fn apply(
     let saved_state = stored.states.remove(order_id).unwrap_or_default();
     // A state we cannot read only costs an extra round: start afresh.
     let mut peer = DocPeer::from_state_bytes(&saved_state).unwrap_or_default();
+    let peer_key = target.peer;
     let before = loaded.doc.automerge().get_heads();
 
     let limits = &state.config.limits.sync_message;
@@ -151,6 +162,18 @@ async fn apply(
         return Ok(());
     }
     let changed = loaded.doc.automerge().get_heads() != before;
+    if changed {
+        if let Err((code, message)) = check_changes(&mut loaded.doc, &before, target.closed) {
+            tracing::warn!(
+                order_id,
+                device_id = peer_key.device_id,
+                code,
+                "refused evidence change"
+            );
+            round.rejected.push(rejection(order_id, code, message));
+            return Ok(());
+        }
+    }
     // Inside this write transaction nobody else can have saved the document meanwhile.
     if changed && !evidence::save(conn, order_id, &mut loaded).await? {
         return Err(ApiError::internal(
@@ -171,6 +194,23 @@ async fn apply(
         round.to_verify.push(order_id.to_owned());
     }
     Ok(())
+}
+
+/// Refuses changes to a confirmed order's evidence, and changes no device may make.
+fn check_changes(
+    doc: &mut flexwork_sync::EvidenceDoc,
+    before: &[automerge::ChangeHash],
+    closed: bool,
+) -> Result<(), (&'static str, String)> {
+    if closed {
+        let message = "this order is confirmed; its evidence can no longer change";
+        return Err(("order_closed", message.to_owned()));
+    }
+    let earlier = doc
+        .at(before)
+        .map_err(|e| ("malformed_evidence", e.to_string()))?;
+    doc.check_device_changes(&earlier)
+        .map_err(|e| ("evidence_rewritten", e.to_string()))
 }
 
 /// The stored documents and sync states of one request's orders.
@@ -248,15 +288,19 @@ async fn save_peer(
     Ok(())
 }
 
-async fn worker_order_ids(
-    state: &AppState,
-    worker_id: &str,
-) -> ApiResult<std::collections::HashSet<String>> {
-    let rows = sqlx::query("SELECT id FROM orders WHERE worker_id = $1")
-        .bind(worker_id)
-        .fetch_all(&state.db.pool)
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+/// The worker's orders, each with whether it is closed to new evidence.
+async fn worker_order_ids(state: &AppState, worker_id: &str) -> ApiResult<HashMap<String, bool>> {
+    let rows = sqlx::query(
+        "SELECT o.id, CAST(CASE WHEN o.confirmation = 'confirmed' OR s.id IS NOT NULL \
+                THEN 1 ELSE 0 END AS BIGINT) AS closed \
+         FROM orders o LEFT JOIN settlements s ON s.order_id = o.id WHERE o.worker_id = $1",
+    )
+    .bind(worker_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get::<i64, _>("closed")? != 0)))
+        .collect()
 }
 
 async fn order_summaries(state: &AppState, worker_id: &str) -> ApiResult<Vec<OrderSummary>> {

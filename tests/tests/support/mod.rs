@@ -498,3 +498,63 @@ pub fn fix_at_arezzo(at_ms: i64) -> flexwork_sync::Fix {
         mock: false,
     }
 }
+
+/// Plays a device that does not use client-core (a buggy or hostile one) over raw HTTP.
+pub mod raw {
+    use flexwork_sync::protocol::{self, CBOR_MEDIA_TYPE};
+    use flexwork_sync::{DocMessage, DocPeer, DocRejection, EvidenceDoc, SyncRequest};
+
+    use super::Client;
+
+    /// A sync request carrying one document message.
+    pub fn sync_request(order_id: &str, message: Vec<u8>) -> Vec<u8> {
+        let docs = vec![DocMessage {
+            order_id: order_id.into(),
+            message,
+        }];
+        let protocol = flexwork_sync::PROTOCOL_VERSION;
+        protocol::encode(&SyncRequest {
+            protocol,
+            device_id: "raw".into(),
+            docs,
+            want_orders: true,
+        })
+    }
+
+    /// Syncs `doc` with the server until both are quiet; returns the refusals seen.
+    pub fn push(client: &Client, order_id: &str, doc: &mut EvidenceDoc) -> Vec<DocRejection> {
+        let mut peer = DocPeer::new();
+        let mut rejected = Vec::new();
+        for _ in 0..10 {
+            let Some(message) = peer.generate(doc.automerge()) else {
+                return rejected;
+            };
+            let (status, bytes) = post_cbor(client, sync_request(order_id, message));
+            assert_eq!(status, 200);
+            let response = protocol::decode_response(&bytes).unwrap();
+            if !response.rejected.is_empty() {
+                rejected.extend(response.rejected);
+                return rejected;
+            }
+            for reply in response.docs {
+                peer.receive(doc.automerge(), &reply.message, &Default::default())
+                    .unwrap();
+            }
+        }
+        panic!("raw device did not converge");
+    }
+
+    pub fn post_cbor(client: &Client, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/api/v1/sync", client.base_url()))
+            .bearer_auth(&client.token)
+            .header("content-type", CBOR_MEDIA_TYPE)
+            .body(body)
+            .send()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().unwrap().to_vec(),
+        )
+    }
+}
