@@ -184,36 +184,43 @@ impl Device {
         let (mut received, mut created) = (0, 0);
         for docs in batches {
             let sent = docs.len();
+            // The order list comes once per sync, with the answer to the first request.
+            let want_orders = run.report.requests == 0;
             let request = SyncRequest {
                 protocol: PROTOCOL_VERSION,
                 device_id: self.device_id.clone(),
                 docs,
-                want_orders: true,
+                want_orders,
             };
             let response = transport.sync(&request)?;
             run.report.requests += 1;
             run.report.docs_sent += sent;
 
-            let (r, c) = self.apply_response(run, response)?;
+            let (r, c) = self.apply_response(run, response, want_orders)?;
             received += r;
             created += c;
         }
         Ok((received, created))
     }
 
-    /// Applies one answer in one transaction: orders, new documents, refusals, messages.
+    /// Applies one answer in one transaction: orders (when asked for), new documents,
+    /// refusals, messages.
     fn apply_response(
         &mut self,
         run: &mut Run,
         response: SyncResponse,
+        with_orders: bool,
     ) -> Result<(usize, usize), ClientError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let added = orders::upsert(&tx, &response.orders, now_ms())?;
-        run.report.orders = response.orders.len();
-        run.report.new_orders += added.len();
-        let created = create_docs(&tx, run, &response.orders, &self.actor)?;
+        let mut created = 0;
+        if with_orders {
+            let added = orders::upsert(&tx, &response.orders, now_ms())?;
+            run.report.orders = response.orders.len();
+            run.report.new_orders += added.len();
+            created = create_docs(&tx, run, &response.orders, &self.actor)?;
+        }
 
         for rejection in response.rejected {
             reject(&tx, run, rejection)?;

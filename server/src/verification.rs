@@ -96,7 +96,7 @@ async fn verify_evidence(
     task: &crate::api::tasks::Task,
     evidence: &Evidence,
 ) -> ApiResult<Report> {
-    let blobs = fetch_photos(state, evidence).await?;
+    let blobs = fetch_photos(state, order_id, evidence).await?;
     let known = known_photos(state, order_id).await?;
     let context = task.context();
     let thresholds = state.config.verification.clone();
@@ -200,14 +200,17 @@ fn severity_str(severity: verify::Severity) -> &'static str {
     }
 }
 
-/// The bytes of every photo the store holds; photos not uploaded yet are absent.
+/// The bytes of every photo the order's worker has uploaded; photos not uploaded by them
+/// (yet) are absent, even when someone else uploaded the same bytes.
 async fn fetch_photos(
     state: &AppState,
+    order_id: &str,
     evidence: &Evidence,
 ) -> ApiResult<HashMap<ContentHash, bytes::Bytes>> {
+    let uploaded = uploaded_by_worker(state, order_id).await?;
     let mut blobs = HashMap::new();
     for photo in &evidence.photos {
-        if blobs.contains_key(&photo.hash) || !state.media.contains(&photo.hash).await? {
+        if blobs.contains_key(&photo.hash) || !uploaded.contains(&photo.hash.to_hex()) {
             continue;
         }
         match state.media.get(&photo.hash).await {
@@ -218,6 +221,20 @@ async fn fetch_photos(
         }
     }
     Ok(blobs)
+}
+
+async fn uploaded_by_worker(
+    state: &AppState,
+    order_id: &str,
+) -> ApiResult<std::collections::HashSet<String>> {
+    let rows = sqlx::query(
+        "SELECT u.hash FROM media_uploads u JOIN orders o ON o.worker_id = u.account_id \
+         JOIN evidence_photos p ON p.order_id = o.id AND p.hash = u.hash WHERE o.id = $1",
+    )
+    .bind(order_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("hash")?)).collect()
 }
 
 /// Photos of other orders, for reuse checks.

@@ -99,3 +99,47 @@ fn a_revoked_token_stops_working() {
     assert_eq!(revoked.status(), 200);
     assert_eq!(client.get("/me").0, 401);
 }
+
+#[test]
+fn knowing_a_photos_hash_does_not_give_its_bytes() {
+    // 1. Worker A uploads a photo.
+    let server = TestServer::start();
+    let a = server.scene("owner", &AREZZO);
+    let b = server.scene("guesser", &AREZZO);
+    let mut phone = Phone::new();
+    phone.login(&server, &a.worker_login);
+    phone.sync();
+    let photo = fixture_bytes("photos/DSCN0027.jpg");
+    phone
+        .device
+        .record_photo(&a.order_id, &photo, "image/jpeg", None, 0)
+        .unwrap();
+    assert_eq!(phone.sync().blobs_uploaded, 1);
+
+    // 2. Worker B references the same hash in his own evidence without having the bytes.
+    let hash = ContentHash::of(&photo);
+    let worker_b = server.client(&b.worker_login);
+    let mut doc =
+        flexwork_sync::EvidenceDoc::new(&b.order_id, automerge::ActorId::random()).unwrap();
+    let record = flexwork_sync::PhotoRecord {
+        id: "borrowed".into(),
+        hash,
+        size: photo.len() as u64,
+        media_type: "image/jpeg".into(),
+        captured_at_ms: 0,
+        fix: None,
+        device_id: "raw".into(),
+    };
+    doc.add_photo(&record, 0).unwrap();
+    assert!(support::raw::push(&worker_b, &b.order_id, &mut doc).is_empty());
+
+    // 3. For him the photo is absent: no download, and uploading it is the only way in.
+    let (_, status) = worker_b.get(&format!("/media/{hash}/status"));
+    assert_eq!(status["state"], "absent");
+    let (code, _) = worker_b.get(&format!("/media/{hash}"));
+    assert_eq!(code, 404);
+    let (code, _) = b.enterprise.get(&format!("/media/{hash}"));
+    assert_eq!(code, 404);
+    let (code, bytes) = a.enterprise.get(&format!("/media/{hash}"));
+    assert_eq!((code, bytes.is_string()), (200, true));
+}

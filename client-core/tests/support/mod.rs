@@ -237,7 +237,11 @@ impl Transport for FakeServer {
         let response = SyncResponse {
             protocol: PROTOCOL_VERSION,
             server_time_ms: 1_700_000_000_000,
-            orders: inner.orders.clone(),
+            orders: if request.want_orders {
+                inner.orders.clone()
+            } else {
+                Vec::new()
+            },
             docs: inner.outgoing(&request.device_id),
             rejected,
             wanted_media: inner.wanted(),

@@ -48,12 +48,14 @@ pub async fn status(
     Ok(Json(current_status(&state, &caller, &hash).await?))
 }
 
+/// Where the caller's upload stands. A blob counts as complete for a caller only once the
+/// caller uploaded its bytes: knowing a hash proves nothing about holding the photo.
 async fn current_status(
     state: &AppState,
     caller: &Caller,
     hash: &ContentHash,
 ) -> ApiResult<MediaStatus> {
-    if let Some(size) = stored_size(state, hash).await? {
+    if let Some(size) = uploaded_size(state, &caller.account_id, hash).await? {
         return Ok(MediaStatus {
             hash: *hash,
             state: MediaState::Complete,
@@ -73,11 +75,19 @@ async fn current_status(
     })
 }
 
-async fn stored_size(state: &AppState, hash: &ContentHash) -> ApiResult<Option<u64>> {
-    let row = sqlx::query("SELECT size FROM media_objects WHERE hash = $1")
-        .bind(hash.to_hex())
-        .fetch_optional(&state.db.pool)
-        .await?;
+async fn uploaded_size(
+    state: &AppState,
+    account_id: &str,
+    hash: &ContentHash,
+) -> ApiResult<Option<u64>> {
+    let row = sqlx::query(
+        "SELECT m.size FROM media_objects m JOIN media_uploads u ON u.hash = m.hash \
+         WHERE m.hash = $1 AND u.account_id = $2",
+    )
+    .bind(hash.to_hex())
+    .bind(account_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
     Ok(row
         .map(|r| r.try_get::<i64, _>("size"))
         .transpose()?
@@ -129,6 +139,26 @@ async fn require_reference(state: &AppState, caller: &Caller, hash: &ContentHash
     Ok(())
 }
 
+/// Only a blob's own uploader — or the enterprise of an order whose worker uploaded it, or
+/// an operator — may read it.
+async fn require_readable(state: &AppState, caller: &Caller, hash: &ContentHash) -> ApiResult<()> {
+    let sql = match caller.role {
+        Role::Operator => return Ok(()),
+        Role::Worker => "SELECT 1 AS hit FROM media_uploads WHERE hash = $1 AND account_id = $2",
+        Role::Enterprise => {
+            "SELECT 1 AS hit FROM evidence_photos p JOIN orders o ON o.id = p.order_id \
+             JOIN media_uploads u ON u.hash = p.hash AND u.account_id = o.worker_id \
+             WHERE p.hash = $1 AND o.enterprise_id = $2 LIMIT 1"
+        }
+    };
+    let hit = sqlx::query(sql)
+        .bind(hash.to_hex())
+        .bind(&caller.account_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    hit.map(|_| ()).ok_or_else(|| ApiError::not_found("media"))
+}
+
 /// `PUT /media/{hash}?offset=N&size=TOTAL`: one chunk of an upload.
 pub async fn upload(
     State(state): State<AppState>,
@@ -167,7 +197,7 @@ pub async fn upload(
             received,
         }));
     }
-    finish(&state, &hash, &path).await.map(Json)
+    finish(&state, &caller, &hash, &path).await.map(Json)
 }
 
 fn check_size(state: &AppState, params: &ChunkParams, chunk: usize) -> ApiResult<()> {
@@ -204,6 +234,7 @@ async fn append(path: &std::path::Path, chunk: &[u8]) -> ApiResult<()> {
 /// Checks the whole upload and moves it into the media store.
 async fn finish(
     state: &AppState,
+    caller: &Caller,
     hash: &ContentHash,
     path: &std::path::Path,
 ) -> ApiResult<MediaStatus> {
@@ -227,14 +258,17 @@ async fn finish(
         ));
     };
 
-    state.media.put_file(hash, path).await?;
     let size = tokio::fs::metadata(path)
         .await
         .map_err(ApiError::internal)?
         .len();
+    if !state.media.contains(hash).await? {
+        state.media.put_file(hash, path).await?;
+    }
     record_object(state, hash, size, media_type).await?;
+    record_upload(state, &caller.account_id, hash).await?;
     discard(path).await;
-    requeue_orders_using(state, hash).await?;
+    requeue_orders_using(state, &caller.account_id, hash).await?;
 
     tracing::info!(%hash, size, media_type, "media stored");
     Ok(MediaStatus {
@@ -307,13 +341,31 @@ async fn record_object(
     Ok(())
 }
 
-/// New media is new evidence: verify again every submitted order that uses it.
-async fn requeue_orders_using(state: &AppState, hash: &ContentHash) -> ApiResult<()> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT o.id FROM orders o JOIN evidence_photos p ON p.order_id = o.id \
-         WHERE p.hash = $1 AND o.submitted_at IS NOT NULL",
+async fn record_upload(state: &AppState, account_id: &str, hash: &ContentHash) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO media_uploads (hash, account_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (hash, account_id) DO NOTHING",
     )
     .bind(hash.to_hex())
+    .bind(account_id)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// New media is new evidence: verify again the uploader's submitted orders that use it.
+async fn requeue_orders_using(
+    state: &AppState,
+    worker_id: &str,
+    hash: &ContentHash,
+) -> ApiResult<()> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT o.id FROM orders o JOIN evidence_photos p ON p.order_id = o.id \
+         WHERE p.hash = $1 AND o.worker_id = $2 AND o.submitted_at IS NOT NULL",
+    )
+    .bind(hash.to_hex())
+    .bind(worker_id)
     .fetch_all(&state.db.pool)
     .await?;
 
@@ -336,6 +388,7 @@ pub async fn download(
 ) -> ApiResult<Response> {
     let hash = parse_hash(&hash)?;
     require_reference(&state, &caller, &hash).await?;
+    require_readable(&state, &caller, &hash).await?;
     let row = sqlx::query("SELECT media_type FROM media_objects WHERE hash = $1")
         .bind(hash.to_hex())
         .fetch_optional(&state.db.pool)

@@ -353,7 +353,8 @@ async fn wanted_media(
     let rows = sqlx::query(
         "SELECT DISTINCT p.hash FROM evidence_photos p JOIN orders o ON o.id = p.order_id \
          WHERE o.worker_id = $1 \
-           AND NOT EXISTS (SELECT 1 FROM media_objects m WHERE m.hash = p.hash)",
+           AND NOT EXISTS (SELECT 1 FROM media_uploads u \
+                           WHERE u.hash = p.hash AND u.account_id = o.worker_id)",
     )
     .bind(worker_id)
     .fetch_all(&state.db.pool)
