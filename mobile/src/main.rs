@@ -439,7 +439,14 @@ fn cmd_sync(device: &mut Device, out: &Output, chunk_kib: Option<usize>) -> Resu
     }
     let transport = device.transport()?;
     let report = device.sync(&transport).context("sync failed")?;
-    out.emit(serde_json::to_value(&report)?, || report_lines(&report))
+    out.emit(serde_json::to_value(&report)?, || report_lines(&report))?;
+
+    // Something that did not get through is a failure for scripts too, not only a line.
+    let problems = report.failures.len() + report.rejected.len();
+    if problems > 0 {
+        anyhow::bail!("{problems} item(s) or document(s) did not get through; see above");
+    }
+    Ok(())
 }
 
 fn report_lines(report: &SyncReport) -> Vec<String> {

@@ -92,7 +92,7 @@ pub async fn create_account(state: &AppState, account: &NewAccount) -> ApiResult
     let id = new_id();
     let result = sqlx::query(
         "INSERT INTO accounts (id, login, role, display_name, password_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (login) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(&id)
     .bind(&account.login)
@@ -150,10 +150,11 @@ fn verify_password(password: &str, stored: &str) -> bool {
 
 /// Checks a login and password and issues a token.
 pub async fn login(state: &AppState, login: &str, password: &str) -> ApiResult<(String, Caller)> {
-    let row = sqlx::query("SELECT id, role, password_hash FROM accounts WHERE login = $1")
-        .bind(login)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, role, password_hash FROM accounts WHERE LOWER(login) = LOWER($1)")
+            .bind(login)
+            .fetch_optional(&state.db.pool)
+            .await?;
     let Some(row) = row else {
         // Spend the same time as a wrong password, so logins cannot be probed by timing.
         verify_password(password, dummy_hash());

@@ -31,10 +31,19 @@ pub struct TaxRule {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum TaxMethod {
     /// Per-payment prepayment on labour remuneration, SAT notice 2018 No. 61.
+    #[serde(rename = "per_payment_2018")]
     PerPayment2018,
+}
+
+impl TaxMethod {
+    /// The name used in configuration and on settlements.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaxMethod::PerPayment2018 => "per_payment_2018",
+        }
+    }
 }
 
 /// Dated tax rules; the first whose range contains the payment date applies.
@@ -128,7 +137,7 @@ pub async fn try_settle(state: &AppState, order_id: &str) -> ApiResult<bool> {
         TaxMethod::PerPayment2018 => per_payment_tax_fen(gross),
     };
 
-    let created = insert_if_ready(state, order_id, gross, tax, "per_payment_2018").await?;
+    let created = insert_if_ready(state, order_id, gross, tax, method.as_str()).await?;
     if created {
         tracing::info!(
             order_id,

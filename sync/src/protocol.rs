@@ -182,7 +182,9 @@ pub enum ProtocolError {
          Update the app"
     )]
     UnsupportedVersion { got: u32, min: u32, max: u32 },
-    #[error("sync body is not a valid sync message: {0}")]
+    #[error(
+        "the sync body is not a sync request this server understands (CBOR, protocol {PROTOCOL_VERSION})"
+    )]
     Malformed(String),
     #[error("sync request carries {count} documents, more than the limit of {limit}")]
     TooManyDocs { count: usize, limit: usize },

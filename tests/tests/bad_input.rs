@@ -228,3 +228,29 @@ fn an_oversized_photo_fails_on_the_phone_with_the_servers_reason() {
     assert_eq!(item.state.as_str(), "failed");
     assert_eq!(item.failure.as_ref().unwrap().code, "media_too_large");
 }
+
+#[test]
+fn errors_below_the_handlers_are_json_too_and_assignments_are_unique() {
+    let server = TestServer::start_with(|c| c.limits.max_sync_body_bytes = 1024);
+    let scene = server.scene("plumbing", &AREZZO);
+    let worker = server.client(&scene.worker_login);
+
+    // 1. A body over the limit, and a method the endpoint does not take.
+    let (status, body) = post_cbor(&worker, vec![0; 4096]);
+    assert_eq!((status, code(&body).as_str()), (413, "body_too_large"));
+    let (status, body) = worker.send_raw(Method::PUT, "/tasks", b"{}".to_vec(), "application/json");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    // 2. The same worker cannot be given the same task twice.
+    let assign = serde_json::json!({ "worker_login": scene.worker_login.to_uppercase() });
+    let (status, body) = scene
+        .enterprise
+        .post(&format!("/tasks/{}/orders", scene.task_id), assign);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("already_assigned"))
+    );
+}

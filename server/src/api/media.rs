@@ -213,7 +213,11 @@ fn check_size(state: &AppState, params: &ChunkParams, chunk: usize) -> ApiResult
             message,
         ));
     }
-    if params.size == 0 || params.offset + chunk as u64 > params.size {
+    if params.size == 0 {
+        let message = "the declared size of the media must be at least one byte";
+        return Err(ApiError::bad_request("empty_media", message));
+    }
+    if params.offset.saturating_add(chunk as u64) > params.size {
         let message = "the chunk runs past the declared size of the media";
         return Err(ApiError::bad_request("chunk_out_of_range", message));
     }

@@ -47,8 +47,47 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint") })
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Errors produced below the handlers (body limits, wrong methods, a caught panic) come as
+/// plain text; this gives them the same JSON shape and stable codes as every other error.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "the request body is larger than this endpoint accepts: media go in chunks of at \
+             most 8 MiB, sync requests within the server's configured limit",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not take that method",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_content_type", "send this body as JSON")
+        }
+        s if s.is_server_error() => {
+            tracing::error!(status = %s, "request failed below the handlers");
+            (
+                "internal",
+                "the server failed to handle this request; it has been logged",
+            )
+        }
+        _ => ("bad_request", "the request could not be read"),
+    };
+    axum::response::IntoResponse::into_response(ApiError::new(status, code, message))
 }
 
 /// A span per request naming the matched route, not the raw path (which holds ids).
@@ -72,12 +111,20 @@ pub struct QueryParams<T>(pub T);
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::new(rejection.status(), "invalid_json", rejection.body_text())
+        let message = format!(
+            "the body is not the JSON this endpoint expects ({})",
+            rejection.body_text()
+        );
+        ApiError::new(rejection.status(), "invalid_json", message)
     }
 }
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        ApiError::bad_request("invalid_query", rejection.body_text())
+        let message = format!(
+            "the query string is not what this endpoint expects ({})",
+            rejection.body_text()
+        );
+        ApiError::bad_request("invalid_query", message)
     }
 }

@@ -195,7 +195,11 @@ pub async fn dispute(
 
 fn required_reason(reason: &str) -> ApiResult<&str> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 2000 {
+    if reason.chars().count() > 2000 {
+        let message = "a reason has at most 2000 characters";
+        return Err(ApiError::bad_request("reason_too_long", message));
+    }
+    if reason.is_empty() {
         let message = "give a reason of 1 to 2000 characters";
         return Err(ApiError::bad_request("reason_required", message));
     }

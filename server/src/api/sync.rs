@@ -29,7 +29,7 @@ pub async fn sync(
 ) -> ApiResult<Response> {
     caller.require(Role::Worker)?;
     let request = protocol::decode_request(&body).map_err(|e| {
-        tracing::warn!(account_id = %caller.account_id, error = %e, "refused sync request");
+        tracing::warn!(account_id = %caller.account_id, error = ?e, "refused sync request");
         ApiError::bad_request(e.code(), e.to_string())
     })?;
     validate_device_id(&request.device_id)?;

@@ -302,17 +302,18 @@ pub async fn assign(
 ) -> ApiResult<Json<super::orders::OrderView>> {
     caller.require(Role::Enterprise)?;
     let task = visible_task(&state, &caller, &id).await?;
-    let worker = sqlx::query("SELECT id FROM accounts WHERE login = $1 AND role = 'worker'")
-        .bind(&body.worker_login)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ApiError::not_found("worker"))?;
+    let worker =
+        sqlx::query("SELECT id FROM accounts WHERE LOWER(login) = LOWER($1) AND role = 'worker'")
+            .bind(&body.worker_login)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .ok_or_else(|| ApiError::not_found("worker"))?;
     let worker_id: String = worker.try_get("id")?;
 
     let order_id = new_id();
-    sqlx::query(
+    let result = sqlx::query(
         "INSERT INTO orders (id, task_id, worker_id, enterprise_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, worker_id) DO NOTHING",
     )
     .bind(&order_id)
     .bind(&task.id)
@@ -321,6 +322,10 @@ pub async fn assign(
     .bind(now_ms())
     .execute(&state.db.pool)
     .await?;
+    if result.rows_affected() == 0 {
+        let message = "this worker already has an order for this task";
+        return Err(ApiError::conflict("already_assigned", message));
+    }
 
     tracing::info!(order_id, task_id = %task.id, "order created");
     super::orders::view(&state, &order_id).await.map(Json)
