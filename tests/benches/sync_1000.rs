@@ -138,11 +138,14 @@ fn stored_docs(server: &TestServer) -> i64 {
     row.try_get("n").expect("a count")
 }
 
-/// Creates a worker with `DOCS` orders of one task; the phone logs in and learns them.
+/// Creates a worker with `DOCS` orders, one per task (a worker takes a task once); the
+/// phone logs in and learns them.
 fn assign_orders(server: &TestServer, phone: &mut Phone) -> Vec<String> {
     let scene = server.scene("bench", &AREZZO);
-    let path = format!("/tasks/{}/orders", scene.task_id);
     for _ in 1..DOCS {
+        let (status, task) = scene.enterprise.post("/tasks", support::task_body(&AREZZO));
+        assert_eq!(status, 200, "{task}");
+        let path = format!("/tasks/{}/orders", task["id"].as_str().expect("task id"));
         let body = json!({ "worker_login": scene.worker_login });
         let (status, order) = scene.enterprise.post(&path, body);
         assert_eq!(status, 200, "{order}");

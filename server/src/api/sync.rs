@@ -162,17 +162,15 @@ async fn apply(
         return Ok(());
     }
     let changed = loaded.doc.automerge().get_heads() != before;
-    if changed {
-        if let Err((code, message)) = check_changes(&mut loaded.doc, &before, target.closed) {
-            tracing::warn!(
-                order_id,
-                device_id = peer_key.device_id,
-                code,
-                "refused evidence change"
-            );
-            round.rejected.push(rejection(order_id, code, message));
-            return Ok(());
-        }
+    let checked = match changed {
+        true => check_changes(&mut loaded.doc, &before, target.closed),
+        false => Ok(()),
+    };
+    if let Err((code, message)) = checked {
+        let device_id = peer_key.device_id;
+        tracing::warn!(order_id, device_id, code, "refused evidence change");
+        round.rejected.push(rejection(order_id, code, message));
+        return Ok(());
     }
     // Inside this write transaction nobody else can have saved the document meanwhile.
     if changed && !evidence::save(conn, order_id, &mut loaded).await? {
