@@ -233,7 +233,9 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
-    value.strip_prefix("Bearer ").map(str::trim)
+    let (scheme, token) = value.split_once(' ')?;
+    // The scheme name is case-insensitive (RFC 9110).
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 async fn caller_for_token(state: &AppState, token: &str) -> ApiResult<Caller> {

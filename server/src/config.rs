@@ -118,6 +118,19 @@ impl Config {
         figment.extract().map_err(Box::new)
     }
 
+    /// Refuses settings the server cannot work with.
+    pub fn validate(&self, today: &str) -> Result<(), String> {
+        if self.token_ttl_hours < 1 {
+            return Err("token_ttl_hours must be at least 1".into());
+        }
+        if self.tax.method_on(today).is_none() {
+            return Err(format!(
+                "no [tax] rule covers today ({today}); nothing could be settled"
+            ));
+        }
+        Ok(())
+    }
+
     /// The database to use, defaulting to a SQLite file in the data folder.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
@@ -176,6 +189,30 @@ mod tests {
         assert_eq!(
             from_file.limits.max_sync_body_bytes,
             Limits::default().max_sync_body_bytes
+        );
+    }
+
+    #[test]
+    fn settings_the_server_cannot_work_with_are_refused() {
+        let dead_tokens = Config {
+            token_ttl_hours: 0,
+            ..Config::default()
+        };
+        let mut no_tax = Config::default();
+        no_tax.tax.rules[0].effective_to = "2020-01-01".into();
+
+        assert!(Config::default().validate("2026-12-04").is_ok());
+        assert!(
+            dead_tokens
+                .validate("2026-12-04")
+                .unwrap_err()
+                .contains("token_ttl_hours")
+        );
+        assert!(
+            no_tax
+                .validate("2026-12-04")
+                .unwrap_err()
+                .contains("no [tax] rule")
         );
     }
 

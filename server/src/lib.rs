@@ -50,6 +50,8 @@ pub enum StartError {
     Storage(#[from] flexwork_storage::StorageError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Shared state of every request handler and background job.
@@ -79,6 +81,9 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Opens the database and media store and starts the verification worker.
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        config
+            .validate(&shanghai_date(now_ms()))
+            .map_err(StartError::Config)?;
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(config.uploads_dir())?;
         let db = Db::connect(&config.database_url()).await?;

@@ -81,6 +81,14 @@ fn nobody_reaches_what_is_not_theirs() {
         .send()
         .unwrap();
     assert_eq!(forged.status(), 401);
+
+    // 6. The scheme name is case-insensitive.
+    let lower = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1{order_a}", server.url()))
+        .header("authorization", format!("bearer {}", a.enterprise.token))
+        .send()
+        .unwrap();
+    assert_eq!(lower.status(), 200);
 }
 
 #[test]

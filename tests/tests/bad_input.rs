@@ -244,7 +244,16 @@ fn errors_below_the_handlers_are_json_too_and_assignments_are_unique() {
         (405, Some("method_not_allowed"))
     );
 
-    // 2. The same worker cannot be given the same task twice.
+    // 2. A title that hides its text direction is refused.
+    let mut task = support::task_body(&AREZZO);
+    task["title"] = "shop \u{202e}tnorf".into();
+    let (status, body) = scene.enterprise.post("/tasks", task);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_title"))
+    );
+
+    // 3. The same worker cannot be given the same task twice.
     let assign = serde_json::json!({ "worker_login": scene.worker_login.to_uppercase() });
     let (status, body) = scene
         .enterprise

@@ -114,7 +114,11 @@ pub async fn create(
 
 fn validate(body: &NewTask, enterprise_id: &str) -> ApiResult<Task> {
     let bad = |code, message: &str| Err(ApiError::bad_request(code, message));
-    if body.title.trim().is_empty() || body.title.chars().count() > 200 {
+    if body.title.trim().is_empty()
+        || body.title.chars().count() > 200
+        || !printable(&body.title)
+        || !printable(&body.description)
+    {
         return bad(
             "invalid_title",
             "a task needs a title of 1 to 200 characters",
@@ -166,6 +170,15 @@ fn validate(body: &NewTask, enterprise_id: &str) -> ApiResult<Task> {
         },
         created_at_ms: now_ms(),
     })
+}
+
+/// Text without control characters or bidirectional overrides, which can make a title read
+/// differently from what it says.
+fn printable(text: &str) -> bool {
+    let override_char = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    !text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || override_char(c))
 }
 
 fn parse_window(from: &str, to: &str) -> ApiResult<WindowSpec> {
