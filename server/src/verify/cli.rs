@@ -91,13 +91,14 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Report> {
 
 fn context(args: &VerifyArgs, thresholds: &Thresholds) -> anyhow::Result<Context> {
     let radius_m = args.radius.unwrap_or(thresholds.default_radius_m);
-    if !(radius_m.is_finite() && radius_m >= 0.0) {
-        bail!("--radius must be a distance in metres, got {radius_m}");
+    // The same range the server accepts for a task's site.
+    if !(radius_m.is_finite() && (10.0..=50_000.0).contains(&radius_m)) {
+        bail!("--radius must be 10 to 50,000 metres, as for a task's site; got {radius_m}");
     }
     let site = args.site.map(|(lat, lon)| Site { lat, lon, radius_m });
 
     let window = match (args.from, args.to) {
-        (Some(from), Some(to)) if from > to => bail!("--from must not be later than --to"),
+        (Some(from), Some(to)) if from >= to => bail!("--to must be later than --from"),
         (Some(from), Some(to)) => Some(Window { from, to }),
         _ => None,
     };
@@ -221,6 +222,29 @@ mod tests {
 
         assert!(Cli::try_parse_from(["flexwork", "--radius", "100"]).is_err());
         assert!(Cli::try_parse_from(["flexwork", "--from", "2008-10-22T08:00:00Z"]).is_err());
+    }
+
+    #[test]
+    fn a_site_or_window_the_server_would_refuse_is_refused_here_too() {
+        let zero_radius = VerifyArgs {
+            site: Some((43.46, 11.88)),
+            radius: Some(0.0),
+            ..VerifyArgs::default()
+        };
+        let at = time::macros::datetime!(2008-10-22 08:00 UTC);
+        let empty_window = VerifyArgs {
+            from: Some(at),
+            to: Some(at),
+            ..VerifyArgs::default()
+        };
+
+        assert!(
+            run(&zero_radius)
+                .unwrap_err()
+                .to_string()
+                .contains("--radius")
+        );
+        assert!(run(&empty_window).unwrap_err().to_string().contains("--to"));
     }
 
     #[test]
