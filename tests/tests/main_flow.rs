@@ -138,25 +138,9 @@ fn settlement_raced_from_every_trigger_is_created_exactly_once() {
     // 1. A submitted, verified order ...
     let server = TestServer::start();
     let scene = server.scene("race", &AREZZO);
-    let mut phone = Phone::new();
-    phone.login(&server, &scene.worker_login);
-    phone.sync();
+    let mut phone = Phone::for_scene(&server, &scene);
+    phone.record_arezzo_evidence(&scene.order_id);
     let taken = ms(TAKEN_AT);
-    let photo = fixture_bytes("photos/DSCN0010.jpg");
-    phone
-        .device
-        .record_photo(
-            &scene.order_id,
-            &photo,
-            "image/jpeg",
-            Some(fix_at_arezzo(taken)),
-            taken,
-        )
-        .unwrap();
-    phone
-        .device
-        .add_signature(&scene.order_id, signature(taken), taken)
-        .unwrap();
     phone.device.submit(&scene.order_id, taken).unwrap();
     phone.sync();
     server.wait_verified(&scene.enterprise, &scene.order_id);

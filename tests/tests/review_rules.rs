@@ -8,7 +8,7 @@ mod support;
 use flexwork_sync::EvidenceDoc;
 use serde_json::json;
 use support::raw::push;
-use support::{AREZZO, Phone, Scene, TestServer, fix_at_arezzo, fixture_bytes, ms, signature};
+use support::{AREZZO, Phone, Scene, TestServer, fix_at_arezzo, fixture_bytes, ms};
 
 const TAKEN_AT: &str = "2008-10-23T14:27:07Z";
 
@@ -27,20 +27,8 @@ fn confirm(scene: &Scene) -> (u16, serde_json::Value) {
 
 /// A phone that has the order and recorded the Arezzo photo and a signature, not submitted.
 fn phone_with_evidence(server: &TestServer, scene: &Scene) -> Phone {
-    let mut phone = Phone::new();
-    phone.login(server, &scene.worker_login);
-    phone.sync();
-    let taken = ms(TAKEN_AT);
-    let photo = fixture_bytes("photos/DSCN0010.jpg");
-    let fix = Some(fix_at_arezzo(taken));
-    phone
-        .device
-        .record_photo(&scene.order_id, &photo, "image/jpeg", fix, taken)
-        .unwrap();
-    phone
-        .device
-        .add_signature(&scene.order_id, signature(taken), taken)
-        .unwrap();
+    let mut phone = Phone::for_scene(server, scene);
+    phone.record_arezzo_evidence(&scene.order_id);
     phone
 }
 

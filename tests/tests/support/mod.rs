@@ -473,6 +473,36 @@ impl Phone {
     }
 }
 
+impl Phone {
+    /// A phone signed in as the scene's worker that has learned its order.
+    pub fn for_scene(server: &TestServer, scene: &Scene) -> Self {
+        let mut phone = Phone::new();
+        phone.login(server, &scene.worker_login);
+        phone.sync();
+        phone
+    }
+
+    /// Records what a worker standing where DSCN0010.jpg was taken would: the photo with the
+    /// phone's fix at the photo's GPS time, and a signature a minute later. Returns the photo.
+    pub fn record_arezzo_evidence(&mut self, order_id: &str) -> flexwork_sync::PhotoRecord {
+        let taken = ms(AREZZO_TAKEN_AT);
+        let photo = fixture_bytes("photos/DSCN0010.jpg");
+        let fix = Some(fix_at_arezzo(taken));
+        let record = self
+            .device
+            .record_photo(order_id, &photo, "image/jpeg", fix, taken)
+            .unwrap();
+        let signed = taken + 60_000;
+        self.device
+            .add_signature(order_id, signature(signed), signed)
+            .unwrap();
+        record
+    }
+}
+
+/// GPS time of DSCN0010.jpg, which a phone standing there would also report.
+pub const AREZZO_TAKEN_AT: &str = "2008-10-23T14:27:07Z";
+
 /// A simple two-stroke signature.
 pub fn signature(at_ms: i64) -> Vec<Vec<flexwork_sync::StrokePoint>> {
     let stroke = |y: f64, t0: i64| {
