@@ -94,6 +94,13 @@ impl Device {
             password: password.to_owned(),
         };
         let response = HttpTransport::login(server_url, &request)?;
+        if response.role != "worker" {
+            let message = format!(
+                "this is the workers' app; `{login}` is a {} account",
+                response.role
+            );
+            return Err(ClientError::invalid(message));
+        }
         let session = Session {
             info: SessionInfo {
                 server_url: server_url.trim_end_matches('/').to_owned(),

@@ -92,6 +92,25 @@ fn nobody_reaches_what_is_not_theirs() {
 }
 
 #[test]
+fn the_phone_signs_in_workers_only() {
+    let server = TestServer::start();
+    let scene = server.scene("phone-role", &AREZZO);
+    let enterprise_login = format!("acme-{}", "phone-role");
+    let mut phone = Phone::new();
+
+    let refused = phone.device.login(
+        &server.url(),
+        &enterprise_login,
+        &support::password_of(&enterprise_login),
+    );
+
+    assert_eq!(refused.unwrap_err().code(), "invalid_input");
+    assert!(phone.device.session().unwrap().is_none());
+    phone.login(&server, &scene.worker_login);
+    assert_eq!(phone.device.session().unwrap().unwrap().role, "worker");
+}
+
+#[test]
 fn a_revoked_token_stops_working() {
     let server = TestServer::start();
     let scene = server.scene("logout", &AREZZO);
