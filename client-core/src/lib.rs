@@ -23,9 +23,9 @@
 //!    the server through a [`Transport`] ([`HttpTransport`] in the app), applies the
 //!    server's messages and repeats until both sides are quiet. It works on the cached
 //!    documents (taken out of the cache for the duration), folds every document into a
-//!    snapshot at the end, and returns the cached ones only if it finished without error. The answers also carry the
-//!    worker's orders (new tasks get an empty document at once) and the media the server
-//!    still lacks.
+//!    snapshot at the end, and returns the cached ones only if it finished without error.
+//!    The first answer of a sync also carries the worker's orders (new tasks get an empty
+//!    document at once); every answer names the media the server still lacks.
 //! 3. **Upload media.** Each photo the server lacks is sent in chunks (256 KiB by default)
 //!    from the offset the server holds, so an interrupted upload resumes where it stopped.
 //!    Items move `queued → uploading → synced`, or `failed` with the server's reason.

@@ -75,7 +75,8 @@ pub async fn run(state: &AppState, order_id: &str) -> ApiResult<()> {
     store_report(state, order_id, &report, pending).await?;
     write_review(state, order_id, &report).await?;
     settlement::try_settle(state, order_id).await?;
-    tracing::info!(order_id, verdict = ?report.verdict, findings = report.findings.len(), "order verified");
+    let findings = report.findings.len();
+    tracing::info!(order_id, verdict = ?report.verdict, findings, "order verified");
     Ok(())
 }
 
@@ -240,7 +241,8 @@ async fn uploaded_by_worker(
 /// Photos of other orders, for reuse checks.
 async fn known_photos(state: &AppState, order_id: &str) -> ApiResult<Vec<verify::KnownPhoto>> {
     let rows = sqlx::query(
-        "SELECT order_id, hash, dhash FROM evidence_photos WHERE order_id <> $1 AND dhash IS NOT NULL",
+        "SELECT order_id, hash, dhash FROM evidence_photos \
+         WHERE order_id <> $1 AND dhash IS NOT NULL",
     )
     .bind(order_id)
     .fetch_all(&state.db.pool)

@@ -306,7 +306,9 @@ mod fuzz {
         }
 
         #[test]
-        fn arbitrary_bytes_after_a_valid_type(tail in proptest::collection::vec(any::<u8>(), 0..300)) {
+        fn arbitrary_bytes_after_a_valid_type(
+            tail in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
             let mut bytes = vec![0x42];
             bytes.extend(tail);
             receive_then_generate(&bytes);

@@ -69,7 +69,9 @@ fn nobody_reaches_what_is_not_theirs() {
         worker_a.post(&format!("{order_a}/confirm"), json!({})).0,
         403
     );
-    let account = json!({ "login": "sneaky", "password": "long-enough-pw", "role": "operator", "display_name": "x" });
+    let account = json!({
+        "login": "sneaky", "password": "long-enough-pw", "role": "operator", "display_name": "x",
+    });
     assert_eq!(a.enterprise.post("/accounts", account).0, 403);
 
     // 5. No token, a wrong token: 401.

@@ -155,7 +155,8 @@ async fn apply(
 
     let limits = &state.config.limits.sync_message;
     if let Err(e) = peer.receive(loaded.doc.automerge(), &message.message, limits) {
-        tracing::warn!(order_id, device_id = peer_key.device_id, error = %e, "refused sync message");
+        let device_id = peer_key.device_id;
+        tracing::warn!(order_id, device_id, error = %e, "refused sync message");
         round
             .rejected
             .push(rejection(order_id, e.code(), e.to_string()));

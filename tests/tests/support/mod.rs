@@ -406,7 +406,9 @@ impl TestServer {
         self.add_account(Role::Operator, &operator);
         let operator = self.client(&operator);
         for (role, login) in [("enterprise", &enterprise), ("worker", &worker)] {
-            let body = json!({ "login": login, "password": password_of(login), "role": role, "display_name": login });
+            let body = json!({
+                "login": login, "password": password_of(login), "role": role, "display_name": login,
+            });
             assert_eq!(operator.post("/accounts", body).0, 200);
         }
         let enterprise = self.client(&enterprise);
@@ -436,7 +438,8 @@ pub fn task_body(task: &TaskSpec) -> Value {
         "title": "Check the shop front", "description": "Photograph the entrance, sign on site",
         "site_lat": task.lat, "site_lon": task.lon, "site_radius_m": task.radius_m,
         "window_from": task.from, "window_to": task.to, "fee_fen": task.fee_fen,
-        "min_photos": task.min_photos, "require_track": task.track, "require_signature": task.signature,
+        "min_photos": task.min_photos, "require_track": task.track,
+        "require_signature": task.signature,
     })
 }
 
