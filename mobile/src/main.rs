@@ -465,7 +465,10 @@ fn report_lines(report: &SyncReport) -> Vec<String> {
             report.docs_sent, report.docs_received
         ),
         format!("  orders     {} ({} new)", report.orders, report.new_orders),
-        format!("  items      {} synced", report.items_synced),
+        format!(
+            "  items      {} synced (tracks, signatures, notes, submissions; photos below)",
+            report.items_synced
+        ),
         format!(
             "  media      {} uploaded, {} bytes",
             report.blobs_uploaded, report.bytes_uploaded
