@@ -37,7 +37,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AccountCommand {
-    /// Create an account (the password is read from FLEXWORK_NEW_PASSWORD or --password).
+    /// Create an account. The password is read from FLEXWORK_NEW_PASSWORD, never from the
+    /// command line, where other users of the machine could see it.
     Add {
         #[arg(long, value_enum)]
         role: Role,
@@ -45,8 +46,6 @@ enum AccountCommand {
         login: String,
         #[arg(long)]
         name: String,
-        #[arg(long, env = "FLEXWORK_NEW_PASSWORD", hide_env_values = true)]
-        password: String,
     },
 }
 
@@ -62,12 +61,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Account(AccountCommand::Add {
-            role,
-            login,
-            name,
-            password,
-        }) => {
+        Command::Account(AccountCommand::Add { role, login, name }) => {
+            let password = std::env::var("FLEXWORK_NEW_PASSWORD")
+                .context("set FLEXWORK_NEW_PASSWORD to the new account's password")?;
             let state = AppState::start(load(cli.config.as_deref())?).await?;
             let account = NewAccount {
                 login,
