@@ -35,6 +35,7 @@ mod error;
 mod file;
 mod local;
 mod s3;
+pub mod sites;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -45,6 +46,10 @@ pub use error::StorageError;
 pub use flexwork_sync::ContentHash;
 pub use local::LocalStore;
 pub use s3::{S3Store, s3_client};
+pub use sites::{
+    SiteConfig, SiteDistance, SiteError, SitePlan, SiteRules, distance_km, plan_sites,
+    plan_sites_with,
+};
 
 /// A place where media blobs are kept, keyed by their content hash.
 ///
