@@ -89,7 +89,11 @@ impl AppState {
         let db = Db::connect(&config.database_url()).await?;
         let media = flexwork_storage::open_store(&config.media_store()).await?;
         // Geo-redundant sites are the next step; until then say plainly what this is.
-        tracing::warn!(store = media.name(), "{}", flexwork_storage::sites::NO_REDUNDANCY);
+        tracing::warn!(
+            store = media.name(),
+            "{}",
+            flexwork_storage::sites::NO_REDUNDANCY
+        );
         let (verifier, jobs) = verification::Queue::new();
         let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
         let upload_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
