@@ -27,9 +27,16 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; empty means a SQLite file in `data_dir`.
     #[serde(default)]
     pub database_url: String,
-    /// Where media blobs live; `None` means a local folder in `data_dir`.
+    /// Where media blobs live when no `sites` are configured; `None` means a local folder in
+    /// `data_dir`.
     #[serde(default)]
     pub media: Option<StoreConfig>,
+    /// Media sites, the primary first; every blob is copied to each of them.
+    #[serde(default)]
+    pub sites: Vec<flexwork_storage::SiteConfig>,
+    /// Refuse to start unless two sites are more than 200 km apart.
+    #[serde(default)]
+    pub require_redundancy: bool,
     pub limits: Limits,
     pub verification: Thresholds,
     pub tax: TaxConfig,
@@ -66,6 +73,8 @@ impl Default for Config {
             data_dir: PathBuf::from("flexwork-data"),
             database_url: String::new(),
             media: None,
+            sites: Vec::new(),
+            require_redundancy: false,
             limits: Limits::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
@@ -81,6 +90,8 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url))
             .field("media", &self.media)
+            .field("sites", &self.sites)
+            .field("require_redundancy", &self.require_redundancy)
             .field("limits", &self.limits)
             .field("verification", &self.verification)
             .field("tax", &self.tax)

@@ -15,6 +15,7 @@ use sqlx::{AnyPool, Executor, Row};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_core.sql")),
     (2, include_str!("../migrations/0002_possession.sql")),
+    (3, include_str!("../migrations/0003_replication.sql")),
 ];
 
 /// Which database the pool talks to.

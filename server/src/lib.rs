@@ -27,6 +27,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod evidence;
+pub mod replication;
 pub mod settlement;
 pub mod verification;
 pub mod verify;
@@ -62,7 +63,10 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub db: Db,
+    /// The primary media store, where uploads are written.
     pub media: Arc<dyn MediaStore>,
+    /// Every media site, and the worker's wake-up signal.
+    pub sites: replication::Sites,
     pub verifier: verification::Queue,
     /// The Automerge actor of this server process, author of its reviews.
     pub actor: ActorId,
@@ -87,13 +91,8 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(config.uploads_dir())?;
         let db = Db::connect(&config.database_url()).await?;
-        let media = flexwork_storage::open_store(&config.media_store()).await?;
-        // Geo-redundant sites are the next step; until then say plainly what this is.
-        tracing::warn!(
-            store = media.name(),
-            "{}",
-            flexwork_storage::sites::NO_REDUNDANCY
-        );
+        let sites = replication::Sites::open(&config).await?;
+        let media = sites.primary().clone();
         let (verifier, jobs) = verification::Queue::new();
         let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
         let upload_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
@@ -102,12 +101,14 @@ impl AppState {
             config,
             db,
             media,
+            sites,
             verifier,
             actor,
             upload_locks,
         };
         let state = AppState(Arc::new(inner));
         verification::spawn_worker(state.clone(), jobs);
+        replication::spawn_worker(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

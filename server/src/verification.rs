@@ -214,7 +214,7 @@ async fn fetch_photos(
         if blobs.contains_key(&photo.hash) || !uploaded.contains(&photo.hash.to_hex()) {
             continue;
         }
-        match state.media.get(&photo.hash).await {
+        match crate::replication::read(state, &photo.hash).await {
             Ok(bytes) => {
                 blobs.insert(photo.hash, bytes);
             }

@@ -268,6 +268,7 @@ async fn finish(
         .len();
     if !state.media.contains(hash).await? {
         state.media.put_file(hash, path).await?;
+        crate::replication::queue_copies(state, hash).await?;
     }
     record_object(state, hash, size, media_type).await?;
     record_upload(state, &caller.account_id, hash).await?;
@@ -400,10 +401,21 @@ pub async fn download(
         .ok_or_else(|| ApiError::not_found("media"))?;
     let media_type: String = row.try_get("media_type")?;
 
-    let bytes = state.media.get(&hash).await?;
+    let bytes = crate::replication::read(&state, &hash).await?;
     let mut response = (StatusCode::OK, bytes).into_response();
     if let Ok(value) = HeaderValue::from_str(&media_type) {
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     Ok(response)
+}
+
+/// `GET /media/{hash}/copies`: where each site's copy of a blob stands (operators).
+pub async fn copies(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<Vec<crate::replication::CopyState>>> {
+    caller.require(Role::Operator)?;
+    let hash = parse_hash(&hash)?;
+    Ok(Json(crate::replication::copies(&state, &hash).await?))
 }

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
             post(sync::sync).layer(DefaultBodyLimit::max(sync_limit)),
         )
         .route("/media/{hash}/status", get(media::status))
+        .route("/media/{hash}/copies", get(media::copies))
         .route("/media/{hash}", put(media::upload).get(media::download))
         .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES));
 

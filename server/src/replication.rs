@@ -1,0 +1,284 @@
+//! Copies of every media blob at every configured site.
+//!
+//! An upload is acknowledged once its bytes are durable, hash-checked, at the **primary**
+//! site (the first one configured). Copies to the other sites go through a queue in the
+//! database, so they survive restarts: one job per blob and site, retried with exponential
+//! backoff until it succeeds, never duplicated (the job's key is the blob and the site). A
+//! read tries the primary, then the other sites; a copy found missing or corrupt is served
+//! from another site, logged, counted, and queued for repair like any other copy.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use flexwork_storage::{ContentHash, LocalStore, MediaStore, SiteConfig, StorageError};
+use serde::Serialize;
+use sqlx::Row;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, StartError, now_ms};
+
+/// Longest wait between two attempts at one copy.
+const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
+
+/// The stores of all sites, the primary first.
+#[derive(Debug)]
+pub struct Sites {
+    stores: Vec<Arc<dyn MediaStore>>,
+    /// Wakes the replication worker when a job is queued.
+    pub wake: Notify,
+    /// Reads served from another site because a copy was missing or corrupt.
+    pub repaired_reads: AtomicU64,
+}
+
+impl Sites {
+    /// Opens the configured sites, after checking them against the distance rules; with none
+    /// configured, the single `media` store of the configuration.
+    pub async fn open(config: &Config) -> Result<Self, StartError> {
+        if config.sites.is_empty() {
+            let store = flexwork_storage::open_store(&config.media_store()).await?;
+            tracing::warn!(
+                store = store.name(),
+                "{}",
+                flexwork_storage::sites::NO_REDUNDANCY
+            );
+            return Ok(Self::from_stores(vec![store]));
+        }
+
+        let plan = flexwork_storage::plan_sites(&config.sites, config.require_redundancy)
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        for warning in &plan.warnings {
+            tracing::warn!(warning = %warning, "media sites");
+        }
+        let mut stores = Vec::with_capacity(config.sites.len());
+        for site in &config.sites {
+            stores.push(open_site(site).await?);
+        }
+        tracing::info!(primary = %plan.primary, sites = stores.len(), "media sites opened");
+        Ok(Self::from_stores(stores))
+    }
+
+    fn from_stores(stores: Vec<Arc<dyn MediaStore>>) -> Self {
+        Self {
+            stores,
+            wake: Notify::new(),
+            repaired_reads: AtomicU64::new(0),
+        }
+    }
+
+    /// Where uploads are written first.
+    pub fn primary(&self) -> &Arc<dyn MediaStore> {
+        &self.stores[0]
+    }
+
+    /// The sites that receive copies.
+    pub fn replicas(&self) -> &[Arc<dyn MediaStore>] {
+        &self.stores[1..]
+    }
+
+    fn by_name(&self, name: &str) -> Option<&Arc<dyn MediaStore>> {
+        self.stores.iter().find(|s| s.name() == name)
+    }
+}
+
+async fn open_site(site: &SiteConfig) -> Result<Arc<dyn MediaStore>, StorageError> {
+    match &site.store {
+        flexwork_storage::StoreConfig::Local { path } => Ok(Arc::new(
+            LocalStore::open(path.clone()).await?.with_name(&site.name),
+        )),
+        other => flexwork_storage::open_store(other).await,
+    }
+}
+
+/// Queues a copy of `hash` to every site but the primary.
+pub async fn queue_copies(state: &AppState, hash: &ContentHash) -> ApiResult<()> {
+    for replica in state.sites.replicas() {
+        queue(state, hash, replica.name()).await?;
+    }
+    Ok(())
+}
+
+/// Queues one copy (or repair) of `hash` at `site`.
+async fn queue(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO replication_jobs \
+           (hash, site, state, attempts, next_attempt_at, last_error, updated_at) \
+         VALUES ($1, $2, 'pending', 0, $3, NULL, $4) \
+         ON CONFLICT (hash, site) DO UPDATE SET state = 'pending', next_attempt_at = $5",
+    )
+    .bind(hash.to_hex())
+    .bind(site)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    state.sites.wake.notify_one();
+    Ok(())
+}
+
+/// Reads a blob, verified: from the primary, or else from the first other site that has a
+/// good copy, queueing repairs of the copies that were missing or corrupt.
+pub async fn read(state: &AppState, hash: &ContentHash) -> ApiResult<Bytes> {
+    let mut damaged = Vec::new();
+    for store in &state.sites.stores {
+        match store.get(hash).await {
+            Ok(bytes) => {
+                repair(state, hash, &damaged).await?;
+                return Ok(bytes);
+            }
+            Err(e) => {
+                tracing::warn!(%hash, site = store.name(), error = %e, "media copy unreadable");
+                damaged.push(store.name().to_owned());
+            }
+        }
+    }
+    Err(ApiError::internal(format!(
+        "no site holds a good copy of {hash}"
+    )))
+}
+
+async fn repair(state: &AppState, hash: &ContentHash, damaged: &[String]) -> ApiResult<()> {
+    for site in damaged {
+        state.sites.repaired_reads.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%hash, site = %site, "served from another site; repair queued");
+        queue(state, hash, site).await?;
+    }
+    Ok(())
+}
+
+/// Starts the worker that carries out due copy jobs.
+pub fn spawn_worker(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            match run_due(&state).await {
+                Ok(0) => {
+                    let idle = tokio::time::sleep(Duration::from_secs(1));
+                    tokio::select! { _ = idle => {}, _ = state.sites.wake.notified() => {} }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "replication worker failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+}
+
+/// Carries out the jobs that are due; returns how many it attempted.
+pub async fn run_due(state: &AppState) -> ApiResult<usize> {
+    let rows = sqlx::query(
+        "SELECT hash, site, attempts FROM replication_jobs \
+         WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT 32",
+    )
+    .bind(now_ms())
+    .fetch_all(&state.db.pool)
+    .await?;
+
+    for row in &rows {
+        let hash: String = row.try_get("hash")?;
+        let site: String = row.try_get("site")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let Ok(parsed) = hash.parse::<ContentHash>() else {
+            continue;
+        };
+        let outcome = copy_to(state, &parsed, &site).await;
+        record(state, &hash, &site, attempts, outcome).await?;
+    }
+    Ok(rows.len())
+}
+
+/// Copies a good copy from any other site to `site`.
+async fn copy_to(state: &AppState, hash: &ContentHash, site: &str) -> Result<(), String> {
+    let target = state
+        .sites
+        .by_name(site)
+        .ok_or_else(|| format!("no site named {site}"))?;
+    for source in state.sites.stores.iter().filter(|s| s.name() != site) {
+        if let Ok(bytes) = source.get(hash).await {
+            return target.put(hash, bytes).await.map_err(|e| e.to_string());
+        }
+    }
+    Err("no other site holds a good copy".into())
+}
+
+async fn record(
+    state: &AppState,
+    hash: &str,
+    site: &str,
+    attempts: i64,
+    outcome: Result<(), String>,
+) -> ApiResult<()> {
+    let now = now_ms();
+    let (job_state, next, error) = match outcome {
+        Ok(()) => ("done", now, None),
+        Err(e) => {
+            let attempt = attempts + 1;
+            tracing::warn!(hash, site, attempt, error = %e, "copy failed; will retry");
+            let backoff = (1_000i64 << attempts.clamp(0, 20)).min(MAX_BACKOFF_MS);
+            ("pending", now + backoff, Some(e))
+        }
+    };
+    sqlx::query(
+        "UPDATE replication_jobs SET state = $1, attempts = $2, next_attempt_at = $3, \
+         last_error = $4, updated_at = $5 WHERE hash = $6 AND site = $7",
+    )
+    .bind(job_state)
+    .bind(attempts + 1)
+    .bind(next)
+    .bind(error)
+    .bind(now)
+    .bind(hash)
+    .bind(site)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Where one blob's copy stands at one site.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CopyState {
+    pub site: String,
+    /// `stored` (the upload's own copy at the primary), `pending`, `done`, or `not_queued`
+    /// (a site added after the blob was stored).
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// The copy state of `hash` at every site.
+pub async fn copies(state: &AppState, hash: &ContentHash) -> ApiResult<Vec<CopyState>> {
+    let rows = sqlx::query(
+        "SELECT site, state, attempts, last_error FROM replication_jobs WHERE hash = $1",
+    )
+    .bind(hash.to_hex())
+    .fetch_all(&state.db.pool)
+    .await?;
+
+    let mut out = Vec::with_capacity(state.sites.stores.len());
+    for (index, store) in state.sites.stores.iter().enumerate() {
+        let job = rows
+            .iter()
+            .find(|r| r.try_get::<String, _>("site").ok().as_deref() == Some(store.name()));
+        out.push(match job {
+            Some(r) => CopyState {
+                site: store.name().to_owned(),
+                state: r.try_get("state")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+            },
+            None => CopyState {
+                site: store.name().to_owned(),
+                state: if index == 0 { "stored" } else { "not_queued" }.into(),
+                attempts: 0,
+                last_error: None,
+            },
+        });
+    }
+    Ok(out)
+}

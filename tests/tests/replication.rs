@@ -1,0 +1,149 @@
+//! Media kept at two sites: the upload's copy at the primary, a copy at the second site
+//! through the replication queue, reads served from the other site when a copy is lost, and
+//! the lost copy repaired.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use flexwork_storage::{ContentHash, SiteConfig, StoreConfig};
+use support::{AREZZO, Client, Phone, TestServer, fixture_bytes};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/test"))
+}
+
+/// A fresh bucket on the S3-compatible test server, as a site.
+fn s3_site(server: &TestServer, name: &str, latitude: f64, longitude: f64) -> SiteConfig {
+    let (endpoint, key, secret) = (
+        env("FLEXWORK_TEST_S3_ENDPOINT"),
+        env("FLEXWORK_TEST_S3_ACCESS_KEY"),
+        env("FLEXWORK_TEST_S3_SECRET_KEY"),
+    );
+    let bucket = format!("flexwork-site-{}", uuid::Uuid::new_v4().simple());
+    let client = flexwork_storage::s3_client(&endpoint, "us-east-1", &key, &secret, true);
+    server
+        .block_on(client.create_bucket().bucket(&bucket).send())
+        .unwrap();
+    let store = StoreConfig::S3 {
+        name: name.into(),
+        endpoint,
+        region: "us-east-1".into(),
+        bucket,
+        access_key_id: key,
+        secret_access_key: secret,
+        path_style: true,
+        prefix: String::new(),
+    };
+    SiteConfig {
+        name: name.into(),
+        provider: "s3s-fs".into(),
+        latitude,
+        longitude,
+        store,
+    }
+}
+
+fn local_site(dir: &std::path::Path, name: &str, latitude: f64, longitude: f64) -> SiteConfig {
+    let store = StoreConfig::Local {
+        path: dir.to_path_buf(),
+    };
+    SiteConfig {
+        name: name.into(),
+        provider: "own-rack".into(),
+        latitude,
+        longitude,
+        store,
+    }
+}
+
+/// Waits until every site reports `done` or `stored` for the blob.
+fn wait_all_copies(operator: &Client, hash: &ContentHash) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, copies) = operator.get(&format!("/media/{hash}/copies"));
+        let states: Vec<_> = copies
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["state"].clone())
+            .collect();
+        if states.iter().all(|s| s == "done" || s == "stored") {
+            return copies;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "copies did not complete: {copies}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs an S3-compatible server: run scripts/test"]
+fn a_photo_reaches_the_second_site_and_a_lost_copy_is_served_and_repaired() {
+    // 1. Two sites, Shanghai (a local folder) and Beijing (an S3 bucket), ~1,070 km apart.
+    let primary_dir = tempfile::tempdir().unwrap();
+    let probe = TestServer::start();
+    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
+    drop(probe);
+    let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
+    let server = TestServer::start_with(|c| {
+        c.sites = vec![shanghai, beijing.clone()];
+        c.require_redundancy = true;
+    });
+
+    // 2. A worker uploads a photo; the copy to Beijing completes through the queue.
+    let scene = server.scene("sites", &AREZZO);
+    let mut phone = Phone::for_scene(&server, &scene);
+    let photo = fixture_bytes("photos/DSCN0029.jpg");
+    phone
+        .device
+        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
+        .unwrap();
+    assert_eq!(phone.sync().blobs_uploaded, 1);
+    let hash = ContentHash::of(&photo);
+    let copies = wait_all_copies(&scene.operator, &hash);
+    assert_eq!(copies[0]["site"], "shanghai");
+    assert_eq!(copies[1]["site"], "beijing");
+    assert_eq!(copies[1]["state"], "done");
+
+    // 3. The primary's copy is lost; the photo is still served, from Beijing.
+    let lost = flexwork_storage::LocalStore::open(primary_dir.path().to_path_buf());
+    let lost = server.block_on(lost).unwrap().object_path(&hash);
+    std::fs::remove_file(&lost).unwrap();
+    let (status, _) = scene.operator.get(&format!("/media/{hash}"));
+    assert_eq!(status, 200);
+
+    // 4. The lost copy is repaired from the other site, byte for byte.
+    wait_all_copies(&scene.operator, &hash);
+    assert_eq!(std::fs::read(&lost).unwrap(), photo);
+}
+
+#[test]
+fn sites_too_close_together_are_refused_when_redundancy_is_required() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = flexwork_server::Config {
+        data_dir: a.path().join("data"),
+        sites: vec![
+            local_site(a.path(), "shanghai", 31.23, 121.47),
+            local_site(b.path(), "hangzhou", 30.27, 120.15),
+        ],
+        require_redundancy: true,
+        ..flexwork_server::Config::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    let refused = runtime.block_on(flexwork_server::AppState::start(config.clone()));
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("200 km"), "{message}");
+
+    config.require_redundancy = false;
+    assert!(
+        runtime
+            .block_on(flexwork_server::AppState::start(config))
+            .is_ok()
+    );
+}
