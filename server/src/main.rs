@@ -33,6 +33,14 @@ enum Command {
     Account(AccountCommand),
     /// Print the default configuration as TOML.
     DefaultConfig,
+    /// Read every copy of every media blob at every site, verify it, and repair what is
+    /// missing or corrupt; prints a summary as JSON.
+    Scrub,
+    /// Show where each site's copy of one media blob stands, as JSON.
+    Copies {
+        /// The blob's SHA-256, 64 hex digits.
+        hash: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +83,14 @@ async fn main() -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
+        Command::Scrub => scrub(load(cli.config.as_deref())?).await,
+        Command::Copies { hash } => {
+            let hash = hash.parse().context("reading the hash")?;
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let copies = flexwork_server::replication::copies(&state, &hash).await?;
+            println!("{}", serde_json::to_string_pretty(&copies)?);
+            Ok(())
+        }
         Command::DefaultConfig => {
             print!("{}", Config::default_toml());
             Ok(())
@@ -106,5 +122,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
 
     flexwork_server::serve(state, listener, shutdown).await?;
+    Ok(())
+}
+
+async fn scrub(config: Config) -> anyhow::Result<()> {
+    let state = AppState::start(config).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "scrubbing {bar:40} {pos}/{len} blobs {elapsed}",
+    )?);
+    let report = flexwork_server::replication::scrub(&state, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .await?;
+    bar.finish();
+
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

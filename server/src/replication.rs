@@ -282,3 +282,59 @@ pub async fn copies(state: &AppState, hash: &ContentHash) -> ApiResult<Vec<CopyS
     }
     Ok(out)
 }
+
+/// What a scrub found and did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ScrubReport {
+    /// Blobs the database knows.
+    pub objects: usize,
+    /// Copies read and verified, over all sites.
+    pub copies_checked: usize,
+    /// Copies that were absent.
+    pub missing: usize,
+    /// Copies whose bytes did not match their hash.
+    pub corrupt: usize,
+    /// Copies that could not be read for another reason (the site was unreachable).
+    pub unreadable: usize,
+    /// Missing and corrupt copies rewritten from a good copy during this scrub.
+    pub repaired: usize,
+}
+
+/// Reads every copy of every blob at every site, verifying its hash, and repairs what is
+/// missing or corrupt from a good copy. `progress` is called after each blob.
+pub async fn scrub(state: &AppState, progress: impl Fn(usize, usize)) -> ApiResult<ScrubReport> {
+    let rows = sqlx::query("SELECT hash FROM media_objects ORDER BY hash")
+        .fetch_all(&state.db.pool)
+        .await?;
+    let mut report = ScrubReport {
+        objects: rows.len(),
+        ..ScrubReport::default()
+    };
+
+    for (done, row) in rows.iter().enumerate() {
+        let Ok(hash) = row.try_get::<String, _>("hash")?.parse::<ContentHash>() else {
+            continue;
+        };
+        for store in &state.sites.stores {
+            report.copies_checked += 1;
+            let damaged = match store.get(&hash).await {
+                Ok(_) => continue,
+                Err(StorageError::NotFound { .. }) => &mut report.missing,
+                Err(StorageError::Corrupt { .. }) => &mut report.corrupt,
+                Err(e) => {
+                    tracing::warn!(%hash, site = store.name(), error = %e, "scrub could not read");
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            *damaged += 1;
+            tracing::warn!(%hash, site = store.name(), "scrub found a bad copy");
+            queue(state, &hash, store.name()).await?;
+            let outcome = copy_to(state, &hash, store.name()).await;
+            report.repaired += usize::from(outcome.is_ok());
+            record(state, &hash.to_hex(), store.name(), 0, outcome).await?;
+        }
+        progress(done + 1, report.objects);
+    }
+    Ok(report)
+}

@@ -147,3 +147,61 @@ fn sites_too_close_together_are_refused_when_redundancy_is_required() {
             .is_ok()
     );
 }
+
+#[test]
+#[ignore = "needs an S3-compatible server: run scripts/test"]
+fn scrub_finds_a_deleted_and_a_corrupted_copy_and_repairs_both() {
+    // 1. Two photos copied to the second site.
+    let primary_dir = tempfile::tempdir().unwrap();
+    let probe = TestServer::start();
+    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
+    drop(probe);
+    let bucket = match &beijing.store {
+        StoreConfig::S3 { bucket, .. } => bucket.clone(),
+        StoreConfig::Local { .. } => unreachable!("an S3 site"),
+    };
+    let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
+    let server = TestServer::start_with(|c| c.sites = vec![shanghai, beijing.clone()]);
+    let scene = server.scene("scrub", &AREZZO);
+    let mut phone = Phone::for_scene(&server, &scene);
+    let photos = [
+        fixture_bytes("photos/DSCN0038.jpg"),
+        fixture_bytes("photos/DSCN0040.jpg"),
+    ];
+    for photo in &photos {
+        phone
+            .device
+            .record_photo(&scene.order_id, photo, "image/jpeg", None, 0)
+            .unwrap();
+    }
+    assert_eq!(phone.sync().blobs_uploaded, 2);
+    let hashes = photos.each_ref().map(|p| ContentHash::of(p));
+    for hash in &hashes {
+        wait_all_copies(&scene.operator, hash);
+    }
+
+    // 2. On the second site, one copy is deleted and one has a byte flipped.
+    let object = |hash: &ContentHash| {
+        std::path::Path::new(&env("FLEXWORK_TEST_S3_DATA_DIR"))
+            .join(&bucket)
+            .join(format!("media/{hash}"))
+    };
+    std::fs::remove_file(object(&hashes[0])).unwrap();
+    let mut bytes = std::fs::read(object(&hashes[1])).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(object(&hashes[1]), &bytes).unwrap();
+
+    // 3. A scrub finds both and repairs both; the second site holds good copies again.
+    let state = server.state().clone();
+    let report = server
+        .block_on(flexwork_server::replication::scrub(&state, |_, _| {}))
+        .unwrap();
+    assert_eq!((report.objects, report.copies_checked), (2, 4));
+    assert_eq!((report.missing, report.corrupt, report.repaired), (1, 1, 2));
+    assert_eq!(std::fs::read(object(&hashes[0])).unwrap(), photos[0]);
+    assert_eq!(std::fs::read(object(&hashes[1])).unwrap(), photos[1]);
+    let again = server
+        .block_on(flexwork_server::replication::scrub(&state, |_, _| {}))
+        .unwrap();
+    assert_eq!((again.missing, again.corrupt, again.repaired), (0, 0, 0));
+}
