@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_core.sql")),
     (2, include_str!("../migrations/0002_possession.sql")),
     (3, include_str!("../migrations/0003_replication.sql")),
+    (4, include_str!("../migrations/0004_restore_drills.sql")),
 ];
 
 /// Which database the pool talks to.

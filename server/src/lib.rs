@@ -25,6 +25,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod drill;
 pub mod error;
 pub mod evidence;
 pub mod replication;

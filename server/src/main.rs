@@ -36,6 +36,21 @@ enum Command {
     /// Read every copy of every media blob at every site, verify it, and repair what is
     /// missing or corrupt; prints a summary as JSON.
     Scrub,
+    /// Restore every media blob (or a random sample) from one site into a scratch folder,
+    /// verify every checksum, and write a dated report; prints the report as JSON.
+    RestoreDrill {
+        /// The site to restore from.
+        #[arg(long)]
+        site: String,
+        /// Restore only this many blobs, chosen at random.
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Where to restore to [default: a new folder under the data folder's drills/].
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
+    /// When the last restore drill ran, and whether a quarter has passed since.
+    DrillStatus,
     /// Show where each site's copy of one media blob stands, as JSON.
     Copies {
         /// The blob's SHA-256, 64 hex digits.
@@ -84,6 +99,27 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scrub => scrub(load(cli.config.as_deref())?).await,
+        Command::RestoreDrill { site, sample, into } => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let stamp = flexwork_server::now_ms();
+            let into = into.unwrap_or_else(|| {
+                state
+                    .config
+                    .data_dir
+                    .join("drills")
+                    .join(format!("restore-{stamp}"))
+            });
+            let report = flexwork_server::drill::run(&state, &site, sample, &into).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.failures.is_empty(), "the drill found failures");
+            Ok(())
+        }
+        Command::DrillStatus => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let status = flexwork_server::drill::status(&state).await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(())
+        }
         Command::Copies { hash } => {
             let hash = hash.parse().context("reading the hash")?;
             let state = AppState::start(load(cli.config.as_deref())?).await?;
@@ -116,6 +152,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let state = AppState::start(config).await?;
+    let drills = flexwork_server::drill::status(&state).await?;
+    if drills.overdue {
+        let last = drills.last_drill_at.as_deref().unwrap_or("never");
+        tracing::warn!(
+            last,
+            "no restore drill in the last quarter: run `flexwork restore-drill`"
+        );
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");

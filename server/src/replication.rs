@@ -79,7 +79,8 @@ impl Sites {
         &self.stores[1..]
     }
 
-    fn by_name(&self, name: &str) -> Option<&Arc<dyn MediaStore>> {
+    /// The site called `name`.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<dyn MediaStore>> {
         self.stores.iter().find(|s| s.name() == name)
     }
 }

@@ -205,3 +205,65 @@ fn scrub_finds_a_deleted_and_a_corrupted_copy_and_repairs_both() {
         .unwrap();
     assert_eq!((again.missing, again.corrupt, again.repaired), (0, 0, 0));
 }
+
+#[test]
+#[ignore = "needs an S3-compatible server: run scripts/test"]
+fn a_restore_drill_restores_and_verifies_every_object_and_is_remembered() {
+    // 1. Three photos, copied to the second site; no drill has run yet.
+    let primary_dir = tempfile::tempdir().unwrap();
+    let probe = TestServer::start();
+    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
+    drop(probe);
+    let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
+    let server = TestServer::start_with(|c| c.sites = vec![shanghai, beijing.clone()]);
+    let scene = server.scene("drill", &AREZZO);
+    assert_eq!(scene.operator.get("/drills/status").1["overdue"], true);
+    let mut phone = Phone::for_scene(&server, &scene);
+    let names = ["DSCN0010.jpg", "DSCN0012.jpg", "DSCN0021.jpg"];
+    let photos: Vec<_> = names
+        .iter()
+        .map(|n| fixture_bytes(&format!("photos/{n}")))
+        .collect();
+    for photo in &photos {
+        phone
+            .device
+            .record_photo(&scene.order_id, photo, "image/jpeg", None, 0)
+            .unwrap();
+    }
+    phone.sync();
+    for photo in &photos {
+        wait_all_copies(&scene.operator, &ContentHash::of(photo));
+    }
+
+    // 2. A drill from Beijing restores all three into a scratch folder, intact.
+    let scratch = tempfile::tempdir().unwrap();
+    let state = server.state().clone();
+    let drill = flexwork_server::drill::run(&state, "beijing", None, scratch.path());
+    let report = server.block_on(drill).unwrap();
+    assert_eq!(report.objects, 3);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(
+        report.bytes,
+        photos.iter().map(|p| p.len() as u64).sum::<u64>()
+    );
+    for photo in &photos {
+        let restored = scratch.path().join(ContentHash::of(photo).to_hex());
+        assert_eq!(&std::fs::read(restored).unwrap(), photo);
+    }
+
+    // 3. Its dated report is on disk, and the operator sees when it ran.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report.report_path).unwrap()).unwrap();
+    assert_eq!(written["objects"], 3);
+    let (_, status) = scene.operator.get("/drills/status");
+    assert_eq!(
+        (status["overdue"].clone(), status["last_drill_site"].clone()),
+        (false.into(), "beijing".into())
+    );
+
+    // 4. A sample of one restores one; an unknown site is a clear error.
+    let sample = flexwork_server::drill::run(&state, "shanghai", Some(1), scratch.path());
+    assert_eq!(server.block_on(sample).unwrap().objects, 1);
+    let unknown = flexwork_server::drill::run(&state, "mars", None, scratch.path());
+    assert_eq!(server.block_on(unknown).unwrap_err().code, "unknown_site");
+}

@@ -419,3 +419,12 @@ pub async fn copies(
     let hash = parse_hash(&hash)?;
     Ok(Json(crate::replication::copies(&state, &hash).await?))
 }
+
+/// `GET /drills/status`: when the last restore drill ran, and whether one is overdue.
+pub async fn drill_status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<crate::drill::DrillStatus>> {
+    caller.require(Role::Operator)?;
+    Ok(Json(crate::drill::status(&state).await?))
+}

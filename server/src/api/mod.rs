@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/media/{hash}/status", get(media::status))
         .route("/media/{hash}/copies", get(media::copies))
+        .route("/drills/status", get(media::drill_status))
         .route("/media/{hash}", put(media::upload).get(media::download))
         .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES));
 
