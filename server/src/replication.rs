@@ -1,16 +1,20 @@
 //! Copies of every media blob at every configured site.
 //!
 //! An upload is acknowledged once its bytes are durable, hash-checked, at the **primary**
-//! site (the first one configured). Copies to the other sites go through a queue in the
-//! database, so they survive restarts: one job per blob and site, retried with exponential
-//! backoff until it succeeds, never duplicated (the job's key is the blob and the site). A
-//! read tries the primary, then the other sites; a copy found missing or corrupt is served
-//! from another site, logged, counted, and queued for repair like any other copy.
+//! site (the first one configured) — or, while the primary cannot take writes, at the first
+//! other site that can, with the primary's copy queued like any other. Copies to the other
+//! sites go through a queue in the database, so they survive restarts: one job per blob and
+//! site, retried with exponential backoff until it succeeds, never duplicated (the job's key
+//! is the blob and the site). A read tries the primary, then the other sites; a copy found
+//! missing or corrupt is served from another site, logged, counted, and queued for repair
+//! like any other copy.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use bytes::Bytes;
 use flexwork_storage::{ContentHash, LocalStore, MediaStore, SiteConfig, StorageError};
 use serde::Serialize;
@@ -94,14 +98,6 @@ async fn open_site(site: &SiteConfig) -> Result<Arc<dyn MediaStore>, StorageErro
     }
 }
 
-/// Queues a copy of `hash` to every site but the primary.
-pub async fn queue_copies(state: &AppState, hash: &ContentHash) -> ApiResult<()> {
-    for replica in state.sites.replicas() {
-        queue(state, hash, replica.name()).await?;
-    }
-    Ok(())
-}
-
 /// Queues one copy (or repair) of `hash` at `site`.
 async fn queue(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()> {
     let now = now_ms();
@@ -119,6 +115,25 @@ async fn queue(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()
     .execute(&state.db.pool)
     .await?;
     state.sites.wake.notify_one();
+    Ok(())
+}
+
+/// Records where an upload's own copy was written.
+async fn mark_stored(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO replication_jobs \
+           (hash, site, state, attempts, next_attempt_at, last_error, updated_at) \
+         VALUES ($1, $2, 'stored', 0, $3, NULL, $4) \
+         ON CONFLICT (hash, site) DO UPDATE SET state = 'stored', updated_at = $5",
+    )
+    .bind(hash.to_hex())
+    .bind(site)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
     Ok(())
 }
 
@@ -245,7 +260,7 @@ async fn record(
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct CopyState {
     pub site: String,
-    /// `stored` (the upload's own copy at the primary), `pending`, `done`, or `not_queued`
+    /// `stored` (where the upload itself was written), `pending`, `done`, or `not_queued`
     /// (a site added after the blob was stored).
     pub state: String,
     pub attempts: i64,
@@ -338,4 +353,37 @@ pub async fn scrub(state: &AppState, progress: impl Fn(usize, usize)) -> ApiResu
         progress(done + 1, report.objects);
     }
     Ok(report)
+}
+
+/// Writes a finished upload durably: at the primary, or — when the primary cannot take it —
+/// at the first other site that can. Every site still without a copy gets a queued job, so
+/// the primary catches up once it is back.
+pub async fn store_upload(state: &AppState, hash: &ContentHash, path: &Path) -> ApiResult<()> {
+    if matches!(state.sites.primary().contains(hash).await, Ok(true)) {
+        return Ok(());
+    }
+    for (index, store) in state.sites.stores.iter().enumerate() {
+        if let Err(e) = store.put_file(hash, path).await {
+            tracing::warn!(%hash, site = store.name(), error = %e, "site could not take an upload");
+            continue;
+        }
+        if index > 0 {
+            let site = store.name();
+            tracing::warn!(%hash, site, "primary unavailable; upload kept elsewhere");
+        }
+        mark_stored(state, hash, store.name()).await?;
+        for (other, site) in state.sites.stores.iter().enumerate() {
+            if other != index {
+                queue(state, hash, site.name()).await?;
+            }
+        }
+        return Ok(());
+    }
+
+    let message = "no media site can take this upload right now; the phone will try again";
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        message,
+    ))
 }

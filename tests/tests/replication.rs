@@ -267,3 +267,43 @@ fn a_restore_drill_restores_and_verifies_every_object_and_is_remembered() {
     let unknown = flexwork_server::drill::run(&state, "mars", None, scratch.path());
     assert_eq!(server.block_on(unknown).unwrap_err().code, "unknown_site");
 }
+
+#[test]
+#[ignore = "needs an S3-compatible server: run scripts/test"]
+fn an_upload_while_the_primary_is_down_is_kept_elsewhere_and_reaches_the_primary_later() {
+    // 1. Two sites; the primary's folder becomes unusable (a file where the folder was).
+    let primary_dir = tempfile::tempdir().unwrap();
+    let primary = primary_dir.path().join("media");
+    let probe = TestServer::start();
+    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
+    drop(probe);
+    let shanghai = local_site(&primary, "shanghai", 31.23, 121.47);
+    let server = TestServer::start_with(|c| c.sites = vec![shanghai, beijing.clone()]);
+    std::fs::remove_dir_all(&primary).unwrap();
+    std::fs::write(&primary, b"not a folder").unwrap();
+
+    // 2. The upload is still acknowledged: it is durable at the second site.
+    let scene = server.scene("primary-down", &AREZZO);
+    let mut phone = Phone::for_scene(&server, &scene);
+    let photo = fixture_bytes("photos/DSCN0042.jpg");
+    phone
+        .device
+        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
+        .unwrap();
+    assert_eq!(phone.sync().blobs_uploaded, 1);
+    let hash = ContentHash::of(&photo);
+    let (_, copies) = scene.operator.get(&format!("/media/{hash}/copies"));
+    assert_eq!(copies[0]["state"], "pending", "{copies}");
+    assert_eq!(copies[1]["state"], "stored", "{copies}");
+    assert_eq!(scene.operator.get(&format!("/media/{hash}")).0, 200);
+
+    // 3. The primary comes back and catches up through the queue; nothing is duplicated.
+    std::fs::remove_file(&primary).unwrap();
+    std::fs::create_dir(&primary).unwrap();
+    let copies = wait_all_copies(&scene.operator, &hash);
+    assert_eq!(copies[0]["state"], "done");
+    let store = server
+        .block_on(flexwork_storage::LocalStore::open(primary.clone()))
+        .unwrap();
+    assert_eq!(std::fs::read(store.object_path(&hash)).unwrap(), photo);
+}

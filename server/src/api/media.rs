@@ -266,10 +266,7 @@ async fn finish(
         .await
         .map_err(ApiError::internal)?
         .len();
-    if !state.media.contains(hash).await? {
-        state.media.put_file(hash, path).await?;
-        crate::replication::queue_copies(state, hash).await?;
-    }
+    crate::replication::store_upload(state, hash, path).await?;
     record_object(state, hash, size, media_type).await?;
     record_upload(state, &caller.account_id, hash).await?;
     discard(path).await;
