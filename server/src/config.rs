@@ -37,6 +37,10 @@ pub struct Config {
     /// Refuse to start unless two sites are more than 200 km apart.
     #[serde(default)]
     pub require_redundancy: bool,
+    /// Seconds between scheduled scrubs of every copy at every site (a day by default); 0 turns
+    /// them off.
+    #[serde(default = "daily")]
+    pub scrub_interval_secs: u64,
     pub limits: Limits,
     pub verification: Thresholds,
     pub tax: TaxConfig,
@@ -75,6 +79,7 @@ impl Default for Config {
             media: None,
             sites: Vec::new(),
             require_redundancy: false,
+            scrub_interval_secs: daily(),
             limits: Limits::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
@@ -92,12 +97,17 @@ impl std::fmt::Debug for Config {
             .field("media", &self.media)
             .field("sites", &self.sites)
             .field("require_redundancy", &self.require_redundancy)
+            .field("scrub_interval_secs", &self.scrub_interval_secs)
             .field("limits", &self.limits)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
             .field("token_ttl_hours", &self.token_ttl_hours)
             .finish()
     }
+}
+
+fn daily() -> u64 {
+    24 * 3_600
 }
 
 /// A connection URL with the password of its user info replaced.

@@ -110,6 +110,7 @@ impl AppState {
         let state = AppState(Arc::new(inner));
         verification::spawn_worker(state.clone(), jobs);
         replication::spawn_worker(state.clone());
+        replication::spawn_scheduled_scrub(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

@@ -299,6 +299,25 @@ pub async fn copies(state: &AppState, hash: &ContentHash) -> ApiResult<Vec<CopyS
     Ok(out)
 }
 
+/// Runs a scrub every `scrub_interval_secs` (none when it is 0), the first one after one
+/// interval, so a restart does not start with a full read of every site.
+pub fn spawn_scheduled_scrub(state: AppState) {
+    let secs = state.config.scrub_interval_secs;
+    if secs == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let every = Duration::from_secs(secs);
+        loop {
+            tokio::time::sleep(every).await;
+            match scrub(&state, |_, _| {}).await {
+                Ok(report) => tracing::info!(?report, "scheduled scrub finished"),
+                Err(e) => tracing::error!(error = %e, "scheduled scrub failed"),
+            }
+        }
+    });
+}
+
 /// What a scrub found and did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ScrubReport {

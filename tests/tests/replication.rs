@@ -307,3 +307,47 @@ fn an_upload_while_the_primary_is_down_is_kept_elsewhere_and_reaches_the_primary
         .unwrap();
     assert_eq!(std::fs::read(store.object_path(&hash)).unwrap(), photo);
 }
+
+#[test]
+#[ignore = "needs an S3-compatible server: run scripts/test"]
+fn the_scheduled_scrub_repairs_a_damaged_copy_by_itself() {
+    // 1. A scrub every second; one photo copied to the second site.
+    let primary_dir = tempfile::tempdir().unwrap();
+    let probe = TestServer::start();
+    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
+    drop(probe);
+    let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
+    let server = TestServer::start_with(|c| {
+        c.sites = vec![shanghai, beijing.clone()];
+        c.scrub_interval_secs = 1;
+    });
+    let scene = server.scene("scheduled", &AREZZO);
+    let mut phone = Phone::for_scene(&server, &scene);
+    let photo = fixture_bytes("photos/DSCN0025.jpg");
+    phone
+        .device
+        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
+        .unwrap();
+    phone.sync();
+    let hash = ContentHash::of(&photo);
+    wait_all_copies(&scene.operator, &hash);
+
+    // 2. The primary's copy is damaged behind the server's back; nobody reads it.
+    let store = server.block_on(flexwork_storage::LocalStore::open(
+        primary_dir.path().to_path_buf(),
+    ));
+    let path = store.unwrap().object_path(&hash);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[500] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+
+    // 3. Within a few scheduled scrubs the copy is whole again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read(&path).unwrap() != photo {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled scrub did not repair the copy"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
