@@ -17,11 +17,19 @@ fn env(name: &str) -> String {
 
 /// A fresh bucket on the S3-compatible test server, as a site.
 fn s3_site(server: &TestServer, name: &str, latitude: f64, longitude: f64) -> SiteConfig {
+    s3_site_on(server, "", name, latitude, longitude)
+}
+
+/// A fresh bucket on the test server whose variables end in `suffix` ("" or "_R2", the
+/// second server of `scripts/test`, standing for another region).
+fn s3_site_on(server: &TestServer, suffix: &str, name: &str, lat: f64, lon: f64) -> SiteConfig {
+    let var = |base: &str| env(&format!("{base}{suffix}"));
     let (endpoint, key, secret) = (
-        env("FLEXWORK_TEST_S3_ENDPOINT"),
-        env("FLEXWORK_TEST_S3_ACCESS_KEY"),
-        env("FLEXWORK_TEST_S3_SECRET_KEY"),
+        var("FLEXWORK_TEST_S3_ENDPOINT"),
+        var("FLEXWORK_TEST_S3_ACCESS_KEY"),
+        var("FLEXWORK_TEST_S3_SECRET_KEY"),
     );
+    let (latitude, longitude) = (lat, lon);
     let bucket = format!("flexwork-site-{}", uuid::Uuid::new_v4().simple());
     let client = flexwork_storage::s3_client(&endpoint, "us-east-1", &key, &secret, true);
     server
@@ -350,4 +358,44 @@ fn the_scheduled_scrub_repairs_a_damaged_copy_by_itself() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+#[ignore = "needs two S3-compatible servers: run scripts/test"]
+fn two_s3_regions_hold_every_photo_and_a_lost_copy_comes_back() {
+    // 1. Shanghai and Beijing are two S3 servers.
+    let probe = TestServer::start();
+    let shanghai = s3_site(&probe, "shanghai", 31.23, 121.47);
+    let beijing = s3_site_on(&probe, "_R2", "beijing", 39.90, 116.40);
+    drop(probe);
+    let folder = |site: &SiteConfig, data_dir: &str| match &site.store {
+        StoreConfig::S3 { bucket, .. } => std::path::Path::new(&env(data_dir)).join(bucket),
+        StoreConfig::Local { .. } => unreachable!("an S3 site"),
+    };
+    let primary_bucket = folder(&shanghai, "FLEXWORK_TEST_S3_DATA_DIR");
+    let replica_bucket = folder(&beijing, "FLEXWORK_TEST_S3_DATA_DIR_R2");
+    let server = TestServer::start_with(|c| {
+        c.sites = vec![shanghai.clone(), beijing.clone()];
+        c.require_redundancy = true;
+    });
+
+    // 2. A photo lands in both regions.
+    let scene = server.scene("regions", &AREZZO);
+    let mut phone = Phone::for_scene(&server, &scene);
+    let photo = fixture_bytes("photos/DSCN0027.jpg");
+    phone
+        .device
+        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
+        .unwrap();
+    assert_eq!(phone.sync().blobs_uploaded, 1);
+    let hash = ContentHash::of(&photo);
+    wait_all_copies(&scene.operator, &hash);
+    let key = format!("media/{hash}");
+    assert_eq!(std::fs::read(replica_bucket.join(&key)).unwrap(), photo);
+
+    // 3. The first region loses it; reads go on, and the copy is restored there.
+    std::fs::remove_file(primary_bucket.join(&key)).unwrap();
+    assert_eq!(scene.operator.get(&format!("/media/{hash}")).0, 200);
+    wait_all_copies(&scene.operator, &hash);
+    assert_eq!(std::fs::read(primary_bucket.join(&key)).unwrap(), photo);
 }
