@@ -300,7 +300,8 @@ pub async fn copies(state: &AppState, hash: &ContentHash) -> ApiResult<Vec<CopyS
 }
 
 /// Runs a scrub every `scrub_interval_secs` (none when it is 0), the first one after one
-/// interval, so a restart does not start with a full read of every site.
+/// interval, so a restart does not start with a full read of every site. Each run also
+/// removes unfinished uploads untouched for a week.
 pub fn spawn_scheduled_scrub(state: AppState) {
     let secs = state.config.scrub_interval_secs;
     if secs == 0 {
@@ -310,6 +311,10 @@ pub fn spawn_scheduled_scrub(state: AppState) {
         let every = Duration::from_secs(secs);
         loop {
             tokio::time::sleep(every).await;
+            let week = Duration::from_secs(7 * 86_400);
+            let uploads = state.config.uploads_dir();
+            let swept = crate::api::media::sweep_abandoned_uploads(&uploads, week).await;
+            tracing::info!(swept, "abandoned uploads removed");
             match scrub(&state, |_, _| {}).await {
                 Ok(report) => tracing::info!(?report, "scheduled scrub finished"),
                 Err(e) => tracing::error!(error = %e, "scheduled scrub failed"),

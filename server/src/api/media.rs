@@ -425,3 +425,64 @@ pub async fn drill_status(
     caller.require(Role::Operator)?;
     Ok(Json(crate::drill::status(&state).await?))
 }
+
+/// Removes unfinished uploads nobody touched for `max_age`: a phone that resumes an upload
+/// appends to its file, so only abandoned ones grow old. Returns how many were removed.
+pub async fn sweep_abandoned_uploads(dir: &std::path::Path, max_age: std::time::Duration) -> u64 {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let is_part = entry.file_name().to_string_lossy().ends_with(".part");
+        let age = entry
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok()?.elapsed().ok());
+        if is_part && age.is_some_and(|age| age > max_age) {
+            if let Err(e) = tokio::fs::remove_file(entry.path()).await {
+                tracing::warn!(error = %e, "could not remove an abandoned upload");
+                continue;
+            }
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn abandoned_uploads_go_and_recent_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.account.part");
+        let fresh = dir.path().join("fresh.account.part");
+        let other = dir.path().join("notes.txt");
+        for path in [&old, &fresh, &other] {
+            std::fs::write(path, b"some bytes").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+
+        let removed =
+            sweep_abandoned_uploads(dir.path(), std::time::Duration::from_secs(7 * 86_400));
+
+        assert_eq!(removed.await, 1);
+        assert!(!old.exists());
+        assert!(fresh.exists() && other.exists());
+    }
+}
