@@ -100,36 +100,35 @@ async fn open_site(site: &SiteConfig) -> Result<Arc<dyn MediaStore>, StorageErro
 
 /// Queues one copy (or repair) of `hash` at `site`.
 async fn queue(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()> {
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO replication_jobs \
-           (hash, site, state, attempts, next_attempt_at, last_error, updated_at) \
-         VALUES ($1, $2, 'pending', 0, $3, NULL, $4) \
-         ON CONFLICT (hash, site) DO UPDATE SET state = 'pending', next_attempt_at = $5",
-    )
-    .bind(hash.to_hex())
-    .bind(site)
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .execute(&state.db.pool)
-    .await?;
+    upsert_job(state, hash, site, "pending").await?;
     state.sites.wake.notify_one();
     Ok(())
 }
 
 /// Records where an upload's own copy was written.
 async fn mark_stored(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()> {
+    upsert_job(state, hash, site, "stored").await
+}
+
+/// Sets the job of `hash` at `site` to `job_state`, due now, creating it if needed.
+async fn upsert_job(
+    state: &AppState,
+    hash: &ContentHash,
+    site: &str,
+    job_state: &str,
+) -> ApiResult<()> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO replication_jobs \
            (hash, site, state, attempts, next_attempt_at, last_error, updated_at) \
-         VALUES ($1, $2, 'stored', 0, $3, NULL, $4) \
-         ON CONFLICT (hash, site) DO UPDATE SET state = 'stored', updated_at = $5",
+         VALUES ($1, $2, $3, 0, $4, NULL, $5) \
+         ON CONFLICT (hash, site) DO UPDATE \
+           SET state = excluded.state, next_attempt_at = excluded.next_attempt_at, \
+               updated_at = excluded.updated_at",
     )
     .bind(hash.to_hex())
     .bind(site)
-    .bind(now)
+    .bind(job_state)
     .bind(now)
     .bind(now)
     .execute(&state.db.pool)

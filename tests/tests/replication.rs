@@ -9,31 +9,32 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flexwork_storage::{ContentHash, SiteConfig, StoreConfig};
-use support::{AREZZO, Client, Phone, TestServer, fixture_bytes};
+use support::{AREZZO, Client, Phone, Scene, TestServer, fixture_bytes};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/test"))
 }
 
 /// A fresh bucket on the S3-compatible test server, as a site.
-fn s3_site(server: &TestServer, name: &str, latitude: f64, longitude: f64) -> SiteConfig {
-    s3_site_on(server, "", name, latitude, longitude)
+fn s3_site(name: &str, latitude: f64, longitude: f64) -> SiteConfig {
+    s3_site_on("", name, latitude, longitude)
 }
 
 /// A fresh bucket on the test server whose variables end in `suffix` ("" or "_R2", the
 /// second server of `scripts/test`, standing for another region).
-fn s3_site_on(server: &TestServer, suffix: &str, name: &str, lat: f64, lon: f64) -> SiteConfig {
+fn s3_site_on(suffix: &str, name: &str, latitude: f64, longitude: f64) -> SiteConfig {
     let var = |base: &str| env(&format!("{base}{suffix}"));
     let (endpoint, key, secret) = (
         var("FLEXWORK_TEST_S3_ENDPOINT"),
         var("FLEXWORK_TEST_S3_ACCESS_KEY"),
         var("FLEXWORK_TEST_S3_SECRET_KEY"),
     );
-    let (latitude, longitude) = (lat, lon);
     let bucket = format!("flexwork-site-{}", uuid::Uuid::new_v4().simple());
     let client = flexwork_storage::s3_client(&endpoint, "us-east-1", &key, &secret, true);
-    server
-        .block_on(client.create_bucket().bucket(&bucket).send())
+    let create = client.create_bucket().bucket(&bucket).send();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(create)
         .unwrap();
     let store = StoreConfig::S3 {
         name: name.into(),
@@ -67,6 +68,20 @@ fn local_site(dir: &std::path::Path, name: &str, latitude: f64, longitude: f64) 
     }
 }
 
+/// The scene's worker records one fixture photo and syncs it; returns its bytes and hash.
+fn upload_photo(server: &TestServer, scene: &Scene, name: &str) -> (Vec<u8>, ContentHash) {
+    let mut phone = Phone::for_scene(server, scene);
+    let photo = fixture_bytes(&format!("photos/{name}"));
+    let order = &scene.order_id;
+    phone
+        .device
+        .record_photo(order, &photo, "image/jpeg", None, 0)
+        .unwrap();
+    assert_eq!(phone.sync().blobs_uploaded, 1);
+    let hash = ContentHash::of(&photo);
+    (photo, hash)
+}
+
 /// Waits until every site reports `done` or `stored` for the blob.
 fn wait_all_copies(operator: &Client, hash: &ContentHash) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -94,9 +109,7 @@ fn wait_all_copies(operator: &Client, hash: &ContentHash) -> serde_json::Value {
 fn a_photo_reaches_the_second_site_and_a_lost_copy_is_served_and_repaired() {
     // 1. Two sites, Shanghai (a local folder) and Beijing (an S3 bucket), ~1,070 km apart.
     let primary_dir = tempfile::tempdir().unwrap();
-    let probe = TestServer::start();
-    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
-    drop(probe);
+    let beijing = s3_site("beijing", 39.90, 116.40);
     let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
     let server = TestServer::start_with(|c| {
         c.sites = vec![shanghai, beijing.clone()];
@@ -105,14 +118,7 @@ fn a_photo_reaches_the_second_site_and_a_lost_copy_is_served_and_repaired() {
 
     // 2. A worker uploads a photo; the copy to Beijing completes through the queue.
     let scene = server.scene("sites", &AREZZO);
-    let mut phone = Phone::for_scene(&server, &scene);
-    let photo = fixture_bytes("photos/DSCN0029.jpg");
-    phone
-        .device
-        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
-        .unwrap();
-    assert_eq!(phone.sync().blobs_uploaded, 1);
-    let hash = ContentHash::of(&photo);
+    let (photo, hash) = upload_photo(&server, &scene, "DSCN0029.jpg");
     let copies = wait_all_copies(&scene.operator, &hash);
     assert_eq!(copies[0]["site"], "shanghai");
     assert_eq!(copies[1]["site"], "beijing");
@@ -161,9 +167,7 @@ fn sites_too_close_together_are_refused_when_redundancy_is_required() {
 fn scrub_finds_a_deleted_and_a_corrupted_copy_and_repairs_both() {
     // 1. Two photos copied to the second site.
     let primary_dir = tempfile::tempdir().unwrap();
-    let probe = TestServer::start();
-    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
-    drop(probe);
+    let beijing = s3_site("beijing", 39.90, 116.40);
     let bucket = match &beijing.store {
         StoreConfig::S3 { bucket, .. } => bucket.clone(),
         StoreConfig::Local { .. } => unreachable!("an S3 site"),
@@ -219,9 +223,7 @@ fn scrub_finds_a_deleted_and_a_corrupted_copy_and_repairs_both() {
 fn a_restore_drill_restores_and_verifies_every_object_and_is_remembered() {
     // 1. Three photos, copied to the second site; no drill has run yet.
     let primary_dir = tempfile::tempdir().unwrap();
-    let probe = TestServer::start();
-    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
-    drop(probe);
+    let beijing = s3_site("beijing", 39.90, 116.40);
     let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
     let server = TestServer::start_with(|c| c.sites = vec![shanghai, beijing.clone()]);
     let scene = server.scene("drill", &AREZZO);
@@ -282,9 +284,7 @@ fn an_upload_while_the_primary_is_down_is_kept_elsewhere_and_reaches_the_primary
     // 1. Two sites; the primary's folder becomes unusable (a file where the folder was).
     let primary_dir = tempfile::tempdir().unwrap();
     let primary = primary_dir.path().join("media");
-    let probe = TestServer::start();
-    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
-    drop(probe);
+    let beijing = s3_site("beijing", 39.90, 116.40);
     let shanghai = local_site(&primary, "shanghai", 31.23, 121.47);
     let server = TestServer::start_with(|c| c.sites = vec![shanghai, beijing.clone()]);
     std::fs::remove_dir_all(&primary).unwrap();
@@ -292,14 +292,7 @@ fn an_upload_while_the_primary_is_down_is_kept_elsewhere_and_reaches_the_primary
 
     // 2. The upload is still acknowledged: it is durable at the second site.
     let scene = server.scene("primary-down", &AREZZO);
-    let mut phone = Phone::for_scene(&server, &scene);
-    let photo = fixture_bytes("photos/DSCN0042.jpg");
-    phone
-        .device
-        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
-        .unwrap();
-    assert_eq!(phone.sync().blobs_uploaded, 1);
-    let hash = ContentHash::of(&photo);
+    let (photo, hash) = upload_photo(&server, &scene, "DSCN0042.jpg");
     let (_, copies) = scene.operator.get(&format!("/media/{hash}/copies"));
     assert_eq!(copies[0]["state"], "pending", "{copies}");
     assert_eq!(copies[1]["state"], "stored", "{copies}");
@@ -321,9 +314,7 @@ fn an_upload_while_the_primary_is_down_is_kept_elsewhere_and_reaches_the_primary
 fn the_scheduled_scrub_repairs_a_damaged_copy_by_itself() {
     // 1. A scrub every second; one photo copied to the second site.
     let primary_dir = tempfile::tempdir().unwrap();
-    let probe = TestServer::start();
-    let beijing = s3_site(&probe, "beijing", 39.90, 116.40);
-    drop(probe);
+    let beijing = s3_site("beijing", 39.90, 116.40);
     let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
     let server = TestServer::start_with(|c| {
         c.sites = vec![shanghai, beijing.clone()];
@@ -364,10 +355,8 @@ fn the_scheduled_scrub_repairs_a_damaged_copy_by_itself() {
 #[ignore = "needs two S3-compatible servers: run scripts/test"]
 fn two_s3_regions_hold_every_photo_and_a_lost_copy_comes_back() {
     // 1. Shanghai and Beijing are two S3 servers.
-    let probe = TestServer::start();
-    let shanghai = s3_site(&probe, "shanghai", 31.23, 121.47);
-    let beijing = s3_site_on(&probe, "_R2", "beijing", 39.90, 116.40);
-    drop(probe);
+    let shanghai = s3_site("shanghai", 31.23, 121.47);
+    let beijing = s3_site_on("_R2", "beijing", 39.90, 116.40);
     let folder = |site: &SiteConfig, data_dir: &str| match &site.store {
         StoreConfig::S3 { bucket, .. } => std::path::Path::new(&env(data_dir)).join(bucket),
         StoreConfig::Local { .. } => unreachable!("an S3 site"),
@@ -381,14 +370,7 @@ fn two_s3_regions_hold_every_photo_and_a_lost_copy_comes_back() {
 
     // 2. A photo lands in both regions.
     let scene = server.scene("regions", &AREZZO);
-    let mut phone = Phone::for_scene(&server, &scene);
-    let photo = fixture_bytes("photos/DSCN0027.jpg");
-    phone
-        .device
-        .record_photo(&scene.order_id, &photo, "image/jpeg", None, 0)
-        .unwrap();
-    assert_eq!(phone.sync().blobs_uploaded, 1);
-    let hash = ContentHash::of(&photo);
+    let (photo, hash) = upload_photo(&server, &scene, "DSCN0027.jpg");
     wait_all_copies(&scene.operator, &hash);
     let key = format!("media/{hash}");
     assert_eq!(std::fs::read(replica_bucket.join(&key)).unwrap(), photo);
