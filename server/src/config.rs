@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use flexwork_storage::StoreConfig;
+use flexwork_storage::{StoreConfig, Suite};
 use flexwork_sync::MessageLimits;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,9 @@ pub struct Config {
     /// Refuse to start unless two sites are more than 200 km apart.
     #[serde(default)]
     pub require_redundancy: bool,
+    /// Encryption at rest of every media blob at every site.
+    #[serde(default)]
+    pub encryption: Encryption,
     /// Seconds between scheduled scrubs of every copy at every site (a day by default); 0 turns
     /// them off.
     #[serde(default = "daily")]
@@ -80,6 +83,7 @@ impl Default for Config {
             sites: Vec::new(),
             require_redundancy: false,
             scrub_interval_secs: daily(),
+            encryption: Encryption::default(),
             limits: Limits::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
@@ -97,12 +101,34 @@ impl std::fmt::Debug for Config {
             .field("media", &self.media)
             .field("sites", &self.sites)
             .field("require_redundancy", &self.require_redundancy)
+            .field("encryption", &self.encryption)
             .field("scrub_interval_secs", &self.scrub_interval_secs)
             .field("limits", &self.limits)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
             .field("token_ttl_hours", &self.token_ttl_hours)
             .finish()
+    }
+}
+
+/// How media is encrypted at rest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Encryption {
+    /// Suite for newly stored media: `aes-256-gcm` (with SHA-256) or `sm4-gcm` (with SM3).
+    /// Media stored earlier keeps the suite it was sealed with.
+    pub suite: Suite,
+    /// The local master key file; empty means `master-keys.toml` in `data_dir`. Created on
+    /// first start. Back it up apart from the media: without it no media can be read.
+    pub key_file: PathBuf,
+}
+
+impl Default for Encryption {
+    fn default() -> Self {
+        Self {
+            suite: Suite::Aes256GcmSha256,
+            key_file: PathBuf::new(),
+        }
     }
 }
 
@@ -167,6 +193,15 @@ impl Config {
         self.media.clone().unwrap_or_else(|| StoreConfig::Local {
             path: self.data_dir.join("media"),
         })
+    }
+
+    /// The master key file: the configured one, or `master-keys.toml` in `data_dir`.
+    pub fn key_file(&self) -> PathBuf {
+        if self.encryption.key_file.as_os_str().is_empty() {
+            self.data_dir.join("master-keys.toml")
+        } else {
+            self.encryption.key_file.clone()
+        }
     }
 
     /// Folder for unfinished chunked uploads.

@@ -28,6 +28,7 @@ pub mod db;
 pub mod drill;
 pub mod error;
 pub mod evidence;
+pub mod keys;
 pub mod replication;
 pub mod settlement;
 pub mod verification;
@@ -93,7 +94,7 @@ impl AppState {
         std::fs::create_dir_all(config.uploads_dir())?;
         let db = Db::connect(&config.database_url()).await?;
         let sites = replication::Sites::open(&config).await?;
-        let media = sites.primary().clone();
+        let media: Arc<dyn MediaStore> = sites.primary().clone();
         let (verifier, jobs) = verification::Queue::new();
         let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
         let upload_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();

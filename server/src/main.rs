@@ -51,10 +51,31 @@ enum Command {
     },
     /// When the last restore drill ran, and whether a quarter has passed since.
     DrillStatus,
+    /// Master keys of encryption at rest.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Show where each site's copy of one media blob stands, as JSON.
     Copies {
         /// The blob's SHA-256, 64 hex digits.
         hash: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Show the current master key and how many blobs each master key wraps at each site.
+    Status,
+    /// Make a new master key current and re-wrap every blob's data key under it, at every
+    /// site; the media itself is not rewritten.
+    Rotate {
+        /// Suite of the new master key [default: the configured suite].
+        #[arg(long)]
+        suite: Option<flexwork_storage::Suite>,
+    },
+    /// Remove a master key no blob needs any more.
+    Retire {
+        /// The master key's id, as `keys status` shows it.
+        id: String,
     },
 }
 
@@ -125,6 +146,24 @@ async fn main() -> anyhow::Result<()> {
             let state = AppState::start(load(cli.config.as_deref())?).await?;
             let copies = flexwork_server::replication::copies(&state, &hash).await?;
             println!("{}", serde_json::to_string_pretty(&copies)?);
+            Ok(())
+        }
+        Command::Keys(command) => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let out = match command {
+                KeysCommand::Status => {
+                    serde_json::to_value(flexwork_server::keys::status(&state).await?)?
+                }
+                KeysCommand::Rotate { suite } => {
+                    let suite = suite.unwrap_or(state.config.encryption.suite);
+                    serde_json::to_value(flexwork_server::keys::rotate(&state, suite).await?)?
+                }
+                KeysCommand::Retire { id } => {
+                    flexwork_server::keys::retire(&state, &id).await?;
+                    serde_json::json!({ "retired": id })
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
         Command::DefaultConfig => {

@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
-use flexwork_storage::{ContentHash, LocalStore, MediaStore, SiteConfig, StorageError};
+use flexwork_storage::{
+    ContentHash, LocalKeyFile, LocalStore, MediaStore, ObjectStore, SealedStore, SiteConfig,
+    StorageError, Vault,
+};
 use serde::Serialize;
 use sqlx::Row;
 use tokio::sync::Notify;
@@ -28,10 +31,12 @@ use crate::{AppState, StartError, now_ms};
 /// Longest wait between two attempts at one copy.
 const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
 
-/// The stores of all sites, the primary first.
+/// The stores of all sites, the primary first, and the keys they are sealed with.
 #[derive(Debug)]
 pub struct Sites {
-    stores: Vec<Arc<dyn MediaStore>>,
+    stores: Vec<Arc<SealedStore>>,
+    /// The master keys of encryption at rest.
+    pub keys: Arc<LocalKeyFile>,
     /// Wakes the replication worker when a job is queued.
     pub wake: Notify,
     /// Reads served from another site because a copy was missing or corrupt.
@@ -42,14 +47,30 @@ impl Sites {
     /// Opens the configured sites, after checking them against the distance rules; with none
     /// configured, the single `media` store of the configuration.
     pub async fn open(config: &Config) -> Result<Self, StartError> {
+        let keys = LocalKeyFile::open_or_create(config.key_file(), config.encryption.suite)
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let keys = Arc::new(keys);
+        let (index_suite, index_key) = keys.index_key();
+        let kms: Arc<dyn flexwork_storage::Kms> = keys.clone();
+        let vault = Arc::new(Vault::new(
+            config.encryption.suite,
+            kms,
+            index_suite,
+            index_key,
+        ));
+        let seal =
+            |objects: Arc<dyn ObjectStore>| Arc::new(SealedStore::new(objects, vault.clone()));
+        tracing::info!(suite = %vault.suite(), key_file = %config.key_file().display(),
+            "media is encrypted at rest");
+
         if config.sites.is_empty() {
-            let store = flexwork_storage::open_store(&config.media_store()).await?;
+            let store = flexwork_storage::open_objects(&config.media_store()).await?;
             tracing::warn!(
                 store = store.name(),
                 "{}",
                 flexwork_storage::sites::NO_REDUNDANCY
             );
-            return Ok(Self::from_stores(vec![store]));
+            return Ok(Self::from_stores(vec![seal(store)], keys));
         }
 
         let plan = flexwork_storage::plan_sites(&config.sites, config.require_redundancy)
@@ -59,42 +80,48 @@ impl Sites {
         }
         let mut stores = Vec::with_capacity(config.sites.len());
         for site in &config.sites {
-            stores.push(open_site(site).await?);
+            stores.push(seal(open_site(site).await?));
         }
         tracing::info!(primary = %plan.primary, sites = stores.len(), "media sites opened");
-        Ok(Self::from_stores(stores))
+        Ok(Self::from_stores(stores, keys))
     }
 
-    fn from_stores(stores: Vec<Arc<dyn MediaStore>>) -> Self {
+    fn from_stores(stores: Vec<Arc<SealedStore>>, keys: Arc<LocalKeyFile>) -> Self {
         Self {
             stores,
+            keys,
             wake: Notify::new(),
             repaired_reads: AtomicU64::new(0),
         }
     }
 
     /// Where uploads are written first.
-    pub fn primary(&self) -> &Arc<dyn MediaStore> {
+    pub fn primary(&self) -> &Arc<SealedStore> {
         &self.stores[0]
     }
 
     /// The sites that receive copies.
-    pub fn replicas(&self) -> &[Arc<dyn MediaStore>] {
+    pub fn replicas(&self) -> &[Arc<SealedStore>] {
         &self.stores[1..]
     }
 
+    /// Every site, the primary first.
+    pub fn all(&self) -> &[Arc<SealedStore>] {
+        &self.stores
+    }
+
     /// The site called `name`.
-    pub fn by_name(&self, name: &str) -> Option<&Arc<dyn MediaStore>> {
+    pub fn by_name(&self, name: &str) -> Option<&Arc<SealedStore>> {
         self.stores.iter().find(|s| s.name() == name)
     }
 }
 
-async fn open_site(site: &SiteConfig) -> Result<Arc<dyn MediaStore>, StorageError> {
+async fn open_site(site: &SiteConfig) -> Result<Arc<dyn ObjectStore>, StorageError> {
     match &site.store {
         flexwork_storage::StoreConfig::Local { path } => Ok(Arc::new(
             LocalStore::open(path.clone()).await?.with_name(&site.name),
         )),
-        other => flexwork_storage::open_store(other).await,
+        other => flexwork_storage::open_objects(other).await,
     }
 }
 
@@ -314,6 +341,17 @@ pub fn spawn_scheduled_scrub(state: AppState) {
             let uploads = state.config.uploads_dir();
             let swept = crate::api::media::sweep_abandoned_uploads(&uploads, week).await;
             tracing::info!(swept, "abandoned uploads removed");
+            for site in state.sites.all() {
+                match site.sweep_unfinished(week).await {
+                    Ok(n) => tracing::info!(
+                        site = site.name(),
+                        aborted = n,
+                        "unfinished multipart uploads aborted"
+                    ),
+                    Err(e) => tracing::warn!(site = site.name(), error = %e,
+                        "could not sweep unfinished multipart uploads"),
+                }
+            }
             match scrub(&state, |_, _| {}).await {
                 Ok(report) => tracing::info!(?report, "scheduled scrub finished"),
                 Err(e) => tracing::error!(error = %e, "scheduled scrub failed"),

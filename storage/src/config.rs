@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{LocalStore, MediaStore, S3Store, StorageError, s3_client};
+use crate::{LocalStore, ObjectStore, S3Store, StorageError, s3_client};
 
 /// Where media is stored. Serialized with a `kind` field: `"local"` or `"s3"`.
 ///
@@ -75,7 +75,7 @@ impl fmt::Debug for StoreConfig {
 ///
 /// A local store creates its folder. An S3 store only builds its client: it sends no request
 /// until first used, so an unreachable server shows up as [`StorageError::Unavailable`] then.
-pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn MediaStore>, StorageError> {
+pub async fn open_objects(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, StorageError> {
     match config {
         StoreConfig::Local { path } => Ok(Arc::new(LocalStore::open(path).await?)),
         StoreConfig::S3 {
@@ -145,14 +145,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn open_store_names_each_kind() {
+    async fn open_objects_names_each_kind() {
         let dir = tempfile::tempdir().unwrap();
         let local = StoreConfig::Local {
             path: dir.path().join("media"),
         };
 
-        let local = open_store(&local).await.unwrap();
-        let s3 = open_store(&s3_config()).await.unwrap();
+        let local = open_objects(&local).await.unwrap();
+        let s3 = open_objects(&s3_config()).await.unwrap();
 
         assert_eq!(local.name(), "local");
         assert_eq!(s3.name(), "shanghai-1");

@@ -17,13 +17,14 @@ pub enum StorageError {
         hash: ContentHash,
     },
 
-    /// The stored bytes no longer hash to their key: the copy is damaged and was not returned.
-    #[error("stored media {hash} is corrupt: its bytes hash to {actual}")]
+    /// The stored copy is damaged (it does not decrypt, or decrypts to other content) and
+    /// was not returned.
+    #[error("stored media {hash} is corrupt: {detail}")]
     Corrupt {
-        /// The key the object is stored under.
+        /// The hash of the blob that was asked for.
         hash: ContentHash,
-        /// The hash of the bytes actually read.
-        actual: ContentHash,
+        /// What is wrong with the copy.
+        detail: String,
     },
 
     /// A put was refused because the bytes do not hash to the hash they were claimed to have.

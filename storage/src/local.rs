@@ -1,20 +1,18 @@
-//! The folder backend: one file per object, named by its hash, under two levels of shards.
+//! The folder backend: one file per object, under two levels of shards.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::file::blocking;
+use crate::{ObjectStore, StorageError};
 use async_trait::async_trait;
 use bytes::Bytes;
-use flexwork_sync::ContentHash;
 
-use crate::file::{self, blocking};
-use crate::{MediaStore, StorageError, check_claim, check_stored};
-
-/// Media kept in a folder on local disk.
+/// Objects kept in a folder on local disk.
 ///
-/// An object lives at `<root>/<hex 0..2>/<hex 2..4>/<full hex>`, which keeps each directory
+/// The object `media/4f2a…` lives at `<root>/media/4f/2a/4f2a…`, which keeps each directory
 /// small. A put writes a temporary file next to its target, syncs it, renames it into place
 /// and syncs the directory, so an acknowledged put survives a crash and a reader never sees
 /// a half-written object.
@@ -29,7 +27,7 @@ impl LocalStore {
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
         let root = root.into();
         tokio::fs::create_dir_all(&root).await?;
-        tracing::info!(root = %root.display(), "opened local media store");
+        tracing::info!(root = %root.display(), "opened local object store");
 
         Ok(Self {
             name: "local".to_owned(),
@@ -48,66 +46,60 @@ impl LocalStore {
         &self.root
     }
 
-    /// Where the object for `hash` is (or would be) kept.
-    pub fn object_path(&self, hash: &ContentHash) -> PathBuf {
-        let hex = hash.to_hex();
-        self.root.join(&hex[..2]).join(&hex[2..4]).join(hex)
+    /// Where the object `key` is (or would be) kept.
+    pub fn object_path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let (dir, name) = split_key(key)?;
+        let mut path = self.root.join(dir);
+        if name.len() >= 4 {
+            path = path.join(&name[..2]).join(&name[2..4]);
+        }
+        Ok(path.join(name))
     }
 
-    fn put_blocking(&self, hash: &ContentHash, bytes: &[u8]) -> Result<(), StorageError> {
-        check_claim(hash, bytes)?;
-        let target = self.prepare_target(hash)?;
+    /// Writes `body` as the object `key`, unless it is not `len` bytes long.
+    fn put_blocking(&self, key: &str, len: u64, mut body: impl Read) -> Result<(), StorageError> {
+        let target = self.prepare_target(key)?;
         let (mut file, temp) = TempFile::create(&target)?;
 
-        file.write_all(bytes)?;
-        temp.commit(file, &target)?;
-
-        Ok(())
-    }
-
-    fn put_file_blocking(&self, hash: &ContentHash, source: &Path) -> Result<(), StorageError> {
-        let reader = File::open(source)?;
-        let target = self.prepare_target(hash)?;
-        let (mut file, temp) = TempFile::create(&target)?;
-
-        let actual = file::copy_hashing(reader, &mut file)?;
-        if actual != *hash {
-            return Err(StorageError::HashMismatch {
-                claimed: *hash,
-                actual,
-            });
+        let written = io::copy(&mut body, &mut file)?;
+        if written != len {
+            let message = format!("expected {len} bytes for {key} but the body had {written}");
+            return Err(StorageError::Io(io::Error::other(message)));
         }
         temp.commit(file, &target)?;
 
         Ok(())
     }
 
-    /// Creates the two shard directories of `hash` and returns the object's path.
-    fn prepare_target(&self, hash: &ContentHash) -> io::Result<PathBuf> {
-        let target = self.object_path(hash);
-        let shard = target.parent().unwrap_or(&self.root);
-        if let Some(first) = shard.parent() {
-            create_dir_durably(first)?;
+    /// Creates the directories of `key` and returns the object's path.
+    fn prepare_target(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let target = self.object_path(key)?;
+        let mut missing = Vec::new();
+        let mut dir = target.parent();
+        while let Some(d) = dir {
+            if d == self.root || d.exists() {
+                break;
+            }
+            missing.push(d.to_owned());
+            dir = d.parent();
         }
-        create_dir_durably(shard)?;
+        for d in missing.iter().rev() {
+            create_dir_durably(d)?;
+        }
 
         Ok(target)
     }
 
-    fn get_blocking(&self, hash: &ContentHash) -> Result<Bytes, StorageError> {
-        let bytes = match fs::read(self.object_path(hash)) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StorageError::NotFound { hash: *hash });
-            }
-            Err(e) => return Err(e.into()),
-        };
-
-        check_stored(&self.name, hash, Bytes::from(bytes))
+    fn get_blocking(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        match fs::read(self.object_path(key)?) {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    fn delete_blocking(&self, hash: &ContentHash) -> Result<(), StorageError> {
-        let path = self.object_path(hash);
+    fn delete_blocking(&self, key: &str) -> Result<(), StorageError> {
+        let path = self.object_path(key)?;
         match fs::remove_file(&path) {
             Ok(()) => sync_parent(&path)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -117,60 +109,82 @@ impl LocalStore {
         Ok(())
     }
 
-    fn list_blocking(&self) -> Result<Vec<ContentHash>, StorageError> {
-        let mut hashes = Vec::new();
-        for first in subdirs(&self.root)? {
-            for shard in subdirs(&first)? {
-                collect_objects(&shard, &mut hashes)?;
-            }
-        }
+    fn list_blocking(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let dir = prefix.trim_end_matches('/');
+        split_key(&format!("{dir}/x"))?;
+        let mut keys = Vec::new();
+        collect_objects(&self.root.join(dir), dir, &mut keys)?;
+        keys.sort();
 
-        Ok(hashes)
+        Ok(keys)
+    }
+}
+
+/// Splits `dir/name` after checking that it names a file inside the store.
+fn split_key(key: &str) -> Result<(&str, &str), StorageError> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    match key.rsplit_once('/') {
+        Some((dir, name)) if dir.split('/').all(valid) && valid(name) => Ok((dir, name)),
+        _ => Err(StorageError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{key:?} is not a valid object key"),
+        ))),
     }
 }
 
 #[async_trait]
-impl MediaStore for LocalStore {
+impl ObjectStore for LocalStore {
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn put(&self, hash: &ContentHash, bytes: Bytes) -> Result<(), StorageError> {
-        let (store, hash) = (self.clone(), *hash);
-        blocking(move || store.put_blocking(&hash, &bytes)).await?;
-        tracing::debug!(store = %self.name, %hash, "stored media");
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let (store, owned) = (self.clone(), key.to_owned());
+        blocking(move || store.put_blocking(&owned, bytes.len() as u64, &bytes[..])).await?;
+        tracing::debug!(store = %self.name, key, "stored object");
 
         Ok(())
     }
 
-    async fn put_file(&self, hash: &ContentHash, path: &Path) -> Result<(), StorageError> {
-        let (store, hash, path) = (self.clone(), *hash, path.to_owned());
-        blocking(move || store.put_file_blocking(&hash, &path)).await?;
-        tracing::debug!(store = %self.name, %hash, "stored media file");
+    async fn put_stream(
+        &self,
+        key: &str,
+        len: u64,
+        body: Box<dyn Read + Send>,
+    ) -> Result<(), StorageError> {
+        let (store, owned) = (self.clone(), key.to_owned());
+        blocking(move || store.put_blocking(&owned, len, body)).await?;
+        tracing::debug!(store = %self.name, key, len, "stored object from a stream");
 
         Ok(())
     }
 
-    async fn get(&self, hash: &ContentHash) -> Result<Bytes, StorageError> {
-        let (store, hash) = (self.clone(), *hash);
-        blocking(move || store.get_blocking(&hash)).await
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        let (store, key) = (self.clone(), key.to_owned());
+        blocking(move || store.get_blocking(&key)).await
     }
 
-    async fn contains(&self, hash: &ContentHash) -> Result<bool, StorageError> {
-        Ok(tokio::fs::try_exists(self.object_path(hash)).await?)
+    async fn contains(&self, key: &str) -> Result<bool, StorageError> {
+        Ok(tokio::fs::try_exists(self.object_path(key)?).await?)
     }
 
-    async fn delete(&self, hash: &ContentHash) -> Result<(), StorageError> {
-        let (store, hash) = (self.clone(), *hash);
-        blocking(move || store.delete_blocking(&hash)).await?;
-        tracing::debug!(store = %self.name, %hash, "deleted media");
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let (store, owned) = (self.clone(), key.to_owned());
+        blocking(move || store.delete_blocking(&owned)).await?;
+        tracing::debug!(store = %self.name, key, "deleted object");
 
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<ContentHash>, StorageError> {
-        let store = self.clone();
-        blocking(move || store.list_blocking()).await
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let (store, prefix) = (self.clone(), prefix.to_owned());
+        blocking(move || store.list_blocking(&prefix)).await
     }
 }
 
@@ -234,33 +248,20 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-fn subdirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut dirs = Vec::new();
-    for entry in fs::read_dir(dir)? {
+/// Adds the key of every object file under `dir` (named `prefix`), skipping temporary files.
+fn collect_objects(dir: &Path, prefix: &str, keys: &mut Vec<String>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
         let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
         if entry.file_type()?.is_dir() {
-            dirs.push(entry.path());
-        }
-    }
-
-    Ok(dirs)
-}
-
-/// Adds the hash of every object file in `shard`; skips temporary and foreign files.
-fn collect_objects(shard: &Path, hashes: &mut Vec<ContentHash>) -> io::Result<()> {
-    for entry in fs::read_dir(shard)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(TempFile::PREFIX) {
-            continue;
-        }
-        match name.parse() {
-            Ok(hash) => hashes.push(hash),
-            Err(_) => {
-                let path = entry.path();
-                tracing::warn!(path = %path.display(), "skipping a file not named by a hash");
-            }
+            collect_objects(&entry.path(), prefix, keys)?;
+        } else if !name.starts_with(TempFile::PREFIX) {
+            keys.push(format!("{prefix}/{name}"));
         }
     }
 
@@ -278,139 +279,109 @@ mod tests {
         (dir, store)
     }
 
-    fn blob(text: &str) -> (ContentHash, Bytes) {
-        let bytes = Bytes::from(text.as_bytes().to_vec());
-        (ContentHash::of(&bytes), bytes)
-    }
-
     #[tokio::test]
     async fn put_then_get_returns_the_same_bytes_at_the_sharded_path() {
         let (_dir, store) = fresh_store().await;
-        let (hash, bytes) = blob("signature of worker 17");
+        let bytes = Bytes::from_static(b"signature of worker 17");
 
-        store.put(&hash, bytes.clone()).await.unwrap();
+        store.put("media/4f2a99", bytes.clone()).await.unwrap();
 
-        assert_eq!(store.get(&hash).await.unwrap(), bytes);
-        let hex = hash.to_hex();
-        let expected = store.root().join(&hex[..2]).join(&hex[2..4]).join(&hex);
+        assert_eq!(
+            store.get("media/4f2a99").await.unwrap(),
+            Some(bytes.clone())
+        );
+        let expected = store.root().join("media/4f/2a/4f2a99");
         assert_eq!(fs::read(expected).unwrap(), bytes);
     }
 
     #[tokio::test]
     async fn putting_twice_is_ok_and_leaves_no_temporary_files() {
         let (_dir, store) = fresh_store().await;
-        let (hash, bytes) = blob("gps track");
 
-        store.put(&hash, bytes.clone()).await.unwrap();
-        store.put(&hash, bytes.clone()).await.unwrap();
+        store
+            .put("media/abcdef", Bytes::from_static(b"one"))
+            .await
+            .unwrap();
+        store
+            .put("media/abcdef", Bytes::from_static(b"two"))
+            .await
+            .unwrap();
 
-        assert_eq!(store.get(&hash).await.unwrap(), bytes);
-        let shard = store.object_path(&hash).parent().unwrap().to_owned();
+        assert_eq!(store.get("media/abcdef").await.unwrap().unwrap(), "two");
+        let shard = store.root().join("media/ab/cd");
         assert_eq!(fs::read_dir(shard).unwrap().count(), 1);
     }
 
     #[tokio::test]
-    async fn put_refuses_bytes_that_do_not_match_the_claimed_hash() {
+    async fn keys_that_would_leave_the_folder_are_refused() {
         let (_dir, store) = fresh_store().await;
-        let (claimed, _) = blob("the real photo");
-        let (actual, other) = blob("something else");
 
-        let err = store.put(&claimed, other).await.unwrap_err();
-
-        assert!(
-            matches!(err, StorageError::HashMismatch { claimed: c, actual: a }
-                if c == claimed && a == actual),
-            "{err:?}"
-        );
-        assert!(!store.contains(&claimed).await.unwrap());
-        assert!(store.list().await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_flipped_byte_on_disk_is_reported_as_corrupt() {
-        let (_dir, store) = fresh_store().await;
-        let (hash, bytes) = blob("photo of the finished shelf");
-        store.put(&hash, bytes.clone()).await.unwrap();
-
-        let path = store.object_path(&hash);
-        let mut damaged = fs::read(&path).unwrap();
-        damaged[3] ^= 0x01;
-        fs::write(&path, &damaged).unwrap();
-
-        let err = store.get(&hash).await.unwrap_err();
-        let expected_actual = ContentHash::of(&damaged);
-        assert!(
-            matches!(err, StorageError::Corrupt { hash: h, actual }
-                if h == hash && actual == expected_actual),
-            "{err:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_missing_object_is_not_found_and_not_contained() {
-        let (_dir, store) = fresh_store().await;
-        let (hash, _) = blob("never stored");
-
-        let err = store.get(&hash).await.unwrap_err();
-
-        assert!(
-            matches!(err, StorageError::NotFound { hash: h } if h == hash),
-            "{err:?}"
-        );
-        assert!(!store.contains(&hash).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn list_returns_every_stored_hash_and_ignores_temporary_files() {
-        let (_dir, store) = fresh_store().await;
-        let mut expected = Vec::new();
-        for text in ["a", "b", "c"] {
-            let (hash, bytes) = blob(text);
-            store.put(&hash, bytes).await.unwrap();
-            expected.push(hash);
+        for key in [
+            "../etc/passwd",
+            "media/../../x",
+            "noslash",
+            "media/.hidden",
+            "/abs/x",
+        ] {
+            let outcome = store.put(key, Bytes::from_static(b"x")).await;
+            assert!(outcome.is_err(), "{key} was accepted");
         }
-        let stray = store.object_path(&expected[0]).with_file_name(".tmp-1-1");
-        fs::write(stray, b"half written").unwrap();
+    }
 
-        let mut listed = store.list().await.unwrap();
+    #[tokio::test]
+    async fn a_missing_object_is_none_and_not_contained() {
+        let (_dir, store) = fresh_store().await;
 
-        listed.sort();
-        expected.sort();
-        assert_eq!(listed, expected);
+        assert_eq!(store.get("media/00ff00").await.unwrap(), None);
+        assert!(!store.contains("media/00ff00").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn list_returns_every_key_under_a_prefix_and_ignores_temporary_files() {
+        let (_dir, store) = fresh_store().await;
+        for key in ["media/aa0001", "media/bb0002", "keys/aa0001"] {
+            store.put(key, Bytes::from_static(b"x")).await.unwrap();
+        }
+        fs::write(store.root().join("media/aa/00/.tmp-1-1"), b"half written").unwrap();
+
+        let listed = store.list("media/").await.unwrap();
+
+        assert_eq!(listed, ["media/aa0001", "media/bb0002"]);
+        assert!(store.list("other/").await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn delete_removes_the_object_and_is_idempotent() {
         let (_dir, store) = fresh_store().await;
-        let (hash, bytes) = blob("to be removed");
-        store.put(&hash, bytes).await.unwrap();
+        store
+            .put("media/cafe01", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
 
-        store.delete(&hash).await.unwrap();
-        store.delete(&hash).await.unwrap();
+        store.delete("media/cafe01").await.unwrap();
+        store.delete("media/cafe01").await.unwrap();
 
-        assert!(!store.contains(&hash).await.unwrap());
-        assert!(matches!(
-            store.get(&hash).await,
-            Err(StorageError::NotFound { .. })
-        ));
+        assert!(!store.contains("media/cafe01").await.unwrap());
     }
 
     #[tokio::test]
-    async fn put_file_copies_a_file_and_refuses_a_wrong_claim() {
-        let (dir, store) = fresh_store().await;
-        let source = dir.path().join("upload.bin");
+    async fn put_stream_copies_a_reader_and_refuses_a_wrong_length() {
+        let (_dir, store) = fresh_store().await;
         let content: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-        fs::write(&source, &content).unwrap();
-        let hash = ContentHash::of(&content);
 
-        store.put_file(&hash, &source).await.unwrap();
-        let (wrong, _) = blob("not this file");
-        let err = store.put_file(&wrong, &source).await.unwrap_err();
+        let body = Box::new(std::io::Cursor::new(content.clone()));
+        store
+            .put_stream("media/beef01", 200_000, body)
+            .await
+            .unwrap();
+        let short = Box::new(std::io::Cursor::new(vec![1u8; 10]));
+        let err = store
+            .put_stream("media/beef02", 11, short)
+            .await
+            .unwrap_err();
 
-        assert_eq!(store.get(&hash).await.unwrap(), content);
-        assert!(matches!(err, StorageError::HashMismatch { .. }), "{err:?}");
-        assert!(!store.contains(&wrong).await.unwrap());
-        let wrong_shard = store.object_path(&wrong).parent().unwrap().to_owned();
-        assert_eq!(fs::read_dir(wrong_shard).unwrap().count(), 0);
+        assert_eq!(store.get("media/beef01").await.unwrap().unwrap(), content);
+        assert!(matches!(err, StorageError::Io(_)), "{err:?}");
+        assert!(!store.contains("media/beef02").await.unwrap());
     }
 }

@@ -1,6 +1,9 @@
-//! The S3 backend: one object per blob in a bucket of any S3-compatible server.
+//! The S3 backend: objects in a bucket of any S3-compatible server.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,11 +12,15 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use flexwork_sync::ContentHash;
+use md5::{Digest, Md5};
+use tokio::task::JoinSet;
 
-use crate::file::{self, blocking};
-use crate::{MediaStore, StorageError, check_claim, check_stored};
+use crate::file::blocking;
+use crate::{ObjectStore, StorageError};
 
 /// Name of the static credentials provider, shown by the SDK in its own diagnostics.
 const CREDENTIALS_SOURCE: &str = "flexwork-config";
@@ -56,15 +63,32 @@ pub fn s3_client(
     Client::from_conf(config)
 }
 
-/// Media kept in an S3 bucket, under the key `<prefix>media/<hex>`.
+/// Objects larger than this go up in parts.
+const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+/// Size of each part of a multipart upload (S3 requires at least 5 MiB for all but the last).
+const PART_SIZE: u64 = 8 * 1024 * 1024;
+/// The most parts S3 allows in one upload.
+const MAX_PARTS: u64 = 10_000;
+/// Parts sent at the same time during a multipart upload.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Objects kept in an S3 bucket, under the key `<prefix><key>`.
 ///
-/// The bucket must exist; this store never creates or configures buckets.
+/// The bucket must exist; this store never creates or configures buckets. Small objects go
+/// up in one `PutObject`; large ones stream through a multipart upload, a few parts in memory
+/// at a time, and a multipart upload interrupted by a crash is picked up where it stopped by
+/// the next put of the same key. Every request carries a `Content-MD5`, so the server checks
+/// what it received before acknowledging it.
 #[derive(Debug, Clone)]
 pub struct S3Store {
     name: String,
     client: Client,
     bucket: String,
     prefix: String,
+    multipart_threshold: u64,
+    part_size: u64,
+    /// Parts sent over the store's life (parts found already stored are not counted).
+    parts_sent: Arc<AtomicU64>,
 }
 
 impl S3Store {
@@ -80,7 +104,23 @@ impl S3Store {
             client,
             bucket: bucket.into(),
             prefix: prefix.into(),
+            multipart_threshold: MULTIPART_THRESHOLD,
+            part_size: PART_SIZE,
+            parts_sent: Arc::default(),
         }
+    }
+
+    /// Sends objects larger than `threshold` bytes in parts of `part_size` bytes.
+    pub fn with_multipart(mut self, threshold: u64, part_size: u64) -> Self {
+        self.multipart_threshold = threshold;
+        self.part_size = part_size.max(5 * 1024 * 1024);
+        self
+    }
+
+    /// How many parts of multipart uploads this store has sent; parts an interrupted upload
+    /// had already stored are not sent again and not counted.
+    pub fn parts_sent(&self) -> u64 {
+        self.parts_sent.load(Ordering::Relaxed)
     }
 
     /// The bucket holding the objects.
@@ -88,98 +128,342 @@ impl S3Store {
         &self.bucket
     }
 
-    /// The object key of `hash`.
-    pub fn object_key(&self, hash: &ContentHash) -> String {
-        format!("{}{hash}", self.media_prefix())
-    }
-
-    fn media_prefix(&self) -> String {
-        format!("{}media/", self.prefix)
+    /// The S3 key of the object `key`.
+    pub fn s3_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
     }
 
     fn unavailable(&self, source: impl std::error::Error + Send + Sync + 'static) -> StorageError {
         StorageError::unavailable(&self.name, source)
     }
 
-    async fn upload(&self, hash: &ContentHash, body: ByteStream) -> Result<(), StorageError> {
+    async fn put_object(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
-            .key(self.object_key(hash))
-            .body(body)
+            .key(self.s3_key(key))
+            .content_md5(md5_base64(&bytes))
+            .body(ByteStream::from(bytes))
             .send()
             .await
             .map_err(|e| self.unavailable(e))?;
-        tracing::debug!(store = %self.name, %hash, "stored media");
+        tracing::debug!(store = %self.name, key, "stored object");
 
         Ok(())
     }
 
-    /// Fetches one page of keys under the media prefix; returns the next page's token.
+    /// Streams `body` up in parts, resuming an earlier unfinished upload of the same key.
+    async fn put_multipart(
+        &self,
+        key: &str,
+        len: u64,
+        body: Box<dyn Read + Send>,
+    ) -> Result<(), StorageError> {
+        let s3_key = self.s3_key(key);
+        let part_size = self.part_size.max(len.div_ceil(MAX_PARTS));
+        let (upload_id, stored) = match self.find_upload(&s3_key).await? {
+            Some(id) => {
+                let parts = self.stored_parts(&s3_key, &id).await?;
+                tracing::info!(store = %self.name, key, parts = parts.len(),
+                    "resuming an unfinished multipart upload");
+                (id, parts)
+            }
+            None => (self.create_upload(&s3_key).await?, HashMap::new()),
+        };
+
+        let (parts, sent) = self
+            .send_parts(&s3_key, &upload_id, part_size, body, &stored)
+            .await?;
+        if sent != len {
+            let message = format!("expected {len} bytes for {key} but the body had {sent}");
+            return Err(StorageError::Io(std::io::Error::other(message)));
+        }
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&s3_key)
+            .upload_id(&upload_id)
+            .multipart_upload(completed)
+            .send()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        tracing::debug!(store = %self.name, key, len, "stored object in parts");
+
+        Ok(())
+    }
+
+    /// Reads parts off `body` on a blocking thread and sends each one the server does not
+    /// already hold, a few at a time; returns the parts in order and the bytes read.
+    async fn send_parts(
+        &self,
+        s3_key: &str,
+        upload_id: &str,
+        part_size: u64,
+        body: Box<dyn Read + Send>,
+        stored: &HashMap<i32, (i64, String)>,
+    ) -> Result<(Vec<CompletedPart>, u64), StorageError> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let reader = tokio::task::spawn_blocking(move || read_parts(body, part_size, &tx));
+
+        let mut done = Vec::new();
+        let mut in_flight = JoinSet::new();
+        let mut skipped = 0usize;
+        while let Some(part) = rx.recv().await {
+            let (number, bytes, md5): Part = part?;
+            let etag = hex::encode(md5);
+            let held = stored.get(&number);
+            if held.is_some_and(|(size, tag)| *size == bytes.len() as i64 && *tag == etag) {
+                skipped += 1;
+                done.push(completed_part(number, etag));
+                continue;
+            }
+            if in_flight.len() >= PARTS_IN_FLIGHT {
+                done.push(self.joined(in_flight.join_next().await)?);
+            }
+            in_flight.spawn(self.clone().upload_part(
+                s3_key.to_owned(),
+                upload_id.to_owned(),
+                number,
+                bytes,
+                md5,
+            ));
+        }
+        while let Some(joined) = in_flight.join_next().await {
+            done.push(self.joined(Some(joined))?);
+        }
+        let sent = match reader.await {
+            Ok(result) => result?,
+            Err(e) => return Err(StorageError::Io(std::io::Error::other(e))),
+        };
+        if skipped > 0 {
+            tracing::info!(store = %self.name, key = s3_key, skipped, "parts already stored were not sent again");
+        }
+        done.sort_by_key(|p| p.part_number());
+
+        Ok((done, sent))
+    }
+
+    fn joined(
+        &self,
+        joined: Option<Result<Result<CompletedPart, StorageError>, tokio::task::JoinError>>,
+    ) -> Result<CompletedPart, StorageError> {
+        match joined {
+            Some(Ok(part)) => part,
+            Some(Err(e)) => Err(StorageError::Io(std::io::Error::other(e))),
+            None => Err(StorageError::Io(std::io::Error::other(
+                "no part upload was running",
+            ))),
+        }
+    }
+
+    async fn upload_part(
+        self,
+        s3_key: String,
+        upload_id: String,
+        number: i32,
+        bytes: Bytes,
+        md5: [u8; 16],
+    ) -> Result<CompletedPart, StorageError> {
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&s3_key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .content_md5(BASE64.encode(md5))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let etag = output.e_tag().map_or_else(|| hex::encode(md5), trim_etag);
+        self.parts_sent.fetch_add(1, Ordering::Relaxed);
+
+        Ok(completed_part(number, etag))
+    }
+
+    /// The id of the newest unfinished multipart upload of `s3_key`, if there is one.
+    async fn find_upload(&self, s3_key: &str) -> Result<Option<String>, StorageError> {
+        let listed = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(s3_key)
+            .send()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let newest = listed
+            .uploads()
+            .iter()
+            .filter(|u| u.key() == Some(s3_key))
+            .max_by_key(|u| u.initiated().map(|t| (t.secs(), t.subsec_nanos())));
+
+        Ok(newest.and_then(|u| u.upload_id().map(str::to_owned)))
+    }
+
+    /// The parts an unfinished upload already holds: number → (size, ETag).
+    async fn stored_parts(
+        &self,
+        s3_key: &str,
+        upload_id: &str,
+    ) -> Result<HashMap<i32, (i64, String)>, StorageError> {
+        let mut parts = HashMap::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(s3_key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker)
+                .send()
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            for part in page.parts() {
+                if let (Some(n), Some(size), Some(tag)) =
+                    (part.part_number(), part.size(), part.e_tag())
+                {
+                    parts.insert(n, (size, trim_etag(tag)));
+                }
+            }
+            match page.next_part_number_marker() {
+                Some(next) if page.is_truncated() == Some(true) => marker = Some(next.to_owned()),
+                _ => return Ok(parts),
+            }
+        }
+    }
+
+    async fn create_upload(&self, s3_key: &str) -> Result<String, StorageError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(s3_key)
+            .send()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        created
+            .upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| self.unavailable(std::io::Error::other("the server gave no upload id")))
+    }
+
+    /// Fetches one page of keys under `prefix`; returns the next page's token.
     async fn list_page(
         &self,
+        prefix: &str,
         token: Option<String>,
-        hashes: &mut Vec<ContentHash>,
+        keys: &mut Vec<String>,
     ) -> Result<Option<String>, StorageError> {
         let page = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(self.media_prefix())
+            .prefix(self.s3_key(prefix))
             .set_continuation_token(token)
             .send()
             .await
             .map_err(|e| self.unavailable(e))?;
 
         for object in page.contents() {
-            self.collect_key(object.key().unwrap_or_default(), hashes);
+            let key = object.key().unwrap_or_default();
+            keys.push(key.strip_prefix(&self.prefix).unwrap_or(key).to_owned());
         }
 
         Ok(page.next_continuation_token().map(str::to_owned))
     }
+}
 
-    fn collect_key(&self, key: &str, hashes: &mut Vec<ContentHash>) {
-        let hex = key.strip_prefix(&self.media_prefix()).unwrap_or(key);
-        match hex.parse() {
-            Ok(hash) => hashes.push(hash),
-            Err(_) => tracing::warn!(store = %self.name, key, "skipping a key not named by a hash"),
+/// One part of a multipart upload: its number, bytes and MD5.
+type Part = (i32, Bytes, [u8; 16]);
+
+/// Reads `body` in parts of `part_size` bytes and hands each, with its number and MD5, to
+/// `tx`; returns the number of bytes read.
+fn read_parts(
+    mut body: Box<dyn Read + Send>,
+    part_size: u64,
+    tx: &tokio::sync::mpsc::Sender<Result<Part, StorageError>>,
+) -> Result<u64, StorageError> {
+    let mut total = 0u64;
+    for number in 1.. {
+        let mut part = Vec::with_capacity(usize::try_from(part_size).unwrap_or(usize::MAX));
+        (&mut body).take(part_size).read_to_end(&mut part)?;
+        if part.is_empty() && number > 1 {
+            break;
+        }
+        total += part.len() as u64;
+        let short = (part.len() as u64) < part_size;
+        let md5: [u8; 16] = Md5::digest(&part).into();
+        if tx
+            .blocking_send(Ok((number, Bytes::from(part), md5)))
+            .is_err()
+        {
+            break;
+        }
+        if short {
+            break;
         }
     }
+    Ok(total)
+}
+
+fn completed_part(number: i32, etag: String) -> CompletedPart {
+    CompletedPart::builder()
+        .part_number(number)
+        .e_tag(format!("\"{etag}\""))
+        .build()
+}
+
+fn trim_etag(tag: &str) -> String {
+    tag.trim_matches('"').to_ascii_lowercase()
+}
+
+fn md5_base64(bytes: &[u8]) -> String {
+    BASE64.encode(Md5::digest(bytes))
 }
 
 #[async_trait]
-impl MediaStore for S3Store {
+impl ObjectStore for S3Store {
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn put(&self, hash: &ContentHash, bytes: Bytes) -> Result<(), StorageError> {
-        check_claim(hash, &bytes)?;
-        self.upload(hash, ByteStream::from(bytes)).await
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        self.put_object(key, bytes).await
     }
 
-    async fn put_file(&self, hash: &ContentHash, path: &Path) -> Result<(), StorageError> {
-        let owned = path.to_owned();
-        let actual = blocking(move || Ok(file::hash_file(&owned)?)).await?;
-        if actual != *hash {
-            return Err(StorageError::HashMismatch {
-                claimed: *hash,
-                actual,
-            });
+    async fn put_stream(
+        &self,
+        key: &str,
+        len: u64,
+        body: Box<dyn Read + Send>,
+    ) -> Result<(), StorageError> {
+        if len > self.multipart_threshold {
+            return self.put_multipart(key, len, body).await;
         }
-
-        let body = ByteStream::from_path(path)
-            .await
-            .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
-        self.upload(hash, body).await
+        let bytes = blocking(move || {
+            let mut bytes = Vec::new();
+            body.take(len + 1).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        })
+        .await?;
+        if bytes.len() as u64 != len {
+            let message = format!("expected {len} bytes for {key} but the body had more or fewer");
+            return Err(StorageError::Io(std::io::Error::other(message)));
+        }
+        self.put_object(key, Bytes::from(bytes)).await
     }
 
-    async fn get(&self, hash: &ContentHash) -> Result<Bytes, StorageError> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
         let request = self.client.get_object().bucket(&self.bucket);
-        let output = match request.key(self.object_key(hash)).send().await {
+        let output = match request.key(self.s3_key(key)).send().await {
             Ok(output) => output,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Err(StorageError::NotFound { hash: *hash });
+                return Ok(None);
             }
             Err(e) => return Err(self.unavailable(e)),
         };
@@ -189,39 +473,77 @@ impl MediaStore for S3Store {
             .await
             .map_err(|e| self.unavailable(e))?;
 
-        check_stored(&self.name, hash, body.into_bytes())
+        Ok(Some(body.into_bytes()))
     }
 
-    async fn contains(&self, hash: &ContentHash) -> Result<bool, StorageError> {
+    async fn contains(&self, key: &str) -> Result<bool, StorageError> {
         let request = self.client.head_object().bucket(&self.bucket);
-        match request.key(self.object_key(hash)).send().await {
+        match request.key(self.s3_key(key)).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
             Err(e) => Err(self.unavailable(e)),
         }
     }
 
-    async fn delete(&self, hash: &ContentHash) -> Result<(), StorageError> {
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
-            .key(self.object_key(hash))
+            .key(self.s3_key(key))
             .send()
             .await
             .map_err(|e| self.unavailable(e))?;
-        tracing::debug!(store = %self.name, %hash, "deleted media");
+        tracing::debug!(store = %self.name, key, "deleted object");
 
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<ContentHash>, StorageError> {
-        let mut hashes = Vec::new();
-        let mut token = self.list_page(None, &mut hashes).await?;
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut token = self.list_page(prefix, None, &mut keys).await?;
         while let Some(next) = token {
-            token = self.list_page(Some(next), &mut hashes).await?;
+            token = self.list_page(prefix, Some(next), &mut keys).await?;
         }
+        keys.sort();
 
-        Ok(hashes)
+        Ok(keys)
+    }
+
+    async fn sweep_unfinished(&self, older_than: Duration) -> Result<usize, StorageError> {
+        let listed = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .send()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(older_than)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let mut aborted = 0;
+        for upload in listed.uploads() {
+            let started = upload
+                .initiated()
+                .and_then(|t| std::time::SystemTime::try_from(*t).ok());
+            let (Some(key), Some(id), Some(started)) = (upload.key(), upload.upload_id(), started)
+            else {
+                continue;
+            };
+            if started >= cutoff {
+                continue;
+            }
+            self.client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(id)
+                .send()
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            aborted += 1;
+        }
+        Ok(aborted)
     }
 }
 
@@ -235,12 +557,11 @@ mod tests {
         let secret = "s3cr3t-that-must-not-leak";
         let client = s3_client("http://127.0.0.1:9", "us-east-1", "flexwork", secret, true);
         let store = S3Store::new("shanghai-1", client, "evidence", "site-a/");
-        let hash = ContentHash::of(b"abc");
 
-        let key = store.object_key(&hash);
+        let key = store.s3_key("media/abc");
         let shown = format!("{store:?}");
 
-        assert_eq!(key, format!("site-a/media/{}", hash.to_hex()));
+        assert_eq!(key, "site-a/media/abc");
         assert!(!shown.contains(secret), "{shown}");
     }
 }

@@ -1,6 +1,7 @@
-//! The S3 backend against a real S3-compatible server (s3s-fs) on loopback.
+//! The S3 backend against real S3-compatible servers on loopback: s3s-fs, and Garage as the
+//! second region when `scripts/test` started it (variables ending in `_R2`).
 //!
-//! Start one and run these tests with:
+//! Start them and run these tests with `scripts/test`, or by hand:
 //!
 //! ```sh
 //! eval "$(scripts/s3-server)"
@@ -10,31 +11,39 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use flexwork_storage::{
-    ContentHash, MediaStore, S3Store, StorageError, StoreConfig, open_store, s3_client,
+    ContentHash, LocalKeyFile, MediaStore, ObjectStore, S3Store, SealedStore, StorageError,
+    StoreConfig, Suite, Vault, open_objects, s3_client,
 };
 
 const REGION: &str = "us-east-1";
 
-/// The S3 server the tests talk to, as printed by `scripts/s3-server`.
+/// One S3 server the tests talk to, as printed by `scripts/s3-server` or `scripts/garage-server`.
 struct Server {
     endpoint: String,
     access_key: String,
     secret_key: String,
     data_dir: PathBuf,
+    /// s3s-fs keeps each object as a plain file named by its key.
+    plain_files: bool,
 }
 
 impl Server {
-    fn from_env() -> Self {
-        Self {
-            endpoint: required_env("FLEXWORK_TEST_S3_ENDPOINT"),
-            access_key: required_env("FLEXWORK_TEST_S3_ACCESS_KEY"),
-            secret_key: required_env("FLEXWORK_TEST_S3_SECRET_KEY"),
-            data_dir: required_env("FLEXWORK_TEST_S3_DATA_DIR").into(),
-        }
+    fn from_env(suffix: &str) -> Option<Self> {
+        let var = |base: &str| std::env::var(format!("{base}{suffix}")).ok();
+        Some(Self {
+            endpoint: var("FLEXWORK_TEST_S3_ENDPOINT")?,
+            access_key: var("FLEXWORK_TEST_S3_ACCESS_KEY")?,
+            secret_key: var("FLEXWORK_TEST_S3_SECRET_KEY")?,
+            data_dir: var("FLEXWORK_TEST_S3_DATA_DIR")?.into(),
+            plain_files: suffix.is_empty(),
+        })
     }
 
     fn client(&self) -> aws_sdk_s3::Client {
@@ -55,21 +64,29 @@ impl Server {
         bucket
     }
 
-    async fn fresh_store(&self) -> S3Store {
+    async fn fresh_objects(&self) -> S3Store {
         let bucket = self.fresh_bucket().await;
         S3Store::new("test-site", self.client(), bucket, "")
     }
-
-    /// Where s3s-fs keeps the object `key` of `bucket` on its disk.
-    fn object_file(&self, bucket: &str, key: &str) -> PathBuf {
-        self.data_dir.join(bucket).join(key)
-    }
 }
 
-fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `eval \"$(scripts/s3-server)\"` before these tests")
-    })
+/// Every server `scripts/test` started: the first one is required, the second optional.
+fn servers() -> Vec<Server> {
+    let first = Server::from_env("").unwrap_or_else(|| {
+        panic!("FLEXWORK_TEST_S3_* is not set: run `eval \"$(scripts/s3-server)\"` first")
+    });
+    let mut all = vec![first];
+    all.extend(Server::from_env("_R2"));
+    all
+}
+
+/// A sealed store over `objects`, with its own key file in `dir`.
+fn sealed(dir: &Path, objects: Arc<dyn ObjectStore>) -> SealedStore {
+    let keys = LocalKeyFile::open_or_create(dir.join("keys.toml"), Suite::Aes256GcmSha256);
+    let keys = Arc::new(keys.unwrap());
+    let (index_suite, index_key) = keys.index_key();
+    let vault = Vault::new(Suite::Aes256GcmSha256, keys, index_suite, index_key);
+    SealedStore::new(objects, Arc::new(vault))
 }
 
 fn photo() -> (ContentHash, Bytes) {
@@ -81,131 +98,218 @@ fn photo_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/photos/DSCN0010.jpg")
 }
 
+/// `len` bytes that do not compress and are the same every run.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A reader that fails after `limit` bytes, as a process killed mid-upload would stop.
+struct Interrupted {
+    inner: std::io::Cursor<Vec<u8>>,
+    limit: u64,
+}
+
+impl Read for Interrupted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.inner.position() >= self.limit {
+            return Err(std::io::Error::other("the process was killed"));
+        }
+        let room = (self.limit - self.inner.position()) as usize;
+        let n = buf.len().min(room);
+        self.inner.read(&mut buf[..n])
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs an S3-compatible server: see scripts/s3-server"]
-async fn a_photo_round_trips_and_a_second_put_is_ok() {
-    let server = Server::from_env();
-    let store = server.fresh_store().await;
-    let (hash, photo) = photo();
+async fn a_photo_round_trips_sealed_and_a_second_put_stores_nothing_more() {
+    for server in servers() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Arc::new(server.fresh_objects().await);
+        let store = sealed(dir.path(), objects.clone());
+        let (hash, photo) = photo();
 
-    // 1. The worker's photo is uploaded.
-    store.put(&hash, photo.clone()).await.unwrap();
-    assert!(store.contains(&hash).await.unwrap());
+        // 1. The worker's photo is uploaded; the phone retries the same upload.
+        store.put(&hash, photo.clone()).await.unwrap();
+        store.put(&hash, photo.clone()).await.unwrap();
 
-    // 2. The phone retries the same upload: accepted, nothing duplicated.
-    store.put(&hash, photo.clone()).await.unwrap();
-    assert_eq!(store.list().await.unwrap(), vec![hash]);
+        // 2. The bucket holds one sealed object and one envelope, neither named by the hash.
+        let media = objects.list("media/").await.unwrap();
+        assert_eq!(media, vec![store.media_key(&hash)]);
+        assert_eq!(objects.list("keys/").await.unwrap().len(), 1);
+        assert!(!media[0].contains(&hash.to_hex()));
+        let sealed_bytes = objects.get(&media[0]).await.unwrap().unwrap();
+        let middle = &photo[photo.len() / 2..photo.len() / 2 + 32];
+        assert!(!sealed_bytes.windows(32).any(|w| w == middle));
 
-    // 3. An operator opens the evidence and sees exactly the uploaded bytes.
-    let fetched = store.get(&hash).await.unwrap();
-    assert_eq!(fetched.len(), photo.len());
-    assert_eq!(fetched, photo);
+        // 3. An operator opens the evidence and sees exactly the uploaded bytes.
+        assert_eq!(
+            store.get(&hash).await.unwrap(),
+            photo,
+            "{}",
+            server.endpoint
+        );
+    }
 }
 
 #[tokio::test]
 #[ignore = "needs an S3-compatible server: see scripts/s3-server"]
 async fn a_missing_object_is_not_found_and_deleting_it_is_ok() {
-    let server = Server::from_env();
-    let store = server.fresh_store().await;
-    let (hash, _) = photo();
+    for server in servers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sealed(dir.path(), Arc::new(server.fresh_objects().await));
+        let (hash, _) = photo();
 
-    let err = store.get(&hash).await.unwrap_err();
+        let err = store.get(&hash).await.unwrap_err();
 
-    assert!(
-        matches!(err, StorageError::NotFound { hash: h } if h == hash),
-        "{err:?}"
-    );
-    assert!(!store.contains(&hash).await.unwrap());
-    store.delete(&hash).await.unwrap();
+        assert!(
+            matches!(err, StorageError::NotFound { hash: h } if h == hash),
+            "{err:?}"
+        );
+        assert!(!store.contains(&hash).await.unwrap());
+        store.delete(&hash).await.unwrap();
+    }
 }
 
 #[tokio::test]
 #[ignore = "needs an S3-compatible server: see scripts/s3-server"]
 async fn bytes_that_do_not_match_their_hash_are_refused() {
-    let server = Server::from_env();
-    let store = server.fresh_store().await;
+    let server = &servers()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(server.fresh_objects().await);
+    let store = sealed(dir.path(), objects.clone());
     let (hash, photo) = photo();
     let truncated = photo.slice(..photo.len() / 2);
 
     let err = store.put(&hash, truncated).await.unwrap_err();
 
     assert!(matches!(err, StorageError::HashMismatch { claimed, .. } if claimed == hash));
-    assert!(store.list().await.unwrap().is_empty());
+    assert!(objects.list("").await.unwrap().is_empty());
 }
 
 #[tokio::test]
 #[ignore = "needs an S3-compatible server: see scripts/s3-server"]
 async fn an_object_damaged_on_the_server_is_corrupt_never_returned() {
-    let server = Server::from_env();
-    let store = server.fresh_store().await;
-    let (hash, photo) = photo();
-    store.put(&hash, photo).await.unwrap();
+    for server in servers() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Arc::new(server.fresh_objects().await);
+        let store = sealed(dir.path(), objects.clone());
+        let (hash, photo) = photo();
+        store.put(&hash, photo).await.unwrap();
 
-    // 1. A byte of the object flips on the server's disk.
-    let file = server.object_file(store.bucket(), &store.object_key(&hash));
-    let mut damaged = std::fs::read(&file).expect("s3s-fs keeps the object as a plain file");
-    damaged[1000] ^= 0x20;
-    std::fs::write(&file, &damaged).unwrap();
-
-    // 2. Reading it reports the damage instead of handing out the bad bytes.
-    let result = store.get(&hash).await;
-    let expected_actual = ContentHash::of(&damaged);
-    match result {
-        Err(StorageError::Corrupt { hash: h, actual }) => {
-            assert_eq!(h, hash);
-            assert_eq!(actual, expected_actual);
+        // 1. A byte of the object flips: on the server's disk where it is a plain file, or
+        //    through the API.
+        let key = store.media_key(&hash);
+        let mut damaged = objects.get(&key).await.unwrap().unwrap().to_vec();
+        damaged[1000] ^= 0x20;
+        if server.plain_files {
+            let file = server.data_dir.join(objects.bucket()).join(&key);
+            std::fs::write(&file, &damaged).unwrap();
+        } else {
+            objects.put(&key, damaged.into()).await.unwrap();
         }
-        Ok(bytes) => panic!("damaged object was returned ({} bytes)", bytes.len()),
-        Err(other) => panic!("expected a corrupt error, got {other:?}"),
+
+        // 2. Reading it reports the damage instead of handing out the bad bytes.
+        match store.get(&hash).await {
+            Err(StorageError::Corrupt { hash: h, .. }) => assert_eq!(h, hash),
+            Ok(bytes) => panic!("damaged object was returned ({} bytes)", bytes.len()),
+            Err(other) => panic!("expected a corrupt error, got {other:?}"),
+        }
     }
 }
 
 #[tokio::test]
 #[ignore = "needs an S3-compatible server: see scripts/s3-server"]
-async fn list_shows_every_object_until_it_is_deleted() {
-    let server = Server::from_env();
-    let store = server.fresh_store().await;
-    let blobs: Vec<Bytes> = [&b"signature"[..], b"gps track", b"receipt"]
-        .into_iter()
-        .map(Bytes::from_static)
-        .collect();
-    let mut hashes: Vec<ContentHash> = blobs.iter().map(|b| ContentHash::of(b)).collect();
-    for (hash, bytes) in hashes.iter().zip(&blobs) {
-        store.put(hash, bytes.clone()).await.unwrap();
+async fn a_large_video_goes_up_in_parts_and_an_interrupted_upload_resumes() {
+    for server in servers() {
+        let objects = server.fresh_objects().await;
+        let objects = objects.with_multipart(6 * 1024 * 1024, 5 * 1024 * 1024);
+        let video = noise(23 * 1024 * 1024 + 123);
+        let len = video.len() as u64;
+
+        // 1. The upload stops after two and a half parts, as if the server were killed.
+        let cut = Interrupted {
+            inner: std::io::Cursor::new(video.clone()),
+            limit: 12 * 1024 * 1024 + 512 * 1024,
+        };
+        let err = objects.put_stream("media/video", len, Box::new(cut)).await;
+        assert!(err.is_err());
+        assert!(!objects.contains("media/video").await.unwrap());
+        let sent_before = objects.parts_sent();
+        assert_eq!(sent_before, 2, "{}", server.endpoint);
+
+        // 2. The next put of the same object sends only the parts that are missing.
+        let whole = Box::new(std::io::Cursor::new(video.clone()));
+        objects.put_stream("media/video", len, whole).await.unwrap();
+        assert_eq!(objects.parts_sent() - sent_before, 3, "{}", server.endpoint);
+
+        // 3. The object is whole, and no unfinished upload is left behind.
+        let stored = objects.get("media/video").await.unwrap().unwrap();
+        assert_eq!(stored.len(), video.len());
+        assert!(stored == video, "the resumed object differs from the video");
+        assert_eq!(objects.sweep_unfinished(Duration::ZERO).await.unwrap(), 0);
     }
-
-    let mut listed = store.list().await.unwrap();
-    store.delete(&hashes[0]).await.unwrap();
-    let mut remaining = store.list().await.unwrap();
-
-    listed.sort();
-    remaining.sort();
-    hashes.sort();
-    assert_eq!(listed, hashes);
-    assert_eq!(remaining.len(), 2);
-    assert!(!remaining.contains(&ContentHash::of(b"signature")));
 }
 
 #[tokio::test]
 #[ignore = "needs an S3-compatible server: see scripts/s3-server"]
-async fn put_file_uploads_the_photo_from_disk() {
-    let server = Server::from_env();
-    let store = server.fresh_store().await;
-    let (hash, photo) = photo();
+async fn a_large_file_is_sealed_on_the_fly_into_a_multipart_upload() {
+    let server = &servers()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let objects = server.fresh_objects().await;
+    let objects = Arc::new(objects.with_multipart(6 * 1024 * 1024, 5 * 1024 * 1024));
+    let store = sealed(dir.path(), objects.clone());
+    let video = noise(17 * 1024 * 1024 + 5);
+    let path = dir.path().join("video.mp4");
+    std::fs::write(&path, &video).unwrap();
+    let hash = ContentHash::of(&video);
 
-    store.put_file(&hash, &photo_path()).await.unwrap();
-    let wrong = ContentHash::of(b"another photo");
-    let err = store.put_file(&wrong, &photo_path()).await.unwrap_err();
+    store.put_file(&hash, &path).await.unwrap();
 
-    assert_eq!(store.get(&hash).await.unwrap(), photo);
-    assert!(matches!(err, StorageError::HashMismatch { .. }), "{err:?}");
-    assert!(!store.contains(&wrong).await.unwrap());
+    assert!(objects.parts_sent() >= 4);
+    assert!(store.get(&hash).await.unwrap() == video);
+}
+
+#[tokio::test]
+#[ignore = "needs an S3-compatible server: see scripts/s3-server"]
+async fn unfinished_uploads_are_swept_once_old_enough() {
+    let server = &servers()[0];
+    let objects = server.fresh_objects().await;
+    let objects = objects.with_multipart(6 * 1024 * 1024, 5 * 1024 * 1024);
+    let video = noise(12 * 1024 * 1024);
+    let cut = Interrupted {
+        inner: std::io::Cursor::new(video.clone()),
+        limit: 6 * 1024 * 1024,
+    };
+    let len = video.len() as u64;
+    assert!(
+        objects
+            .put_stream("media/v", len, Box::new(cut))
+            .await
+            .is_err()
+    );
+
+    let young = objects
+        .sweep_unfinished(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let old = objects.sweep_unfinished(Duration::ZERO).await.unwrap();
+
+    assert_eq!((young, old), (0, 1));
 }
 
 #[tokio::test]
 #[ignore = "needs an S3-compatible server: see scripts/s3-server"]
 async fn a_store_opened_from_config_keeps_its_objects_under_its_prefix() {
-    let server = Server::from_env();
+    let server = &servers()[0];
     let bucket = server.fresh_bucket().await;
     let config = StoreConfig::S3 {
         name: "shanghai-1".into(),
@@ -217,15 +321,17 @@ async fn a_store_opened_from_config_keeps_its_objects_under_its_prefix() {
         path_style: true,
         prefix: "site-a/".into(),
     };
-    let store = open_store(&config).await.unwrap();
-    let (hash, photo) = photo();
+    let objects = open_objects(&config).await.unwrap();
 
-    store.put(&hash, photo.clone()).await.unwrap();
+    objects
+        .put("media/abc", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
 
-    let file = server.object_file(&bucket, &format!("site-a/media/{hash}"));
-    assert_eq!(std::fs::read(file).unwrap(), photo);
-    assert_eq!(store.list().await.unwrap(), vec![hash]);
-    assert_eq!(store.name(), "shanghai-1");
+    let file = server.data_dir.join(&bucket).join("site-a/media/abc");
+    assert_eq!(std::fs::read(file).unwrap(), b"x");
+    assert_eq!(objects.list("media/").await.unwrap(), vec!["media/abc"]);
+    assert_eq!(objects.name(), "shanghai-1");
 }
 
 #[tokio::test]
@@ -236,7 +342,7 @@ async fn a_server_that_does_not_answer_is_unavailable() {
     let client = s3_client(&endpoint, REGION, "key", "secret", true);
     let store = S3Store::new("nowhere", client, "evidence", "");
 
-    let err = store.get(&ContentHash::of(b"x")).await.unwrap_err();
+    let err = store.get("media/x").await.unwrap_err();
 
     assert!(
         matches!(&err, StorageError::Unavailable { store, .. } if store == "nowhere"),

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flexwork_storage::{ContentHash, SiteConfig, StoreConfig};
+use flexwork_storage::{ContentHash, MediaStore, SiteConfig, StoreConfig};
 use support::{AREZZO, Client, Phone, Scene, TestServer, fixture_bytes};
 
 fn env(name: &str) -> String {
@@ -82,6 +82,47 @@ fn upload_photo(server: &TestServer, scene: &Scene, name: &str) -> (Vec<u8>, Con
     (photo, hash)
 }
 
+/// The store of site `name`, as the server holds it.
+fn site(server: &TestServer, name: &str) -> std::sync::Arc<flexwork_storage::SealedStore> {
+    server.state().sites.by_name(name).unwrap().clone()
+}
+
+/// The sealed bytes of `hash` at site `name`, straight from its folder or bucket.
+fn sealed_copy(server: &TestServer, name: &str, hash: &ContentHash) -> Option<Vec<u8>> {
+    let store = site(server, name);
+    server
+        .block_on(store.inner().get(&store.media_key(hash)))
+        .unwrap()
+        .map(|b| b.to_vec())
+}
+
+/// Deletes the copy of `hash` at site `name` behind the server's back.
+fn lose_copy(server: &TestServer, name: &str, hash: &ContentHash) {
+    let store = site(server, name);
+    server
+        .block_on(store.inner().delete(&store.media_key(hash)))
+        .unwrap();
+}
+
+/// Flips one byte of the copy of `hash` at site `name` behind the server's back.
+fn damage_copy(server: &TestServer, name: &str, hash: &ContentHash, at: usize) {
+    let store = site(server, name);
+    let mut bytes = sealed_copy(server, name, hash).unwrap();
+    bytes[at] ^= 0x01;
+    let key = store.media_key(hash);
+    server
+        .block_on(store.inner().put(&key, bytes.into()))
+        .unwrap();
+}
+
+/// Whether site `name` holds a copy of `hash` that opens to exactly `content`.
+fn holds(server: &TestServer, name: &str, hash: &ContentHash, content: &[u8]) -> bool {
+    let store = site(server, name);
+    server
+        .block_on(store.get(hash))
+        .is_ok_and(|bytes| bytes == content)
+}
+
 /// Waits until every site reports `done` or `stored` for the blob.
 fn wait_all_copies(operator: &Client, hash: &ContentHash) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -125,15 +166,14 @@ fn a_photo_reaches_the_second_site_and_a_lost_copy_is_served_and_repaired() {
     assert_eq!(copies[1]["state"], "done");
 
     // 3. The primary's copy is lost; the photo is still served, from Beijing.
-    let lost = flexwork_storage::LocalStore::open(primary_dir.path().to_path_buf());
-    let lost = server.block_on(lost).unwrap().object_path(&hash);
-    std::fs::remove_file(&lost).unwrap();
+    lose_copy(&server, "shanghai", &hash);
+    assert!(sealed_copy(&server, "shanghai", &hash).is_none());
     let (status, _) = scene.operator.get(&format!("/media/{hash}"));
     assert_eq!(status, 200);
 
     // 4. The lost copy is repaired from the other site, byte for byte.
     wait_all_copies(&scene.operator, &hash);
-    assert_eq!(std::fs::read(&lost).unwrap(), photo);
+    assert!(holds(&server, "shanghai", &hash, &photo));
 }
 
 #[test]
@@ -168,10 +208,6 @@ fn scrub_finds_a_deleted_and_a_corrupted_copy_and_repairs_both() {
     // 1. Two photos copied to the second site.
     let primary_dir = tempfile::tempdir().unwrap();
     let beijing = s3_site("beijing", 39.90, 116.40);
-    let bucket = match &beijing.store {
-        StoreConfig::S3 { bucket, .. } => bucket.clone(),
-        StoreConfig::Local { .. } => unreachable!("an S3 site"),
-    };
     let shanghai = local_site(primary_dir.path(), "shanghai", 31.23, 121.47);
     let server = TestServer::start_with(|c| c.sites = vec![shanghai, beijing.clone()]);
     let scene = server.scene("scrub", &AREZZO);
@@ -193,15 +229,13 @@ fn scrub_finds_a_deleted_and_a_corrupted_copy_and_repairs_both() {
     }
 
     // 2. On the second site, one copy is deleted and one has a byte flipped.
-    let object = |hash: &ContentHash| {
-        std::path::Path::new(&env("FLEXWORK_TEST_S3_DATA_DIR"))
-            .join(&bucket)
-            .join(format!("media/{hash}"))
-    };
-    std::fs::remove_file(object(&hashes[0])).unwrap();
-    let mut bytes = std::fs::read(object(&hashes[1])).unwrap();
-    bytes[1000] ^= 0xff;
-    std::fs::write(object(&hashes[1]), &bytes).unwrap();
+    lose_copy(&server, "beijing", &hashes[0]);
+    damage_copy(&server, "beijing", &hashes[1], 1000);
+    let read = server.block_on(site(&server, "beijing").get(&hashes[1]));
+    assert!(
+        matches!(read, Err(flexwork_storage::StorageError::Corrupt { .. })),
+        "a damaged copy must never be returned: {read:?}"
+    );
 
     // 3. A scrub finds both and repairs both; the second site holds good copies again.
     let state = server.state().clone();
@@ -210,8 +244,8 @@ fn scrub_finds_a_deleted_and_a_corrupted_copy_and_repairs_both() {
         .unwrap();
     assert_eq!((report.objects, report.copies_checked), (2, 4));
     assert_eq!((report.missing, report.corrupt, report.repaired), (1, 1, 2));
-    assert_eq!(std::fs::read(object(&hashes[0])).unwrap(), photos[0]);
-    assert_eq!(std::fs::read(object(&hashes[1])).unwrap(), photos[1]);
+    assert!(holds(&server, "beijing", &hashes[0], &photos[0]));
+    assert!(holds(&server, "beijing", &hashes[1], &photos[1]));
     let again = server
         .block_on(flexwork_server::replication::scrub(&state, |_, _| {}))
         .unwrap();
@@ -303,10 +337,7 @@ fn an_upload_while_the_primary_is_down_is_kept_elsewhere_and_reaches_the_primary
     std::fs::create_dir(&primary).unwrap();
     let copies = wait_all_copies(&scene.operator, &hash);
     assert_eq!(copies[0]["state"], "done");
-    let store = server
-        .block_on(flexwork_storage::LocalStore::open(primary.clone()))
-        .unwrap();
-    assert_eq!(std::fs::read(store.object_path(&hash)).unwrap(), photo);
+    assert!(holds(&server, "shanghai", &hash, &photo));
 }
 
 #[test]
@@ -332,17 +363,11 @@ fn the_scheduled_scrub_repairs_a_damaged_copy_by_itself() {
     wait_all_copies(&scene.operator, &hash);
 
     // 2. The primary's copy is damaged behind the server's back; nobody reads it.
-    let store = server.block_on(flexwork_storage::LocalStore::open(
-        primary_dir.path().to_path_buf(),
-    ));
-    let path = store.unwrap().object_path(&hash);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[500] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
+    damage_copy(&server, "shanghai", &hash, 500);
 
     // 3. Within a few scheduled scrubs the copy is whole again.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read(&path).unwrap() != photo {
+    while !holds(&server, "shanghai", &hash, &photo) {
         assert!(
             Instant::now() < deadline,
             "the scheduled scrub did not repair the copy"
@@ -353,16 +378,10 @@ fn the_scheduled_scrub_repairs_a_damaged_copy_by_itself() {
 
 #[test]
 #[ignore = "needs two S3-compatible servers: run scripts/test"]
-fn two_s3_regions_hold_every_photo_and_a_lost_copy_comes_back() {
-    // 1. Shanghai and Beijing are two S3 servers.
+fn two_s3_regions_hold_every_photo_sealed_and_a_lost_copy_comes_back() {
+    // 1. Shanghai is one S3 server (s3s-fs), Beijing another (Garage), each its own region.
     let shanghai = s3_site("shanghai", 31.23, 121.47);
     let beijing = s3_site_on("_R2", "beijing", 39.90, 116.40);
-    let folder = |site: &SiteConfig, data_dir: &str| match &site.store {
-        StoreConfig::S3 { bucket, .. } => std::path::Path::new(&env(data_dir)).join(bucket),
-        StoreConfig::Local { .. } => unreachable!("an S3 site"),
-    };
-    let primary_bucket = folder(&shanghai, "FLEXWORK_TEST_S3_DATA_DIR");
-    let replica_bucket = folder(&beijing, "FLEXWORK_TEST_S3_DATA_DIR_R2");
     let server = TestServer::start_with(|c| {
         c.sites = vec![shanghai.clone(), beijing.clone()];
         c.require_redundancy = true;
@@ -372,12 +391,79 @@ fn two_s3_regions_hold_every_photo_and_a_lost_copy_comes_back() {
     let scene = server.scene("regions", &AREZZO);
     let (photo, hash) = upload_photo(&server, &scene, "DSCN0027.jpg");
     wait_all_copies(&scene.operator, &hash);
-    let key = format!("media/{hash}");
-    assert_eq!(std::fs::read(replica_bucket.join(&key)).unwrap(), photo);
+    assert!(holds(&server, "shanghai", &hash, &photo));
+    assert!(holds(&server, "beijing", &hash, &photo));
 
-    // 3. The first region loses it; reads go on, and the copy is restored there.
-    std::fs::remove_file(primary_bucket.join(&key)).unwrap();
+    // 3. Neither object server's disk holds the photo's bytes in the clear or names an object
+    //    by the photo's hash; the platform's own folder (database included) holds no plaintext.
+    let mut buckets = vec![
+        std::path::PathBuf::from(env("FLEXWORK_TEST_S3_DATA_DIR")),
+        std::path::PathBuf::from(env("FLEXWORK_TEST_S3_DATA_DIR_R2")),
+    ];
+    buckets.extend(
+        std::env::var("FLEXWORK_TEST_S3_META_DIR_R2")
+            .ok()
+            .map(Into::into),
+    );
+    let needles = photo_samples(&photo);
+    let hex = hash.to_hex();
+    for (path, bytes) in buckets.iter().flat_map(|b| files_under(b)) {
+        assert!(
+            !needles.iter().any(|n| contains(&bytes, n)),
+            "{}",
+            path.display()
+        );
+        assert!(
+            !contains(&bytes, hex.as_bytes()),
+            "{} names the hash",
+            path.display()
+        );
+        assert!(!path.to_string_lossy().contains(&hex), "{}", path.display());
+    }
+    let platform = files_under(&server.state().config.data_dir);
+    assert!(
+        platform
+            .iter()
+            .any(|(p, _)| p.ends_with("master-keys.toml"))
+    );
+    for (path, bytes) in platform {
+        assert!(
+            !needles.iter().any(|n| contains(&bytes, n)),
+            "{}",
+            path.display()
+        );
+    }
+
+    // 4. The first region loses it; reads go on, and the copy is restored there.
+    lose_copy(&server, "shanghai", &hash);
     assert_eq!(scene.operator.get(&format!("/media/{hash}")).0, 200);
     wait_all_copies(&scene.operator, &hash);
-    assert_eq!(std::fs::read(primary_bucket.join(&key)).unwrap(), photo);
+    assert!(holds(&server, "shanghai", &hash, &photo));
+}
+
+/// Pieces of a photo's compressed image data: no other file holds them by chance.
+fn photo_samples(photo: &[u8]) -> Vec<Vec<u8>> {
+    (1..8)
+        .map(|i| {
+            let at = photo.len() * i / 8;
+            photo[at..at + 32].to_vec()
+        })
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file at or under `place`, with its bytes.
+fn files_under(place: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    if place.is_file() {
+        out.push((place.to_owned(), std::fs::read(place).unwrap()));
+    } else if let Ok(entries) = std::fs::read_dir(place) {
+        for entry in entries.flatten() {
+            out.extend(files_under(&entry.path()));
+        }
+    }
+    out
 }

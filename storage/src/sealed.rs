@@ -1,0 +1,391 @@
+//! Encryption at rest: content-addressed media sealed with per-object data keys.
+//!
+//! A [`SealedStore`] turns any [`ObjectStore`] (a folder, a bucket) into a [`MediaStore`].
+//! For each blob it keeps two objects, both named by the blob's *keyed* hash (an HMAC of
+//! the content hash under the index key, so someone holding the bucket cannot confirm a
+//! guess about a photo by hashing it):
+//!
+//! - `keys/<name>`: the envelope — the blob's own data key, wrapped by the key manager's
+//!   current master key, with the suite and nonce prefix it was sealed with;
+//! - `media/<name>`: the sealed bytes (see [`crate::crypto`]).
+//!
+//! The envelope is written before the sealed bytes, so a sealed object never exists without
+//! its key. A put of a blob whose envelope is already there reuses its data key and nonce
+//! prefix: the sealed bytes come out identical, which is what lets an interrupted multipart
+//! upload resume. Rotating the master key re-wraps envelopes and leaves the media untouched.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use flexwork_sync::ContentHash;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, ChunkCipher, NONCE_PREFIX, SealingReader, Suite};
+use crate::file::{self, blocking};
+use crate::kms::{Kms, KmsError, WrappedKey};
+use crate::{MediaStore, ObjectStore, StorageError, check_claim};
+
+/// The keys of encryption at rest: the key manager, the suite for new objects and the index
+/// key that names objects.
+pub struct Vault {
+    suite: Suite,
+    kms: Arc<dyn Kms>,
+    index_suite: Suite,
+    index_key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("suite", &self.suite)
+            .field("kms", &self.kms)
+            .field("index_suite", &self.index_suite)
+            .field("index_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Vault {
+    /// Seals new objects with `suite`, wraps their keys with `kms` and names them with an HMAC
+    /// of `index_suite` under `index_key`. The index key must never change for a store: it
+    /// decides every object's name.
+    pub fn new(
+        suite: Suite,
+        kms: Arc<dyn Kms>,
+        index_suite: Suite,
+        index_key: Zeroizing<Vec<u8>>,
+    ) -> Self {
+        Self {
+            suite,
+            kms,
+            index_suite,
+            index_key,
+        }
+    }
+
+    /// The suite new objects are sealed with.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// The name a blob is stored under: its keyed hash, in hex.
+    pub fn object_name(&self, hash: &ContentHash) -> String {
+        let mac = self
+            .index_suite
+            .mac(&self.index_key, &[b"flexwork-object-v1", hash.as_bytes()]);
+        hex::encode(mac)
+    }
+
+    /// The current master key of the key manager.
+    pub async fn current_master_key(&self) -> Result<String, StorageError> {
+        self.kms.current_key().await.map_err(kms_unavailable)
+    }
+}
+
+/// What sits in `keys/<name>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Envelope {
+    format: u32,
+    suite: Suite,
+    nonce_prefix: String,
+    #[serde(flatten)]
+    key: WrappedKey,
+}
+
+impl Envelope {
+    /// The context a data key is wrapped with: it binds the key to its object and settings.
+    fn context(name: &str, suite: Suite, prefix: &str) -> Vec<u8> {
+        format!("flexwork-data-key-v1\0{suite}\0{name}\0{prefix}").into_bytes()
+    }
+
+    fn prefix(&self) -> Option<[u8; NONCE_PREFIX]> {
+        hex::decode(&self.nonce_prefix).ok()?.try_into().ok()
+    }
+}
+
+/// An envelope's data key, opened, with what it seals with.
+struct OpenedKey {
+    suite: Suite,
+    prefix: [u8; NONCE_PREFIX],
+    key: Zeroizing<Vec<u8>>,
+}
+
+impl OpenedKey {
+    fn cipher(&self) -> std::io::Result<ChunkCipher> {
+        ChunkCipher::new(self.suite, &self.key, &self.prefix)
+    }
+}
+
+/// What a re-wrap of every envelope of a store did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RewrapReport {
+    /// Envelopes read.
+    pub checked: usize,
+    /// Envelopes re-wrapped under the current master key.
+    pub rewrapped: usize,
+    /// Envelopes that could not be read, opened or written back.
+    pub failed: usize,
+}
+
+/// Media sealed with per-object data keys on top of an [`ObjectStore`].
+#[derive(Debug, Clone)]
+pub struct SealedStore {
+    inner: Arc<dyn ObjectStore>,
+    vault: Arc<Vault>,
+}
+
+impl SealedStore {
+    /// Seals what is put into `inner` with the keys of `vault`.
+    pub fn new(inner: Arc<dyn ObjectStore>, vault: Arc<Vault>) -> Self {
+        Self { inner, vault }
+    }
+
+    /// The store holding the sealed objects.
+    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// The master key new data keys are wrapped with.
+    pub async fn current_master_key(&self) -> Result<String, StorageError> {
+        self.vault.current_master_key().await
+    }
+
+    /// The key of the sealed bytes of `hash` in the inner store.
+    pub fn media_key(&self, hash: &ContentHash) -> String {
+        format!("media/{}", self.vault.object_name(hash))
+    }
+
+    /// The key of the envelope of `hash` in the inner store.
+    pub fn envelope_key(&self, hash: &ContentHash) -> String {
+        format!("keys/{}", self.vault.object_name(hash))
+    }
+
+    /// Re-wraps every envelope not wrapped by the current master key; the sealed media is
+    /// not read or rewritten.
+    pub async fn rewrap_all(&self) -> Result<RewrapReport, StorageError> {
+        let current = self.vault.current_master_key().await?;
+        let mut report = RewrapReport::default();
+        for key in self.inner.list("keys/").await? {
+            report.checked += 1;
+            match self.rewrap_one(&key, &current).await {
+                Ok(true) => report.rewrapped += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(store = self.name(), key, error = %e, "could not re-wrap");
+                }
+            }
+        }
+        tracing::info!(store = self.name(), ?report, "re-wrapped data keys");
+        Ok(report)
+    }
+
+    /// How many envelopes each master key wraps; unreadable envelopes count under `"?"`.
+    pub async fn envelopes_by_master_key(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, usize>, StorageError> {
+        let mut counts = std::collections::BTreeMap::new();
+        for key in self.inner.list("keys/").await? {
+            let bytes = self.inner.get(&key).await?;
+            let owner = bytes
+                .as_deref()
+                .and_then(parse_envelope)
+                .map_or_else(|| "?".to_owned(), |e| e.key.master_key);
+            *counts.entry(owner).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
+    async fn rewrap_one(&self, key: &str, current: &str) -> Result<bool, StorageError> {
+        let name = key.strip_prefix("keys/").unwrap_or(key);
+        let Some(bytes) = self.inner.get(key).await? else {
+            return Ok(false);
+        };
+        let mut envelope = parse_envelope(&bytes).ok_or_else(|| damaged(key))?;
+        if envelope.key.master_key == current {
+            return Ok(false);
+        }
+        let context = Envelope::context(name, envelope.suite, &envelope.nonce_prefix);
+        let data_key = self.vault.kms.unwrap(&envelope.key, &context).await;
+        let data_key = data_key.map_err(kms_unavailable)?;
+        let rewrapped = self.vault.kms.wrap(&data_key, &context).await;
+        envelope.key = rewrapped.map_err(kms_unavailable)?;
+        self.inner.put(key, envelope_bytes(&envelope)?).await?;
+        Ok(true)
+    }
+
+    /// The data key to seal `name` with: the one already in its envelope, or a new one whose
+    /// envelope is written first.
+    async fn key_for_put(&self, name: &str) -> Result<OpenedKey, StorageError> {
+        let envelope_key = format!("keys/{name}");
+        if let Ok(Some(bytes)) = self.inner.get(&envelope_key).await
+            && let Ok(opened) = self.open_envelope(name, &bytes).await
+        {
+            return Ok(opened);
+        }
+
+        let suite = self.vault.suite;
+        let mut key = Zeroizing::new(vec![0u8; suite.key_len()]);
+        rand::fill(&mut key[..]);
+        let mut prefix = [0u8; NONCE_PREFIX];
+        rand::fill(&mut prefix);
+        let nonce_prefix = hex::encode(prefix);
+        let context = Envelope::context(name, suite, &nonce_prefix);
+        let wrapped = self.vault.kms.wrap(&key, &context).await;
+        let envelope = Envelope {
+            format: 1,
+            suite,
+            nonce_prefix,
+            key: wrapped.map_err(kms_unavailable)?,
+        };
+        self.inner
+            .put(&envelope_key, envelope_bytes(&envelope)?)
+            .await?;
+        Ok(OpenedKey { suite, prefix, key })
+    }
+
+    /// Opens an envelope's data key; a damaged envelope or one that does not open is
+    /// reported as such, a key manager that cannot be reached as unavailable.
+    async fn open_envelope(&self, name: &str, bytes: &[u8]) -> Result<OpenedKey, EnvelopeError> {
+        let envelope = parse_envelope(bytes).ok_or(EnvelopeError::Damaged)?;
+        let prefix = envelope.prefix().ok_or(EnvelopeError::Damaged)?;
+        let context = Envelope::context(name, envelope.suite, &envelope.nonce_prefix);
+        match self.vault.kms.unwrap(&envelope.key, &context).await {
+            Ok(key) => Ok(OpenedKey {
+                suite: envelope.suite,
+                prefix,
+                key,
+            }),
+            Err(KmsError::Unwrap(_)) => Err(EnvelopeError::Damaged),
+            Err(e) => Err(EnvelopeError::Kms(e)),
+        }
+    }
+}
+
+enum EnvelopeError {
+    Damaged,
+    Kms(KmsError),
+}
+
+fn parse_envelope(bytes: &[u8]) -> Option<Envelope> {
+    serde_json::from_slice::<Envelope>(bytes)
+        .ok()
+        .filter(|e| e.format == 1)
+}
+
+fn envelope_bytes(envelope: &Envelope) -> Result<Bytes, StorageError> {
+    let json = serde_json::to_vec(envelope).map_err(|e| StorageError::Io(e.into()))?;
+    Ok(Bytes::from(json))
+}
+
+fn damaged(key: &str) -> StorageError {
+    StorageError::Io(std::io::Error::other(format!(
+        "{key} is not a valid envelope"
+    )))
+}
+
+fn kms_unavailable(e: KmsError) -> StorageError {
+    StorageError::unavailable("key manager", e)
+}
+
+#[async_trait]
+impl MediaStore for SealedStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn put(&self, hash: &ContentHash, bytes: Bytes) -> Result<(), StorageError> {
+        check_claim(hash, &bytes)?;
+        let name = self.vault.object_name(hash);
+        let opened = self.key_for_put(&name).await?;
+        let header = crypto::header(opened.suite, &opened.prefix);
+        let cipher = opened.cipher()?;
+        let aad_name = name.clone();
+        let sealed = blocking(move || {
+            let mut reader = SealingReader::new(&bytes[..], cipher, header, &aad_name);
+            let mut sealed = Vec::with_capacity(crypto::sealed_len(bytes.len() as u64) as usize);
+            std::io::Read::read_to_end(&mut reader, &mut sealed)?;
+            Ok(sealed)
+        })
+        .await?;
+        self.inner
+            .put(&format!("media/{name}"), Bytes::from(sealed))
+            .await
+    }
+
+    async fn put_file(&self, hash: &ContentHash, path: &Path) -> Result<(), StorageError> {
+        let owned = path.to_owned();
+        let (actual, len) = blocking(move || {
+            let len = std::fs::metadata(&owned)?.len();
+            Ok((file::hash_file(&owned)?, len))
+        })
+        .await?;
+        if actual != *hash {
+            return Err(StorageError::HashMismatch {
+                claimed: *hash,
+                actual,
+            });
+        }
+
+        let name = self.vault.object_name(hash);
+        let opened = self.key_for_put(&name).await?;
+        let header = crypto::header(opened.suite, &opened.prefix);
+        let source = File::open(path)?;
+        let reader = SealingReader::new(source, opened.cipher()?, header, &name);
+        let len = crypto::sealed_len(len);
+        let key = format!("media/{name}");
+        self.inner.put_stream(&key, len, Box::new(reader)).await
+    }
+
+    async fn get(&self, hash: &ContentHash) -> Result<Bytes, StorageError> {
+        let name = self.vault.object_name(hash);
+        let Some(sealed) = self.inner.get(&format!("media/{name}")).await? else {
+            return Err(StorageError::NotFound { hash: *hash });
+        };
+        let corrupt = |detail: &str| {
+            tracing::error!(store = self.name(), %hash, detail, "stored media is corrupt");
+            StorageError::Corrupt {
+                hash: *hash,
+                detail: detail.to_owned(),
+            }
+        };
+        let Some(envelope) = self.inner.get(&format!("keys/{name}")).await? else {
+            return Err(corrupt("its wrapped data key is missing"));
+        };
+        let opened = match self.open_envelope(&name, &envelope).await {
+            Ok(opened) => opened,
+            Err(EnvelopeError::Damaged) => return Err(corrupt("its wrapped data key is damaged")),
+            Err(EnvelopeError::Kms(e)) => return Err(kms_unavailable(e)),
+        };
+        if crypto::parse_header(&sealed) != Some((opened.suite, opened.prefix)) {
+            return Err(corrupt("its header does not match its data key"));
+        }
+        let cipher = opened.cipher()?;
+        let plain = blocking(move || Ok(crypto::open_all(&cipher, &name, &sealed))).await?;
+        let plain = plain.map_err(|e| corrupt(&e.to_string()))?;
+        if ContentHash::of(&plain) != *hash {
+            return Err(corrupt("its content does not match its hash"));
+        }
+        Ok(Bytes::from(plain))
+    }
+
+    async fn contains(&self, hash: &ContentHash) -> Result<bool, StorageError> {
+        self.inner.contains(&self.media_key(hash)).await
+    }
+
+    async fn delete(&self, hash: &ContentHash) -> Result<(), StorageError> {
+        self.inner.delete(&self.media_key(hash)).await?;
+        self.inner.delete(&self.envelope_key(hash)).await
+    }
+
+    async fn sweep_unfinished(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, StorageError> {
+        self.inner.sweep_unfinished(older_than).await
+    }
+}
