@@ -361,8 +361,14 @@ impl Device {
             let offset = status.received;
             check_offset(offset, size)?;
             items::set_media_state(&self.conn, hash, ItemState::Uploading, Some(offset), None)?;
-            let chunk = self.blobs.read_chunk(hash, offset, self.chunk_size)?;
-            if chunk.is_empty() {
+            // With every byte on the server but the upload not complete (the server stopped
+            // while storing it), an empty chunk at the end asks it to finish.
+            let chunk = if offset == size {
+                Vec::new()
+            } else {
+                self.blobs.read_chunk(hash, offset, self.chunk_size)?
+            };
+            if chunk.is_empty() && offset < size {
                 return Err(ClientError::MissingBlob(*hash));
             }
 
@@ -499,10 +505,10 @@ fn receive(
 }
 
 fn check_offset(offset: u64, size: u64) -> Result<(), ClientError> {
-    if offset < size {
+    if offset <= size {
         return Ok(());
     }
-    let message = format!("server holds {offset} of {size} bytes yet the upload is not complete");
+    let message = format!("server holds {offset} bytes of a {size}-byte upload");
     Err(TransportError::BadResponse(message).into())
 }
 

@@ -112,17 +112,32 @@ async fn restore_one(
     hash: &ContentHash,
     into: &Path,
 ) -> Result<u64, String> {
-    let bytes = store.get(hash).await.map_err(|e| e.to_string())?;
     let path = into.join(hash.to_hex());
-    tokio::fs::write(&path, &bytes)
+    let len = store
+        .get_to_file(hash, &path)
         .await
         .map_err(|e| e.to_string())?;
 
-    let written = tokio::fs::read(&path).await.map_err(|e| e.to_string())?;
-    if ContentHash::of(&written) != *hash {
+    let reread = path.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let mut hasher = flexwork_sync::ContentHasher::new();
+        let mut file = std::fs::File::open(&reread)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf)?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(hasher.finish());
+            }
+            hasher.update(&buf[..n]);
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if written != *hash {
         return Err("the restored file does not match its hash".into());
     }
-    Ok(written.len() as u64)
+    Ok(len)
 }
 
 fn report_path(state: &AppState, site: &str, at_ms: i64) -> PathBuf {

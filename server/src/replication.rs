@@ -235,15 +235,37 @@ pub async fn run_due(state: &AppState) -> ApiResult<usize> {
     Ok(rows.len())
 }
 
+/// Blobs up to this size are copied between sites in memory; larger ones through a file.
+const IN_MEMORY_COPY_LIMIT: i64 = 16 * 1024 * 1024;
+
 /// Copies a good copy from any other site to `site`.
 async fn copy_to(state: &AppState, hash: &ContentHash, site: &str) -> Result<(), String> {
     let target = state
         .sites
         .by_name(site)
         .ok_or_else(|| format!("no site named {site}"))?;
+    let size = sqlx::query("SELECT size FROM media_objects WHERE hash = $1")
+        .bind(hash.to_hex())
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|row| row.try_get::<i64, _>("size").ok());
+    let large = size.is_some_and(|s| s > IN_MEMORY_COPY_LIMIT);
     for source in state.sites.stores.iter().filter(|s| s.name() != site) {
-        if let Ok(bytes) = source.get(hash).await {
-            return target.put(hash, bytes).await.map_err(|e| e.to_string());
+        if !large {
+            if let Ok(bytes) = source.get(hash).await {
+                return target.put(hash, bytes).await.map_err(|e| e.to_string());
+            }
+            continue;
+        }
+        let staged = state
+            .config
+            .uploads_dir()
+            .join(format!("{hash}.copy-{}", uuid::Uuid::new_v4().simple()));
+        if source.get_to_file(hash, &staged).await.is_ok() {
+            let stored = target.put_file(hash, &staged).await;
+            let _ = tokio::fs::remove_file(&staged).await;
+            return stored.map_err(|e| e.to_string());
         }
     }
     Err("no other site holds a good copy".into())

@@ -382,6 +382,58 @@ pub(crate) fn open_all(
     Ok(plain)
 }
 
+/// Opens a sealed object from `sealed` chunk by chunk into `plain`, returning the content
+/// hash of what was written. Needs two chunks in memory, whatever the object's size.
+pub(crate) fn open_stream(
+    cipher: &ChunkCipher,
+    name: &str,
+    mut sealed: impl Read,
+    mut plain: impl std::io::Write,
+) -> Result<flexwork_sync::ContentHash, OpenStreamError> {
+    let mut header = [0u8; HEADER];
+    sealed
+        .read_exact(&mut header)
+        .map_err(|_| OpenStreamError::Open(OpenError::Header))?;
+    let aad = chunk_aad(&header, name);
+    let mut hasher = flexwork_sync::ContentHasher::new();
+    let mut current = Vec::with_capacity(CHUNK + TAG);
+    let mut ahead = Vec::with_capacity(CHUNK + TAG);
+    read_sealed_chunk(&mut sealed, &mut current)?;
+    let mut index = 0u32;
+    loop {
+        read_sealed_chunk(&mut sealed, &mut ahead)?;
+        let last = ahead.is_empty();
+        if current.len() < TAG || !cipher.open(index, last, &aad, &mut current) {
+            return Err(OpenStreamError::Open(OpenError::Chunk(index)));
+        }
+        hasher.update(&current);
+        plain.write_all(&current)?;
+        if last {
+            plain.flush()?;
+            return Ok(hasher.finish());
+        }
+        std::mem::swap(&mut current, &mut ahead);
+        index = index
+            .checked_add(1)
+            .ok_or(OpenStreamError::Open(OpenError::Header))?;
+    }
+}
+
+fn read_sealed_chunk(source: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    source.take((CHUNK + TAG) as u64).read_to_end(buf)?;
+    Ok(())
+}
+
+/// Why a streamed open failed: the object, or the files it was read from or written to.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenStreamError {
+    #[error(transparent)]
+    Open(OpenError),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {

@@ -88,6 +88,10 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Reads the object `key`; `None` if there is none.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError>;
 
+    /// Writes the object `key` to a new file at `path`, a piece at a time; returns its size,
+    /// or `None` (and no file) if there is no such object.
+    async fn get_to_file(&self, key: &str, path: &Path) -> Result<Option<u64>, StorageError>;
+
     /// Tells whether there is an object `key`, without reading it.
     async fn contains(&self, key: &str) -> Result<bool, StorageError>;
 
@@ -101,6 +105,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn sweep_unfinished(&self, older_than: Duration) -> Result<usize, StorageError> {
         let _ = older_than;
         Ok(0)
+    }
+
+    /// Parts of multipart uploads sent so far by this store (0 for stores without them); parts
+    /// an interrupted upload had already stored are not sent again and not counted.
+    fn parts_sent(&self) -> u64 {
+        0
     }
 }
 
@@ -130,6 +140,11 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     /// Fails with [`StorageError::NotFound`] if absent and [`StorageError::Corrupt`] if the
     /// stored bytes are damaged.
     async fn get(&self, hash: &ContentHash) -> Result<Bytes, StorageError>;
+
+    /// Writes the object stored under `hash` to a new file at `path`, verified, a piece at a
+    /// time so memory does not grow with its size; returns its size. Same errors as
+    /// [`MediaStore::get`]; on error no file is left at `path`.
+    async fn get_to_file(&self, hash: &ContentHash, path: &Path) -> Result<u64, StorageError>;
 
     /// Tells whether an object is stored under `hash`, without reading or verifying it.
     async fn contains(&self, hash: &ContentHash) -> Result<bool, StorageError>;

@@ -170,6 +170,14 @@ impl ObjectStore for LocalStore {
         blocking(move || store.get_blocking(&key)).await
     }
 
+    async fn get_to_file(&self, key: &str, path: &Path) -> Result<Option<u64>, StorageError> {
+        match tokio::fs::copy(self.object_path(key)?, path).await {
+            Ok(len) => Ok(Some(len)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn contains(&self, key: &str) -> Result<bool, StorageError> {
         Ok(tokio::fs::try_exists(self.object_path(key)?).await?)
     }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,12 +12,14 @@ use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use md5::{Digest, Md5};
+use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
 use crate::file::blocking;
@@ -69,6 +72,8 @@ const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 const PART_SIZE: u64 = 8 * 1024 * 1024;
 /// The most parts S3 allows in one upload.
 const MAX_PARTS: u64 = 10_000;
+/// Key prefix of the notes that name unfinished multipart uploads.
+const UPLOADS: &str = "uploads/";
 /// Parts sent at the same time during a multipart upload.
 const PARTS_IN_FLIGHT: usize = 2;
 
@@ -115,12 +120,6 @@ impl S3Store {
         self.multipart_threshold = threshold;
         self.part_size = part_size.max(5 * 1024 * 1024);
         self
-    }
-
-    /// How many parts of multipart uploads this store has sent; parts an interrupted upload
-    /// had already stored are not sent again and not counted.
-    pub fn parts_sent(&self) -> u64 {
-        self.parts_sent.load(Ordering::Relaxed)
     }
 
     /// The bucket holding the objects.
@@ -190,6 +189,7 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| self.unavailable(e))?;
+        self.delete(&format!("{UPLOADS}{key}")).await?;
         tracing::debug!(store = %self.name, key, len, "stored object in parts");
 
         Ok(())
@@ -203,7 +203,7 @@ impl S3Store {
         upload_id: &str,
         part_size: u64,
         body: Box<dyn Read + Send>,
-        stored: &HashMap<i32, (i64, String)>,
+        stored: &HashMap<i32, (i64, Option<String>)>,
     ) -> Result<(Vec<CompletedPart>, u64), StorageError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         let reader = tokio::task::spawn_blocking(move || read_parts(body, part_size, &tx));
@@ -214,8 +214,13 @@ impl S3Store {
         while let Some(part) = rx.recv().await {
             let (number, bytes, md5): Part = part?;
             let etag = hex::encode(md5);
-            let held = stored.get(&number);
-            if held.is_some_and(|(size, tag)| *size == bytes.len() as i64 && *tag == etag) {
+            // A part counts as held if its size matches and its ETag, when the server lists
+            // one, is the MD5 of the part: the server checked that MD5 when it took the part,
+            // and the sealed bytes of a blob come out the same on every attempt.
+            let held = stored.get(&number).is_some_and(|(size, tag)| {
+                *size == bytes.len() as i64 && tag.as_ref().is_none_or(|t| *t == etag)
+            });
+            if held {
                 skipped += 1;
                 done.push(completed_part(number, etag));
                 continue;
@@ -285,31 +290,59 @@ impl S3Store {
         Ok(completed_part(number, etag))
     }
 
-    /// The id of the newest unfinished multipart upload of `s3_key`, if there is one.
-    async fn find_upload(&self, s3_key: &str) -> Result<Option<String>, StorageError> {
-        let listed = self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .prefix(s3_key)
-            .send()
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        let newest = listed
-            .uploads()
-            .iter()
-            .filter(|u| u.key() == Some(s3_key))
-            .max_by_key(|u| u.initiated().map(|t| (t.secs(), t.subsec_nanos())));
-
-        Ok(newest.and_then(|u| u.upload_id().map(str::to_owned)))
+    /// Where the id of the unfinished multipart upload of `s3_key` is noted. The note is an
+    /// object of its own (not every S3-compatible server lists multipart uploads).
+    fn marker_key(&self, s3_key: &str) -> String {
+        let key = s3_key.strip_prefix(&self.prefix).unwrap_or(s3_key);
+        format!("{}{UPLOADS}{key}", self.prefix)
     }
 
-    /// The parts an unfinished upload already holds: number → (size, ETag).
+    /// The id of the unfinished multipart upload of `s3_key`, if one is noted and the server
+    /// still has it.
+    async fn find_upload(&self, s3_key: &str) -> Result<Option<String>, StorageError> {
+        // Not ListMultipartUploads: s3s-fs does not implement it.
+        let marker = self.marker_key(s3_key);
+        let request = self.client.get_object().bucket(&self.bucket).key(&marker);
+        let id = match request.send().await {
+            Ok(output) => {
+                let body = output
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                String::from_utf8_lossy(&body.into_bytes())
+                    .trim()
+                    .to_owned()
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.unavailable(e)),
+        };
+        let alive = self
+            .client
+            .list_parts()
+            .bucket(&self.bucket)
+            .key(s3_key)
+            .upload_id(&id)
+            .send()
+            .await;
+        match alive {
+            Ok(_) => Ok(Some(id)),
+            Err(e) if e.as_service_error().and_then(|e| e.code()) == Some("NoSuchUpload") => {
+                Ok(None)
+            }
+            Err(e) => Err(self.unavailable(e)),
+        }
+    }
+
+    /// The parts an unfinished upload already holds: number → (size, ETag if the server
+    /// lists one; s3s-fs does not).
     async fn stored_parts(
         &self,
         s3_key: &str,
         upload_id: &str,
-    ) -> Result<HashMap<i32, (i64, String)>, StorageError> {
+    ) -> Result<HashMap<i32, (i64, Option<String>)>, StorageError> {
         let mut parts = HashMap::new();
         let mut marker = None;
         loop {
@@ -324,10 +357,8 @@ impl S3Store {
                 .await
                 .map_err(|e| self.unavailable(e))?;
             for part in page.parts() {
-                if let (Some(n), Some(size), Some(tag)) =
-                    (part.part_number(), part.size(), part.e_tag())
-                {
-                    parts.insert(n, (size, trim_etag(tag)));
+                if let (Some(n), Some(size)) = (part.part_number(), part.size()) {
+                    parts.insert(n, (size, part.e_tag().map(trim_etag)));
                 }
             }
             match page.next_part_number_marker() {
@@ -337,6 +368,7 @@ impl S3Store {
         }
     }
 
+    /// Starts a multipart upload of `s3_key` and notes its id, so a later put can resume it.
     async fn create_upload(&self, s3_key: &str) -> Result<String, StorageError> {
         let created = self
             .client
@@ -346,10 +378,16 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| self.unavailable(e))?;
-        created
-            .upload_id()
-            .map(str::to_owned)
-            .ok_or_else(|| self.unavailable(std::io::Error::other("the server gave no upload id")))
+        let id = created.upload_id().map(str::to_owned).ok_or_else(|| {
+            self.unavailable(std::io::Error::other("the server gave no upload id"))
+        })?;
+        let marker = self.marker_key(s3_key);
+        let key = marker
+            .strip_prefix(&self.prefix)
+            .unwrap_or(&marker)
+            .to_owned();
+        self.put_object(&key, Bytes::from(id.clone())).await?;
+        Ok(id)
     }
 
     /// Fetches one page of keys under `prefix`; returns the next page's token.
@@ -476,6 +514,35 @@ impl ObjectStore for S3Store {
         Ok(Some(body.into_bytes()))
     }
 
+    async fn get_to_file(&self, key: &str, path: &Path) -> Result<Option<u64>, StorageError> {
+        let request = self.client.get_object().bucket(&self.bucket);
+        let mut output = match request.key(self.s3_key(key)).send().await {
+            Ok(output) => output,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.unavailable(e)),
+        };
+        let mut file = tokio::fs::File::create(path).await?;
+        let mut written = 0u64;
+        loop {
+            match output.body.try_next().await {
+                Ok(Some(piece)) => {
+                    file.write_all(&piece).await?;
+                    written += piece.len() as u64;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    drop(file);
+                    let _ = tokio::fs::remove_file(path).await;
+                    return Err(self.unavailable(e));
+                }
+            }
+        }
+        file.sync_all().await?;
+        Ok(Some(written))
+    }
+
     async fn contains(&self, key: &str) -> Result<bool, StorageError> {
         let request = self.client.head_object().bucket(&self.bucket);
         match request.key(self.s3_key(key)).send().await {
@@ -509,39 +576,48 @@ impl ObjectStore for S3Store {
         Ok(keys)
     }
 
+    fn parts_sent(&self) -> u64 {
+        self.parts_sent.load(Ordering::Relaxed)
+    }
+
     async fn sweep_unfinished(&self, older_than: Duration) -> Result<usize, StorageError> {
-        let listed = self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .prefix(&self.prefix)
-            .send()
-            .await
-            .map_err(|e| self.unavailable(e))?;
         let cutoff = std::time::SystemTime::now()
             .checked_sub(older_than)
             .unwrap_or(std::time::UNIX_EPOCH);
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.s3_key(UPLOADS))
+            .send()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         let mut aborted = 0;
-        for upload in listed.uploads() {
-            let started = upload
-                .initiated()
+        for note in listed.contents() {
+            let noted = note
+                .last_modified()
                 .and_then(|t| std::time::SystemTime::try_from(*t).ok());
-            let (Some(key), Some(id), Some(started)) = (upload.key(), upload.upload_id(), started)
-            else {
+            let (Some(marker), Some(noted)) = (note.key(), noted) else {
                 continue;
             };
-            if started >= cutoff {
+            if noted > cutoff {
                 continue;
             }
-            self.client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(id)
-                .send()
-                .await
-                .map_err(|e| self.unavailable(e))?;
-            aborted += 1;
+            let key = marker.strip_prefix(&self.prefix).unwrap_or(marker);
+            let object = key.strip_prefix(UPLOADS).unwrap_or(key);
+            let s3_key = self.s3_key(object);
+            if let Some(id) = self.find_upload(&s3_key).await? {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&s3_key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                aborted += 1;
+            }
+            self.delete(key).await?;
         }
         Ok(aborted)
     }

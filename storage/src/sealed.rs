@@ -248,6 +248,58 @@ impl SealedStore {
         Ok(OpenedKey { suite, prefix, key })
     }
 
+    /// Opens the sealed file `staged` of blob `hash` into `path`, chunk by chunk.
+    async fn open_file(
+        &self,
+        hash: &ContentHash,
+        name: &str,
+        staged: &Path,
+        path: &Path,
+    ) -> Result<u64, StorageError> {
+        let corrupt = |detail: String| {
+            tracing::error!(store = self.name(), %hash, detail, "stored media is corrupt");
+            StorageError::Corrupt {
+                hash: *hash,
+                detail,
+            }
+        };
+        let Some(envelope) = self.inner.get(&format!("keys/{name}")).await? else {
+            return Err(corrupt("its wrapped data key is missing".into()));
+        };
+        let opened = match self.open_envelope(name, &envelope).await {
+            Ok(opened) => opened,
+            Err(EnvelopeError::Damaged) => {
+                return Err(corrupt("its wrapped data key is damaged".into()));
+            }
+            Err(EnvelopeError::Kms(e)) => return Err(kms_unavailable(e)),
+        };
+        let cipher = opened.cipher()?;
+        let expected = (opened.suite, opened.prefix);
+        let (staged, path, name) = (staged.to_owned(), path.to_owned(), name.to_owned());
+        let opened = blocking(move || {
+            let mut source = std::io::BufReader::new(File::open(&staged)?);
+            let mut head = [0u8; crypto::HEADER];
+            let header_ok = std::io::Read::read_exact(&mut source, &mut head).is_ok()
+                && crypto::parse_header(&head) == Some(expected);
+            if !header_ok {
+                return Ok(Err("its header does not match its data key".to_owned()));
+            }
+            let source = std::io::Read::chain(&head[..], source);
+            let sink = std::io::BufWriter::new(File::create(&path)?);
+            match crypto::open_stream(&cipher, &name, source, sink) {
+                Ok(actual) => Ok(Ok((actual, std::fs::metadata(&path)?.len()))),
+                Err(crypto::OpenStreamError::Open(e)) => Ok(Err(e.to_string())),
+                Err(crypto::OpenStreamError::Io(e)) => Err(e.into()),
+            }
+        })
+        .await?;
+        match opened {
+            Ok((actual, len)) if actual == *hash => Ok(len),
+            Ok(_) => Err(corrupt("its content does not match its hash".into())),
+            Err(detail) => Err(corrupt(detail)),
+        }
+    }
+
     /// Opens an envelope's data key; a damaged envelope or one that does not open is
     /// reported as such, a key manager that cannot be reached as unavailable.
     async fn open_envelope(&self, name: &str, bytes: &[u8]) -> Result<OpenedKey, EnvelopeError> {
@@ -371,6 +423,25 @@ impl MediaStore for SealedStore {
             return Err(corrupt("its content does not match its hash"));
         }
         Ok(Bytes::from(plain))
+    }
+
+    async fn get_to_file(&self, hash: &ContentHash, path: &Path) -> Result<u64, StorageError> {
+        let name = self.vault.object_name(hash);
+        let staged = path.with_extension("sealed-part");
+        let fetched = self
+            .inner
+            .get_to_file(&format!("media/{name}"), &staged)
+            .await;
+        let outcome = match fetched {
+            Ok(Some(_)) => self.open_file(hash, &name, &staged, path).await,
+            Ok(None) => Err(StorageError::NotFound { hash: *hash }),
+            Err(e) => Err(e),
+        };
+        let _ = tokio::fs::remove_file(&staged).await;
+        if outcome.is_err() {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        outcome
     }
 
     async fn contains(&self, hash: &ContentHash) -> Result<bool, StorageError> {

@@ -48,7 +48,12 @@ fn s3_site_on(suffix: &str, name: &str, latitude: f64, longitude: f64) -> SiteCo
     };
     SiteConfig {
         name: name.into(),
-        provider: "s3s-fs".into(),
+        provider: if suffix.is_empty() {
+            "s3s-fs"
+        } else {
+            "garage"
+        }
+        .into(),
         latitude,
         longitude,
         store,
@@ -466,4 +471,117 @@ fn files_under(place: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
         }
     }
     out
+}
+
+#[test]
+#[ignore = "needs two S3-compatible servers: run scripts/test"]
+fn a_server_killed_during_a_multipart_upload_resumes_it_and_the_object_is_whole() {
+    // 1. An S3 primary that takes large media in parts; a 60 MiB photo on the phone (a real
+    //    photo padded with noise, as large as a short video).
+    let shanghai = s3_site("shanghai", 31.23, 121.47);
+    let beijing = s3_site_on("_R2", "beijing", 39.90, 116.40);
+    let (endpoint, bucket) = match &shanghai.store {
+        StoreConfig::S3 {
+            endpoint, bucket, ..
+        } => (endpoint.clone(), bucket.clone()),
+        StoreConfig::Local { .. } => unreachable!("an S3 site"),
+    };
+    let mut server = TestServer::start_with(|c| {
+        c.sites = vec![shanghai.clone(), beijing.clone()];
+        c.limits.max_upload_bytes = 100 * 1024 * 1024;
+    });
+    let scene = server.scene("killed", &AREZZO);
+    let mut large = fixture_bytes("photos/DSCN0010.jpg");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    large.resize_with(60 * 1024 * 1024, || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 32) as u8
+    });
+    let hash = ContentHash::of(&large);
+    let mut phone = Phone::for_scene(&server, &scene);
+    phone
+        .device
+        .record_photo(&scene.order_id, &large, "image/jpeg", None, 0)
+        .unwrap();
+
+    // 2. The phone syncs; once the primary holds some parts of the upload, the server dies.
+    let syncing = std::thread::spawn(move || {
+        let transport = phone.device.transport().unwrap();
+        let report = phone.device.sync(&transport);
+        (phone, report)
+    });
+    let watcher = tokio::runtime::Runtime::new().unwrap();
+    let client = flexwork_storage::s3_client(
+        &endpoint,
+        "us-east-1",
+        &env("FLEXWORK_TEST_S3_ACCESS_KEY"),
+        &env("FLEXWORK_TEST_S3_SECRET_KEY"),
+        true,
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let parts_before_kill = loop {
+        let parts = watcher.block_on(parts_in_flight(&client, &bucket));
+        if parts > 0 {
+            break parts;
+        }
+        assert!(Instant::now() < deadline, "no multipart upload was seen");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    server.kill();
+    let (mut phone, first) = syncing.join().unwrap();
+    let report = format!("{first:?}");
+    assert!(
+        first.is_err() || !first.unwrap().failures.is_empty(),
+        "the upload cannot have completed: {report}"
+    );
+
+    // 3. The server comes back; the phone's next sync finishes the upload, sending only the
+    //    parts the primary did not have.
+    server.restart();
+    phone.sync();
+    let copies = wait_all_copies(&scene.operator, &hash);
+    assert_eq!(copies[0]["state"], "stored", "{copies}");
+    let sent_after = server.state().sites.primary().inner().parts_sent();
+    let total = (large.len() as u64).div_ceil(8 * 1024 * 1024);
+    assert!(parts_before_kill >= 1);
+    assert!(
+        sent_after < total,
+        "{sent_after} of {total} parts were sent again: the upload started over"
+    );
+
+    // 4. The object is whole at both sites and no unfinished upload is left.
+    assert!(holds(&server, "shanghai", &hash, &large));
+    assert!(holds(&server, "beijing", &hash, &large));
+    assert_eq!(watcher.block_on(parts_in_flight(&client, &bucket)), 0);
+}
+
+/// Parts held by unfinished multipart uploads in `bucket`, found through the notes the
+/// store keeps under `uploads/` (s3s-fs does not list multipart uploads).
+async fn parts_in_flight(client: &aws_sdk_s3::Client, bucket: &str) -> usize {
+    let notes = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("uploads/")
+        .send()
+        .await
+        .unwrap();
+    let mut parts = 0;
+    for note in notes.contents() {
+        let marker = note.key().unwrap();
+        let id = client.get_object().bucket(bucket).key(marker).send().await;
+        let Ok(id) = id else { continue };
+        let id = id.body.collect().await.unwrap().into_bytes();
+        let key = marker.strip_prefix("uploads/").unwrap();
+        let listed = client
+            .list_parts()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(String::from_utf8_lossy(&id))
+            .send()
+            .await;
+        parts += listed.map_or(0, |l| l.parts().len());
+    }
+    parts
 }

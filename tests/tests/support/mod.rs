@@ -46,6 +46,14 @@ pub struct TestServer {
     _data: tempfile::TempDir,
 }
 
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A PostgreSQL database made for one test, dropped after it.
 struct TestDatabase {
     admin_url: String,
@@ -61,11 +69,7 @@ impl TestServer {
 
     /// Starts with a changed configuration (limits, thresholds).
     pub fn start_with(change: impl FnOnce(&mut Config)) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let data = tempfile::tempdir().unwrap();
         let mut config = Config {
             data_dir: data.path().to_path_buf(),
@@ -127,6 +131,16 @@ impl TestServer {
         if let Some(state) = self.state.take() {
             self.runtime.block_on(state.db.pool.close());
         }
+    }
+
+    /// Stops the server the way a crash would: every task is dropped where it stands, nothing
+    /// is finished, flushed or closed. The data stays for [`TestServer::restart`].
+    pub fn kill(&mut self) {
+        self.state = None;
+        let fresh = runtime();
+        let old = std::mem::replace(&mut self.runtime, fresh);
+        old.shutdown_background();
+        self.shutdown = None;
     }
 
     /// Starts again on the same data folder, database and port.
