@@ -250,7 +250,8 @@ async fn copy_to(state: &AppState, hash: &ContentHash, site: &str) -> Result<(),
         .await
         .map_err(|e| e.to_string())?
         .and_then(|row| row.try_get::<i64, _>("size").ok());
-    let large = size.is_some_and(|s| s > IN_MEMORY_COPY_LIMIT);
+    // The size is not recorded yet while the upload that stored the blob is finishing.
+    let large = size.is_none_or(|s| s > IN_MEMORY_COPY_LIMIT);
     for source in state.sites.stores.iter().filter(|s| s.name() != site) {
         if !large {
             if let Ok(bytes) = source.get(hash).await {
