@@ -585,3 +585,50 @@ async fn parts_in_flight(client: &aws_sdk_s3::Client, bucket: &str) -> usize {
     }
     parts
 }
+
+#[test]
+fn a_key_rotation_rewraps_every_site_and_the_old_master_key_can_then_be_retired() {
+    // 1. Two local sites far apart; one photo at both.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = TestServer::start_with(|c| {
+        c.sites = vec![
+            local_site(a.path(), "shanghai", 31.23, 121.47),
+            local_site(b.path(), "beijing", 39.90, 116.40),
+        ];
+    });
+    let scene = server.scene("rotation", &AREZZO);
+    let (photo, hash) = upload_photo(&server, &scene, "DSCN0012.jpg");
+    wait_all_copies(&scene.operator, &hash);
+    let state = server.state().clone();
+    let before = server
+        .block_on(flexwork_server::keys::status(&state))
+        .unwrap();
+    let sealed_before = sealed_copy(&server, "beijing", &hash).unwrap();
+
+    // 2. The old key cannot be retired while envelopes use it; a rotation to SM4 re-wraps both.
+    let refused = server.block_on(flexwork_server::keys::retire(&state, &before.current));
+    assert_eq!(refused.unwrap_err().code, "master_key_in_use");
+    let sm4 = flexwork_storage::Suite::Sm4GcmSm3;
+    let rotation = server
+        .block_on(flexwork_server::keys::rotate(&state, sm4))
+        .unwrap();
+    assert_eq!(rotation.previous, before.current);
+    for report in rotation.sites.values() {
+        assert_eq!((report.checked, report.rewrapped, report.failed), (1, 1, 0));
+    }
+
+    // 3. The media was not rewritten, still reads, and the old key can go.
+    assert_eq!(
+        sealed_copy(&server, "beijing", &hash).unwrap(),
+        sealed_before
+    );
+    server
+        .block_on(flexwork_server::keys::retire(&state, &before.current))
+        .unwrap();
+    let after = server
+        .block_on(flexwork_server::keys::status(&state))
+        .unwrap();
+    assert_eq!(after.master_keys, vec![rotation.current.clone()]);
+    assert!(holds(&server, "shanghai", &hash, &photo));
+    assert!(holds(&server, "beijing", &hash, &photo));
+}
