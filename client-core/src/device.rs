@@ -92,6 +92,8 @@ impl Device {
         let request = LoginRequest {
             login: login.to_owned(),
             password: password.to_owned(),
+            totp: None,
+            recovery_code: None,
         };
         let response = HttpTransport::login(server_url, &request)?;
         if response.role != "worker" {

@@ -14,6 +14,7 @@ use flexwork_storage::{StoreConfig, Suite};
 use flexwork_sync::MessageLimits;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Role;
 use crate::settlement::TaxConfig;
 use crate::verify::Thresholds;
 
@@ -45,6 +46,9 @@ pub struct Config {
     #[serde(default = "daily")]
     pub scrub_interval_secs: u64,
     pub limits: Limits,
+    /// Sign-in rules: throttling and which roles need two-factor login.
+    #[serde(default)]
+    pub login: LoginPolicy,
     pub verification: Thresholds,
     pub tax: TaxConfig,
     /// Lifetime of API bearer tokens, in hours.
@@ -85,6 +89,7 @@ impl Default for Config {
             scrub_interval_secs: daily(),
             encryption: Encryption::default(),
             limits: Limits::default(),
+            login: LoginPolicy::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
             token_ttl_hours: 24 * 30,
@@ -104,10 +109,37 @@ impl std::fmt::Debug for Config {
             .field("encryption", &self.encryption)
             .field("scrub_interval_secs", &self.scrub_interval_secs)
             .field("limits", &self.limits)
+            .field("login", &self.login)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
             .field("token_ttl_hours", &self.token_ttl_hours)
             .finish()
+    }
+}
+
+/// Sign-in rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginPolicy {
+    /// Failed sign-ins of one account within the window before it is refused for a while.
+    pub max_failures_per_account: i64,
+    /// Failed sign-ins from one address within the window before it is refused for a while.
+    pub max_failures_per_address: i64,
+    /// The window over which failures count, in seconds.
+    pub window_secs: i64,
+    /// Roles that must sign in with a TOTP code as well as the password (the roles that
+    /// sign in on the web). Workers sign in on their phones.
+    pub require_totp_roles: Vec<Role>,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            window_secs: 15 * 60,
+            require_totp_roles: vec![Role::Operator, Role::Enterprise],
+        }
     }
 }
 

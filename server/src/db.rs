@@ -11,12 +11,31 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
-/// Migrations in order; each runs once, in a transaction, and is recorded.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_core.sql")),
-    (2, include_str!("../migrations/0002_possession.sql")),
-    (3, include_str!("../migrations/0003_replication.sql")),
-    (4, include_str!("../migrations/0004_restore_drills.sql")),
+/// Migrations in order; each runs once, in a transaction, and is recorded. The first text
+/// is common to both backends (statements split at `;`); the other two are for SQLite and
+/// PostgreSQL alone (triggers and functions, whose bodies hold `;`), statements split at a
+/// line of `---`.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (1, include_str!("../migrations/0001_core.sql"), "", ""),
+    (2, include_str!("../migrations/0002_possession.sql"), "", ""),
+    (
+        3,
+        include_str!("../migrations/0003_replication.sql"),
+        "",
+        "",
+    ),
+    (
+        4,
+        include_str!("../migrations/0004_restore_drills.sql"),
+        "",
+        "",
+    ),
+    (
+        5,
+        include_str!("../migrations/0005_audit.sql"),
+        include_str!("../migrations/0005_audit.sqlite.sql"),
+        include_str!("../migrations/0005_audit.postgres.sql"),
+    ),
 ];
 
 /// Which database the pool talks to.
@@ -55,19 +74,23 @@ impl Db {
                       (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
         self.pool.execute(create).await?;
 
-        for (version, sql) in MIGRATIONS {
+        for (version, sql, sqlite, postgres) in MIGRATIONS {
             let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(*version)
                 .fetch_optional(&self.pool)
                 .await?;
             if done.is_none() {
-                self.apply(*version, sql).await?;
+                let own = match self.backend {
+                    Backend::Sqlite => sqlite,
+                    Backend::Postgres => postgres,
+                };
+                self.apply(*version, sql, own).await?;
             }
         }
         Ok(())
     }
 
-    async fn apply(&self, version: i64, sql: &str) -> Result<(), sqlx::Error> {
+    async fn apply(&self, version: i64, sql: &str, own: &str) -> Result<(), sqlx::Error> {
         let (blob, real) = match self.backend {
             Backend::Sqlite => ("BLOB", "REAL"),
             Backend::Postgres => ("BYTEA", "DOUBLE PRECISION"),
@@ -76,6 +99,14 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         for statement in sql.split(';').map(strip_comments).filter(|s| !s.is_empty()) {
             tx.execute(sqlx::AssertSqlSafe(statement)).await?;
+        }
+        for statement in own
+            .split("\n---\n")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            tx.execute(sqlx::AssertSqlSafe(statement.to_owned()))
+                .await?;
         }
 
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")

@@ -22,12 +22,14 @@
 //! thin command line over it.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod drill;
 pub mod error;
 pub mod evidence;
+pub mod identity;
 pub mod keys;
 pub mod replication;
 pub mod settlement;
@@ -127,6 +129,7 @@ pub async fn serve(
     tracing::info!(%addr, db = ?state.db.backend, media = state.media.name(), "serving");
     let app = api::router(state);
 
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

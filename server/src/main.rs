@@ -51,6 +51,18 @@ enum Command {
     },
     /// When the last restore drill ran, and whether a quarter has passed since.
     DrillStatus,
+    /// Print the current code of a TOTP secret (base32), as an authenticator app shows it:
+    /// for scripts and for checking a phone's app.
+    TotpCode {
+        /// The secret from `POST /api/v1/me/totp`.
+        secret: String,
+    },
+    /// Delete audit records older than a number of days (at least 183: younger ones are
+    /// kept by the database whatever asks).
+    AuditPurge {
+        #[arg(long)]
+        older_than_days: i64,
+    },
     /// Master keys of encryption at rest.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -146,6 +158,19 @@ async fn main() -> anyhow::Result<()> {
             let state = AppState::start(load(cli.config.as_deref())?).await?;
             let copies = flexwork_server::replication::copies(&state, &hash).await?;
             println!("{}", serde_json::to_string_pretty(&copies)?);
+            Ok(())
+        }
+        Command::TotpCode { secret } => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            let code = flexwork_server::auth::totp::code_at(&secret, now.as_secs())
+                .context("the secret is not base32")?;
+            println!("{code}");
+            Ok(())
+        }
+        Command::AuditPurge { older_than_days } => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let purged = flexwork_server::audit::purge(&state, older_than_days).await?;
+            println!("{}", serde_json::json!({ "purged": purged }));
             Ok(())
         }
         Command::Keys(command) => {

@@ -122,6 +122,12 @@ pub struct ErrorBody {
 pub struct LoginRequest {
     pub login: String,
     pub password: String,
+    /// The current code of the account's authenticator app, once two-factor login is set up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+    /// One of the account's one-time recovery codes, instead of `totp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -129,6 +135,11 @@ impl std::fmt::Debug for LoginRequest {
         f.debug_struct("LoginRequest")
             .field("login", &self.login)
             .field("password", &"<redacted>")
+            .field("totp", &self.totp.as_ref().map(|_| "<redacted>"))
+            .field(
+                "recovery_code",
+                &self.recovery_code.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -139,6 +150,10 @@ pub struct LoginResponse {
     pub token: String,
     pub account_id: String,
     pub role: String,
+    /// True when the token may only be used to set up two-factor login, which this account
+    /// must do before anything else.
+    #[serde(default)]
+    pub second_factor_setup_required: bool,
 }
 
 impl std::fmt::Debug for LoginResponse {
@@ -147,6 +162,10 @@ impl std::fmt::Debug for LoginResponse {
             .field("token", &"<redacted>")
             .field("account_id", &self.account_id)
             .field("role", &self.role)
+            .field(
+                "second_factor_setup_required",
+                &self.second_factor_setup_required,
+            )
             .finish()
     }
 }
@@ -327,14 +346,18 @@ mod tests {
         let login = LoginRequest {
             login: "w1".into(),
             password: "hunter2".into(),
+            totp: Some("123456".into()),
+            recovery_code: None,
         };
         let session = LoginResponse {
             token: "secret-token".into(),
             account_id: "a".into(),
             role: "worker".into(),
+            second_factor_setup_required: false,
         };
 
         assert!(!format!("{login:?}").contains("hunter2"));
+        assert!(!format!("{login:?}").contains("123456"));
         assert!(!format!("{session:?}").contains("secret-token"));
     }
 }

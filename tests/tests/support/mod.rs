@@ -7,6 +7,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,6 +45,25 @@ pub struct TestServer {
     config: Config,
     database: Option<TestDatabase>,
     _data: tempfile::TempDir,
+}
+
+/// An account's authenticator, as the test plays it.
+struct SecondFactor {
+    secret: String,
+    last_step: u64,
+    recovery: Vec<String>,
+}
+
+/// Every account's authenticator, by login (logins are unique per test server and tests
+/// use distinct logins).
+static SECOND_FACTORS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, SecondFactor>>> =
+    std::sync::LazyLock::new(Default::default);
+
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn runtime() -> Runtime {
@@ -139,7 +159,9 @@ impl TestServer {
         self.state = None;
         let fresh = runtime();
         let old = std::mem::replace(&mut self.runtime, fresh);
-        old.shutdown_background();
+        // Drops every task where it stands (nothing runs to completion) and waits for the
+        // worker threads to go, so the port and files are free for the restart.
+        old.shutdown_timeout(Duration::from_secs(10));
         self.shutdown = None;
     }
 
@@ -160,7 +182,8 @@ impl TestServer {
         self.runtime.block_on(future)
     }
 
-    /// Creates an account directly, as `flexwork account add` does.
+    /// Creates an account directly, as `flexwork account add` does. Accounts of roles that
+    /// sign in with two factors then set up their authenticator over HTTP, as a person would.
     pub fn add_account(&self, role: Role, login: &str) -> String {
         let account = NewAccount {
             login: login.into(),
@@ -168,27 +191,100 @@ impl TestServer {
             role,
             display_name: login.into(),
         };
-        self.block_on(flexwork_server::auth::create_account(
-            self.state(),
-            &account,
-        ))
-        .unwrap()
+        let id = self
+            .block_on(flexwork_server::auth::create_account(
+                self.state(),
+                &account,
+            ))
+            .unwrap();
+        if self.config.login.require_totp_roles.contains(&role) {
+            self.set_up_second_factor(login);
+        }
+        id
     }
 
-    /// Signs in over HTTP.
-    pub fn client(&self, login: &str) -> Client {
+    /// Signs in with the password and sets up TOTP; remembers the secret and recovery codes.
+    pub fn set_up_second_factor(&self, login: &str) -> String {
         let http = reqwest::blocking::Client::new();
-        let body = json!({ "login": login, "password": password_of(login) });
+        let (status, session) = self.sign_in(&http, login, None);
+        assert_eq!(status, 200, "first sign-in of {login}: {session}");
+        assert_eq!(session["second_factor_setup_required"], true, "{session}");
+        let setup = Client {
+            http,
+            base: self.url(),
+            token: session["token"].as_str().unwrap().to_owned(),
+        };
+        let (status, enrollment) = setup.post("/me/totp", json!({}));
+        assert_eq!(status, 200, "{enrollment}");
+        let secret = enrollment["secret"].as_str().unwrap().to_owned();
+        let step = unix_secs() / 30;
+        let code = flexwork_server::auth::totp::code_at(&secret, step * 30).unwrap();
+        let (status, enabled) = setup.post("/me/totp/confirm", json!({ "code": code }));
+        assert_eq!(status, 200, "{enabled}");
+        let recovery: Vec<String> = enabled["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        let factor = SecondFactor {
+            secret: secret.clone(),
+            last_step: step,
+            recovery,
+        };
+        SECOND_FACTORS
+            .lock()
+            .unwrap()
+            .insert(login.to_owned(), factor);
+        secret
+    }
+
+    /// The second factor of the next sign-in of `login`, as its owner would type it: the
+    /// app's code for a step not used yet, or else an unused recovery code.
+    fn next_factor(login: &str) -> Option<(&'static str, String)> {
+        let mut all = SECOND_FACTORS.lock().unwrap();
+        let factor = all.get_mut(login)?;
+        let now = unix_secs() / 30;
+        for step in [now, now + 1] {
+            if step > factor.last_step {
+                factor.last_step = step;
+                let code = flexwork_server::auth::totp::code_at(&factor.secret, step * 30);
+                return Some(("totp", code.unwrap()));
+            }
+        }
+        Some((
+            "recovery_code",
+            factor.recovery.pop().expect("recovery codes left"),
+        ))
+    }
+
+    fn sign_in(
+        &self,
+        http: &reqwest::blocking::Client,
+        login: &str,
+        factor: Option<(&'static str, String)>,
+    ) -> (u16, Value) {
+        let mut body = json!({ "login": login, "password": password_of(login) });
+        if let Some((field, code)) = factor {
+            body[field] = json!(code);
+        }
         let response = http
             .post(format!("{}/api/v1/sessions", self.url()))
             .json(&body)
             .send()
             .unwrap();
-        assert_eq!(response.status(), 200, "login of {login}");
-        let token = response.json::<Value>().unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        (
+            response.status().as_u16(),
+            response.json().unwrap_or(Value::Null),
+        )
+    }
+
+    /// Signs in over HTTP, with the second factor where the account has one.
+    pub fn client(&self, login: &str) -> Client {
+        let http = reqwest::blocking::Client::new();
+        let (status, session) = self.sign_in(&http, login, Self::next_factor(login));
+        assert_eq!(status, 200, "login of {login}: {session}");
+        let token = session["token"].as_str().unwrap().to_owned();
         Client {
             http,
             base: self.url(),
@@ -313,8 +409,8 @@ async fn media_from_env() -> Option<flexwork_storage::StoreConfig> {
 
 /// An API client signed in as one account.
 pub struct Client {
-    http: reqwest::blocking::Client,
-    base: String,
+    pub http: reqwest::blocking::Client,
+    pub base: String,
     pub token: String,
 }
 
@@ -425,6 +521,7 @@ impl TestServer {
             });
             assert_eq!(operator.post("/accounts", body).0, 200);
         }
+        self.set_up_second_factor(&enterprise);
         let enterprise = self.client(&enterprise);
 
         let (status, created) = enterprise.post("/tasks", task_body(task));

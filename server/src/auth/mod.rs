@@ -1,0 +1,528 @@
+//! Accounts, passwords, two-factor login and bearer tokens.
+//!
+//! Passwords are hashed with Argon2id. Accounts of the roles that sign in on the web
+//! (operators and enterprises by default) also need a TOTP code (RFC 6238) from an
+//! authenticator app, or one of their one-time recovery codes; a code is never accepted
+//! twice. Until such an account has set up its authenticator, its password alone yields a
+//! token good for nothing but that setup. Failed sign-ins are counted per account and per
+//! address, and too many in the window are refused before any password is checked.
+//!
+//! A sign-in issues a new random 256-bit token; only its SHA-256 is stored, so a copy of the
+//! database does not let anyone act as a user. Tokens are revoked at sign-out, at a password
+//! change and when the account is suspended. Each request's token becomes a [`Caller`]
+//! (account id and role), which every handler checks against the object it touches.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use axum::http::StatusCode;
+
+use crate::audit::{self, Event, Outcome};
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, new_id, now_ms};
+
+pub mod totp;
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A field worker: records evidence for their own orders.
+    Worker,
+    /// An enterprise: publishes tasks, assigns workers, confirms completion.
+    Enterprise,
+    /// Platform staff: reviews evidence and people, settles pay.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Enterprise => "enterprise",
+            Role::Operator => "operator",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "worker" => Some(Role::Worker),
+            "enterprise" => Some(Role::Enterprise),
+            "operator" => Some(Role::Operator),
+            _ => None,
+        }
+    }
+}
+
+/// The authenticated account behind a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account_id: String,
+    pub role: Role,
+    /// Whether the token is only good for setting up two-factor login.
+    pub setup_only: bool,
+}
+
+impl Caller {
+    /// Refuses callers of any other role.
+    pub fn require(&self, role: Role) -> ApiResult<()> {
+        if self.role == role {
+            return Ok(());
+        }
+        let message = format!("this call is for {} accounts", role.as_str());
+        Err(ApiError::forbidden(message))
+    }
+}
+
+/// A new account's details.
+#[derive(Clone, Deserialize)]
+pub struct NewAccount {
+    pub login: String,
+    pub password: String,
+    pub role: Role,
+    pub display_name: String,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("login", &self.login)
+            .field("password", &"<redacted>")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates an account and returns its id.
+pub async fn create_account(state: &AppState, account: &NewAccount) -> ApiResult<String> {
+    validate_new_account(account)?;
+    let hash = hash_password(&account.password)?;
+    let id = new_id();
+    let result = sqlx::query(
+        "INSERT INTO accounts (id, login, role, display_name, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&account.login)
+    .bind(account.role.as_str())
+    .bind(&account.display_name)
+    .bind(hash)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+
+    if result.rows_affected() == 0 {
+        return Err(ApiError::conflict(
+            "login_taken",
+            "that login is already in use",
+        ));
+    }
+    Ok(id)
+}
+
+pub(crate) fn validate_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < 10 {
+        let message = "a password needs at least 10 characters";
+        return Err(ApiError::bad_request("weak_password", message));
+    }
+    Ok(())
+}
+
+fn validate_new_account(account: &NewAccount) -> ApiResult<()> {
+    let login_ok = (3..=64).contains(&account.login.chars().count())
+        && account
+            .login
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if !login_ok {
+        let message = "a login is 3 to 64 letters, digits, dots, dashes, underscores or @";
+        return Err(ApiError::bad_request("invalid_login", message));
+    }
+    if account.password.chars().count() < 10 {
+        let message = "a password needs at least 10 characters";
+        return Err(ApiError::bad_request("weak_password", message));
+    }
+    Ok(())
+}
+
+pub(crate) fn hash_password(password: &str) -> ApiResult<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+    let hash = Argon2::default().hash_password(password.as_bytes(), &salt);
+
+    Ok(hash.map_err(ApiError::internal)?.to_string())
+}
+
+pub(crate) fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// What a sign-in presents.
+pub struct Attempt<'a> {
+    pub login: &'a str,
+    pub password: &'a str,
+    pub totp: Option<&'a str>,
+    pub recovery_code: Option<&'a str>,
+    /// The client's address, for throttling and the audit trail.
+    pub address: Option<String>,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("login", &self.login)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct Session {
+    pub token: String,
+    pub caller: Caller,
+}
+
+/// Checks a sign-in and issues a token: a full one, or one good only for setting up
+/// two-factor login when the account's role needs it and it is not set up yet.
+pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session> {
+    let key = login_key(attempt.login);
+    let address = attempt.address.clone().unwrap_or_default();
+    throttle(state, &key, &address).await?;
+
+    let row = sqlx::query(
+        "SELECT id, role, password_hash, totp_enabled, totp_secret, totp_last_step, suspended \
+         FROM accounts WHERE LOWER(login) = LOWER($1)",
+    )
+    .bind(attempt.login)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(row) = row else {
+        // Spend the same time as a wrong password, so logins cannot be probed by timing.
+        verify_password(attempt.password, dummy_hash());
+        return Err(failed(
+            state,
+            &key,
+            attempt,
+            None,
+            "unknown_login",
+            invalid_credentials(),
+        )
+        .await);
+    };
+
+    let stored: String = row.try_get("password_hash")?;
+    let caller = caller_from_row(&row, false)?;
+    if !verify_password(attempt.password, &stored) {
+        let refusal = invalid_credentials();
+        return Err(failed(state, &key, attempt, Some(&caller), "password", refusal).await);
+    }
+    if row.try_get::<i64, _>("suspended")? != 0 {
+        let event = Event::by(&caller, "login", Outcome::Refused)
+            .detail(serde_json::json!({ "reason": "suspended" }))
+            .address(attempt.address.clone());
+        audit::record(state, event).await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_suspended",
+            "this account is suspended; ask the platform's operators",
+        ));
+    }
+
+    let second_factor = if row.try_get::<i64, _>("totp_enabled")? != 0 {
+        let secret: Option<String> = row.try_get("totp_secret")?;
+        let last_step: i64 = row.try_get("totp_last_step")?;
+        match (attempt.totp, attempt.recovery_code) {
+            (None, None) => return Err(totp_required()),
+            (Some(code), _) => {
+                let secret = secret.ok_or_else(|| ApiError::internal("TOTP secret missing"))?;
+                if !totp::accept(state, &caller.account_id, &secret, last_step, code).await? {
+                    let refusal = ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_totp",
+                        "that code is wrong, expired or already used; wait for the next one",
+                    );
+                    return Err(failed(state, &key, attempt, Some(&caller), "totp", refusal).await);
+                }
+                "totp"
+            }
+            (None, Some(code)) => {
+                if !totp::use_recovery_code(state, &caller.account_id, code).await? {
+                    let refusal = ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_recovery_code",
+                        "that recovery code is wrong or was already used",
+                    );
+                    let which = "recovery_code";
+                    return Err(failed(state, &key, attempt, Some(&caller), which, refusal).await);
+                }
+                "recovery_code"
+            }
+        }
+    } else {
+        "none"
+    };
+
+    let setup_only =
+        second_factor == "none" && state.config.login.require_totp_roles.contains(&caller.role);
+    let token = issue_token(state, &caller.account_id, setup_only).await?;
+    sqlx::query("DELETE FROM login_failures WHERE login_key = $1")
+        .bind(&key)
+        .execute(&state.db.pool)
+        .await?;
+    let event = Event::by(&caller, "login", Outcome::Ok)
+        .detail(serde_json::json!({ "second_factor": second_factor, "setup_only": setup_only }))
+        .address(attempt.address.clone());
+    audit::record(state, event).await?;
+    Ok(Session {
+        token,
+        caller: Caller {
+            setup_only,
+            ..caller
+        },
+    })
+}
+
+/// The throttling key of a login: a hash, so the table of failures holds no logins (which may
+/// be phone numbers) in the clear.
+fn login_key(login: &str) -> String {
+    flexwork_sync::ContentHash::of(login.trim().to_lowercase().as_bytes()).to_hex()
+}
+
+/// Refuses a sign-in when the account or the address failed too often in the window.
+async fn throttle(state: &AppState, key: &str, address: &str) -> ApiResult<()> {
+    let policy = &state.config.login;
+    let since = now_ms() - policy.window_secs * 1_000;
+    let count = |sql: &'static str, value: String| async move {
+        let row = sqlx::query(sql)
+            .bind(value)
+            .bind(since)
+            .fetch_one(&state.db.pool)
+            .await?;
+        row.try_get::<i64, _>("n")
+    };
+    let per_account = count(
+        "SELECT COUNT(*) AS n FROM login_failures WHERE login_key = $1 AND at > $2",
+        key.to_owned(),
+    )
+    .await?;
+    let per_address = count(
+        "SELECT COUNT(*) AS n FROM login_failures WHERE address = $1 AND at > $2",
+        address.to_owned(),
+    )
+    .await?;
+    if per_account >= policy.max_failures_per_account
+        || (!address.is_empty() && per_address >= policy.max_failures_per_address)
+    {
+        let minutes = (policy.window_secs + 59) / 60;
+        let message = format!("too many failed sign-ins; try again in up to {minutes} minutes");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            message,
+        ));
+    }
+    Ok(())
+}
+
+/// Counts and records a failed sign-in, and returns the refusal to send.
+async fn failed(
+    state: &AppState,
+    key: &str,
+    attempt: &Attempt<'_>,
+    caller: Option<&Caller>,
+    reason: &'static str,
+    refusal: ApiError,
+) -> ApiError {
+    let address = attempt.address.clone().unwrap_or_default();
+    let counted = sqlx::query(
+        "INSERT INTO login_failures (id, login_key, address, at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(new_id())
+    .bind(key)
+    .bind(&address)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await;
+    let event = match caller {
+        Some(caller) => Event::by(caller, "login", Outcome::Refused),
+        None => Event::anonymous("login", Outcome::Refused),
+    };
+    let event = event
+        .detail(serde_json::json!({ "reason": reason }))
+        .address(attempt.address.clone());
+    if let Err(e) = counted.map_err(ApiError::from) {
+        return e;
+    }
+    if let Err(e) = audit::record(state, event).await {
+        return e;
+    }
+    refusal
+}
+
+fn totp_required() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "totp_required",
+        "this account also needs the code from its authenticator app (or a recovery code)",
+    )
+}
+
+/// An Argon2id hash of a random password, used to equalise timing for unknown logins.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&new_id()).unwrap_or_default())
+}
+
+fn invalid_credentials() -> ApiError {
+    let message = "that login and password do not match an account";
+    ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        message,
+    )
+}
+
+/// Issues a new token for `account_id`; a `setup_only` one is good only for setting up
+/// two-factor login.
+pub(crate) async fn issue_token(
+    state: &AppState,
+    account_id: &str,
+    setup_only: bool,
+) -> ApiResult<String> {
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let now = now_ms();
+    let expires = now + state.config.token_ttl_hours * 3_600_000;
+
+    let expires = if setup_only {
+        now + 15 * 60_000
+    } else {
+        expires
+    };
+    sqlx::query(
+        "INSERT INTO api_tokens (token_hash, account_id, created_at, expires_at, scope) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash(&token))
+    .bind(account_id)
+    .bind(now)
+    .bind(expires)
+    .bind(if setup_only { "setup" } else { "full" })
+    .execute(&state.db.pool)
+    .await?;
+    Ok(token)
+}
+
+/// Revokes every token of an account (password change, suspension, new second factor).
+pub(crate) async fn revoke_all(state: &AppState, account_id: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
+        .bind(account_id)
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Revokes one token.
+pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
+fn token_hash(token: &str) -> String {
+    flexwork_sync::ContentHash::of(token.as_bytes()).to_hex()
+}
+
+fn caller_from_row(row: &sqlx::any::AnyRow, setup_only: bool) -> ApiResult<Caller> {
+    let role: String = row.try_get("role")?;
+    let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in database"))?;
+    Ok(Caller {
+        account_id: row.try_get("id")?,
+        role,
+        setup_only,
+    })
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    // The scheme name is case-insensitive (RFC 9110).
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn caller_for_token(state: &AppState, token: &str) -> ApiResult<Caller> {
+    let row = sqlx::query(
+        "SELECT a.id, a.role, t.scope FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+         WHERE t.token_hash = $1 AND t.expires_at > $2 AND a.suspended = 0",
+    )
+    .bind(token_hash(token))
+    .bind(now_ms())
+    .fetch_optional(&state.db.pool)
+    .await?;
+
+    let row = row.ok_or_else(ApiError::unauthorized)?;
+    let scope: String = row.try_get("scope")?;
+    caller_from_row(&row, scope == "setup")
+}
+
+/// Paths a setup-only token may call: the two-factor setup itself, `GET /me` and sign-out.
+fn allowed_during_setup(path: &str) -> bool {
+    path.starts_with("/api/v1/me/totp") || path == "/api/v1/me" || path == "/api/v1/sessions"
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let caller = caller_for_token(state, token).await?;
+        // Inside the nested API router the path has lost its `/api/v1` prefix.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_owned(), |o| o.0.path().to_owned());
+        if caller.setup_only && !allowed_during_setup(&path) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "second_factor_setup_required",
+                "set up two-factor sign-in first: POST /api/v1/me/totp, then confirm a code",
+            ));
+        }
+        Ok(caller)
+    }
+}
+
+/// The address of the client of a request, when the server knows it.
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> ApiResult<Self> {
+        let info = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Self(info.map(|i| i.0.ip().to_string())))
+    }
+}

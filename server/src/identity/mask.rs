@@ -1,0 +1,263 @@
+//! Masking of personal data for responses (requirement 6.2.2).
+//!
+//! Every function returns text of the same number of characters as the (normalised) input,
+//! one `*` for each hidden character, and always replaces at least one character: an input
+//! too short for its format's visible parts falls back to showing at most a quarter of its
+//! characters at each end, and an empty input masks to a single `*`.
+
+/// Masks a resident ID number: the first 6 characters (the region) and the last 4 stay, the
+/// rest becomes `*`.
+///
+/// `34052419800101001X` → `340524********001X`. The 8-digit birth date is always hidden. A
+/// legacy 15-digit number keeps its first 6 and last 3 digits (its sequence), hiding its
+/// 6-digit birth date: `340524800101001` → `340524******001`. Surrounding whitespace is
+/// dropped; any other length falls back to the generic rule.
+pub fn mask_id_number(id: &str) -> String {
+    let id = id.trim();
+    match id.chars().count() {
+        15 => keep_ends(id, 6, 3),
+        _ => keep_ends(id, 6, 4),
+    }
+}
+
+/// Masks a bank card number: the first 6 digits (the issuer's BIN) and the last 4 stay.
+///
+/// Whitespace is removed first, so grouping does not survive: `6228 4804 0256 4890 018` →
+/// `622848*********0018`. A 15-digit card shows 10 digits and hides 5.
+pub fn mask_bank_card(card: &str) -> String {
+    let card: String = card.chars().filter(|c| !c.is_whitespace()).collect();
+    keep_ends(&card, 6, 4)
+}
+
+/// Masks a phone number: the first 3 and last 4 digits stay.
+///
+/// Whitespace and dashes are removed first, and a leading `+86`/`0086` country code (or `86`
+/// before 11 digits) is dropped: `13812345678` and `+86 138-1234-5678` both give
+/// `138****5678`.
+pub fn mask_phone(phone: &str) -> String {
+    let mut digits: String = phone
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    for prefix in ["+86", "0086"] {
+        if let Some(rest) = digits.strip_prefix(prefix) {
+            digits = rest.to_string();
+        }
+    }
+    if digits.len() == 13 && digits.starts_with("86") {
+        digits = digits[2..].to_string();
+    }
+    keep_ends(&digits, 3, 4)
+}
+
+/// Masks a person's name.
+///
+/// - A name with any Chinese character keeps its first character and replaces every other
+///   one (whitespace dropped): `张三` → `张*`, `欧阳娜娜` → `欧***`,
+///   `阿卜杜·热合曼` → `阿******`. A one-character name becomes `*`.
+/// - Any other name is split into words at whitespace (re-joined with single spaces), and
+///   each word keeps its first character: `John Smith` → `J*** S****`. When every word has
+///   a single character, nothing would be hidden, so all become `*`: `A B` → `* *`.
+/// - An empty name becomes `*`.
+pub fn mask_name(name: &str) -> String {
+    let name = name.trim();
+    if name.chars().any(is_cjk) {
+        let mut chars = name.chars().filter(|c| !c.is_whitespace());
+        let mut out = String::new();
+        match chars.next() {
+            None => out.push('*'),
+            Some(first) => {
+                let rest = chars.count();
+                if rest == 0 {
+                    out.push('*');
+                } else {
+                    out.push(first);
+                    out.extend(std::iter::repeat_n('*', rest));
+                }
+            }
+        }
+        return out;
+    }
+    let words: Vec<&str> = name.split_whitespace().collect();
+    if words.is_empty() {
+        return "*".to_string();
+    }
+    let hides_something = words.iter().any(|w| w.chars().count() > 1);
+    let masked: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let n = w.chars().count();
+            if hides_something {
+                w.chars()
+                    .take(1)
+                    .chain(std::iter::repeat_n('*', n - 1))
+                    .collect()
+            } else {
+                "*".repeat(n)
+            }
+        })
+        .collect();
+    masked.join(" ")
+}
+
+/// Keeps `front` characters at the start and `back` at the end, replacing the rest with `*`.
+///
+/// When that would hide nothing, shows at most `n / 4` characters at each end instead (so at
+/// least half is hidden, and a text of 3 characters or fewer is hidden completely). An empty
+/// text gives `*`.
+pub(crate) fn keep_ends(text: &str, front: usize, back: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len();
+    if n == 0 {
+        return "*".to_string();
+    }
+    let (front, back) = if front + back < n {
+        (front, back)
+    } else {
+        (front.min(n / 4), back.min(n / 4))
+    };
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < front || i >= n - back { *c } else { '*' })
+        .collect()
+}
+
+/// Whether `c` is a CJK unified ideograph (basic block, extensions, compatibility ideographs).
+fn is_cjk(c: char) -> bool {
+    matches!(
+        c,
+        '\u{3400}'..='\u{4DBF}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{F900}'..='\u{FAFF}'
+            | '\u{20000}'..='\u{323AF}'
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The masked text hides at least one character of `original` behind a `*`, position by
+    /// position, and has the same number of characters.
+    fn hides_something(original: &str, masked: &str) {
+        let o: Vec<char> = original.chars().collect();
+        let m: Vec<char> = masked.chars().collect();
+        assert_eq!(o.len(), m.len(), "{original} → {masked}");
+        assert!(
+            o.iter().zip(&m).any(|(a, b)| *b == '*' && a != b),
+            "{original} → {masked} hides nothing"
+        );
+    }
+
+    #[test]
+    fn id_numbers_keep_region_and_last_four() {
+        let id = "34052419800101001X";
+        let masked = mask_id_number(id);
+        assert_eq!(masked, "340524********001X");
+        hides_something(id, &masked);
+        assert!(!masked.contains("19800101"));
+        assert!(!masked.contains("800101"));
+        assert_eq!(
+            mask_id_number("  110105194912310038 "),
+            "110105********0038"
+        );
+    }
+
+    #[test]
+    fn legacy_id_numbers_hide_their_birth_date() {
+        let id = "340524800101001";
+        let masked = mask_id_number(id);
+        assert_eq!(masked, "340524******001");
+        hides_something(id, &masked);
+        assert!(!masked.contains("800101"));
+    }
+
+    #[test]
+    fn malformed_id_numbers_still_hide_something() {
+        for id in ["", "1", "12", "1234", "1234567890", "12345678901234567890"] {
+            let masked = mask_id_number(id);
+            if id.is_empty() {
+                assert_eq!(masked, "*");
+            } else {
+                hides_something(id, &masked);
+            }
+        }
+        assert_eq!(mask_id_number("1234567890"), "12******90");
+        assert_eq!(mask_id_number("12345678901"), "123456*8901");
+        assert_eq!(mask_id_number("12345678"), "12****78");
+    }
+
+    #[test]
+    fn bank_cards_keep_bin_and_last_four() {
+        assert_eq!(mask_bank_card("6228480402564890018"), "622848*********0018");
+        assert_eq!(
+            mask_bank_card("6228 4804 0256 4890 018"),
+            "622848*********0018"
+        );
+        assert_eq!(mask_bank_card("6123451234567893"), "612345******7893");
+        assert_eq!(mask_bank_card("622848040256489"), "622848*****6489");
+        hides_something(
+            "6228480402564890018",
+            &mask_bank_card("6228480402564890018"),
+        );
+        hides_something("6123", &mask_bank_card("6123"));
+        assert_eq!(mask_bank_card(""), "*");
+    }
+
+    #[test]
+    fn phones_keep_first_three_and_last_four() {
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("+86 138-1234-5678"), "138****5678");
+        assert_eq!(mask_phone("008613812345678"), "138****5678");
+        assert_eq!(mask_phone("8613812345678"), "138****5678");
+        hides_something("13812345678", &mask_phone("13812345678"));
+        hides_something("1234567", &mask_phone("1234567"));
+        assert_eq!(mask_phone("1234567"), "1*****7");
+        assert_eq!(mask_phone("123"), "***");
+    }
+
+    #[test]
+    fn chinese_names_keep_the_first_character() {
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("欧阳娜娜"), "欧***");
+        assert_eq!(mask_name("李"), "*");
+        assert_eq!(mask_name(" 王 小明 "), "王**");
+        assert_eq!(mask_name("阿卜杜·热合曼"), "阿******");
+        for name in ["张三", "欧阳娜娜", "李", "阿卜杜·热合曼"] {
+            hides_something(name, &mask_name(name));
+        }
+    }
+
+    #[test]
+    fn latin_names_keep_the_first_letter_of_each_word() {
+        assert_eq!(mask_name("John Smith"), "J*** S****");
+        assert_eq!(mask_name("  Mary   Ann  Lee "), "M*** A** L**");
+        assert_eq!(mask_name("Madonna"), "M******");
+        assert_eq!(mask_name("José García"), "J*** G*****");
+        assert_eq!(mask_name("J R"), "* *");
+        assert_eq!(mask_name("J Smith"), "J S****");
+        assert_eq!(mask_name("X"), "*");
+        hides_something("John Smith", &mask_name("John Smith"));
+    }
+
+    #[test]
+    fn empty_input_masks_to_one_star() {
+        assert_eq!(mask_name(""), "*");
+        assert_eq!(mask_name("   "), "*");
+        assert_eq!(mask_phone(""), "*");
+        assert_eq!(mask_id_number(""), "*");
+    }
+
+    #[test]
+    fn keep_ends_always_hides_at_least_one_character() {
+        for n in 1..30 {
+            let text: String = "abcdefghijklmnopqrstuvwxyz0123".chars().take(n).collect();
+            for (front, back) in [(0, 0), (3, 4), (6, 4), (20, 20)] {
+                let masked = keep_ends(&text, front, back);
+                hides_something(&text, &masked);
+            }
+        }
+    }
+}
