@@ -46,6 +46,9 @@ pub struct Config {
     #[serde(default = "daily")]
     pub scrub_interval_secs: u64,
     pub limits: Limits,
+    /// Public holidays and make-up working days, for review deadlines in working days.
+    #[serde(default)]
+    pub calendar: crate::identity::Calendar,
     /// Sign-in rules: throttling and which roles need two-factor login.
     #[serde(default)]
     pub login: LoginPolicy,
@@ -89,6 +92,7 @@ impl Default for Config {
             scrub_interval_secs: daily(),
             encryption: Encryption::default(),
             limits: Limits::default(),
+            calendar: crate::identity::Calendar::default(),
             login: LoginPolicy::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
@@ -109,6 +113,7 @@ impl std::fmt::Debug for Config {
             .field("encryption", &self.encryption)
             .field("scrub_interval_secs", &self.scrub_interval_secs)
             .field("limits", &self.limits)
+            .field("calendar", &self.calendar)
             .field("login", &self.login)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
@@ -207,6 +212,9 @@ impl Config {
                 "no [tax] rule covers today ({today}); nothing could be settled"
             ));
         }
+        self.calendar
+            .validate()
+            .map_err(|e| format!("[calendar]: {e}"))?;
         Ok(())
     }
 

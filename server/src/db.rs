@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0005_audit.sqlite.sql"),
         include_str!("../migrations/0005_audit.postgres.sql"),
     ),
+    (6, include_str!("../migrations/0006_onboarding.sql"), "", ""),
 ];
 
 /// Which database the pool talks to.

@@ -31,6 +31,8 @@ pub mod error;
 pub mod evidence;
 pub mod identity;
 pub mod keys;
+pub mod onboarding;
+pub mod privacy;
 pub mod replication;
 pub mod settlement;
 pub mod verification;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod media;
+pub mod onboarding;
 pub mod orders;
 pub mod sync;
 pub mod tasks;
@@ -32,6 +33,17 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/suspend", post(accounts::suspend))
         .route("/accounts/{id}/reinstate", post(accounts::reinstate))
         .route("/audit", get(accounts::audit_log))
+        .route("/privacy/notice", get(onboarding::notice))
+        .route("/onboarding/declaration", get(onboarding::declaration))
+        .route(
+            "/onboarding/workers",
+            post(onboarding::apply).get(onboarding::list),
+        )
+        .route(
+            "/onboarding/workers/{id}/decision",
+            post(onboarding::decide),
+        )
+        .route("/onboarding/workers/{id}/reveal", post(onboarding::reveal))
         .route("/tasks", post(tasks::create).get(tasks::list))
         .route("/tasks/{id}", get(tasks::get))
         .route("/tasks/{id}/orders", post(tasks::assign))

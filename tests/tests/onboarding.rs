@@ -1,0 +1,256 @@
+//! A worker applies through the API, consents to the privacy notice, signs the declaration;
+//! a reviewer sees the application masked, reveals one field with a reason, and approves it.
+//! Nothing personal is ever answered, logged or stored in the clear.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{TestServer, password_of};
+
+const ID_NUMBER: &str = "34052419800101001X";
+const CARD: &str = "6228480402564890018";
+const PHONE: &str = "13812345678";
+const NAME: &str = "王小明";
+
+fn anonymous(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let http = reqwest::blocking::Client::new();
+    let url = format!("{}/api/v1{path}", server.url());
+    let request = match method {
+        "GET" => http.get(url),
+        _ => http.post(url).json(&body.unwrap_or(Value::Null)),
+    };
+    let response = request.send().unwrap();
+    (response.status().as_u16(), response.json().unwrap())
+}
+
+/// The check character of a 17-digit ID body (GB 11643).
+fn with_check(body: &str) -> String {
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(weights)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum();
+    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+    format!("{body}{check}")
+}
+
+fn application(server: &TestServer, login: &str, id_number: &str, card: &str) -> Value {
+    let (_, notice) = anonymous(server, "GET", "/privacy/notice", None);
+    let (_, declaration) = anonymous(server, "GET", "/onboarding/declaration", None);
+    json!({
+        "login": login,
+        "password": password_of(login),
+        "name": NAME,
+        "id_number": id_number,
+        "bank_card": card,
+        "phone": PHONE,
+        "trade": "shop-front photography",
+        "declarations": {
+            "not_manager_of_hiring_enterprise": true,
+            "not_civil_servant": true,
+            "benefits_notice_acknowledged": true,
+        },
+        "signature": {
+            "strokes": [[[10.0, 10.0, 0.0], [40.0, 12.0, 80.0], [70.0, 30.0, 160.0]]],
+            "signed_text_sha256": declaration["sha256"],
+            "signed_at": "2026-12-04T10:00:00+08:00",
+        },
+        "consent": { "notice_version": notice["version"], "accepted": true },
+    })
+}
+
+#[test]
+fn an_application_is_refused_without_consent_or_with_bad_identity_data() {
+    let server = TestServer::start();
+    let good = application(&server, "wang-apply", ID_NUMBER, CARD);
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, u16, &str)> = vec![
+        (
+            "no consent",
+            Box::new(|a| a["consent"] = Value::Null),
+            400,
+            "consent_required",
+        ),
+        (
+            "consent box left unchecked",
+            Box::new(|a| a["consent"]["accepted"] = json!(false)),
+            400,
+            "consent_required",
+        ),
+        (
+            "an older notice",
+            Box::new(|a| a["consent"]["notice_version"] = json!("000000000000")),
+            409,
+            "notice_changed",
+        ),
+        (
+            "a mistyped ID number",
+            Box::new(|a| a["id_number"] = json!("340524198001010013")),
+            400,
+            "id_check_digit",
+        ),
+        (
+            "a 16-year-old",
+            Box::new(|a| a["id_number"] = json!(with_check("11010520100601001"))),
+            400,
+            "too_young",
+        ),
+        (
+            "a 70-year-old",
+            Box::new(|a| a["id_number"] = json!(with_check("11010519560601001"))),
+            400,
+            "too_old",
+        ),
+        (
+            "a civil servant",
+            Box::new(|a| a["declarations"]["not_civil_servant"] = json!(false)),
+            400,
+            "declaration_required",
+        ),
+        (
+            "a signature over another text",
+            Box::new(|a| a["signature"]["signed_text_sha256"] = json!("00".repeat(32))),
+            400,
+            "signature_text_mismatch",
+        ),
+        (
+            "a landline",
+            Box::new(|a| a["phone"] = json!("02112345678")),
+            400,
+            "phone_prefix",
+        ),
+    ];
+    for (what, change, status, code) in cases {
+        let mut body = good.clone();
+        change(&mut body);
+        let (got, error) = anonymous(&server, "POST", "/onboarding/workers", Some(body));
+        assert_eq!(
+            (got, error["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {error}"
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            !message.contains("19800101") && !message.contains(PHONE),
+            "{message}"
+        );
+    }
+    let (_, notice) = anonymous(&server, "GET", "/privacy/notice", None);
+    let listed: Vec<&str> = notice["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for field in ["name", "id_number", "bank_card", "phone"] {
+        assert!(listed.contains(&field), "the notice does not list {field}");
+    }
+}
+
+#[test]
+fn a_reviewer_sees_it_masked_reveals_with_a_reason_approves_and_nothing_leaks() {
+    let server = TestServer::start();
+    let scene = server.scene("review-apply", &support::AREZZO);
+    let operator = &scene.operator;
+    let mut responses = Vec::new();
+
+    // 1. Two applications with the same ID number; the second has a mistyped card.
+    let first = application(&server, "wang-first", ID_NUMBER, CARD);
+    let (status, submitted) = anonymous(&server, "POST", "/onboarding/workers", Some(first));
+    assert_eq!(status, 200, "{submitted}");
+    assert_eq!(submitted["state"], "pending");
+    assert!(submitted["review_deadline"].as_str().unwrap() > "2026");
+    let typo = "6228480402564890017";
+    let second = application(&server, "wang-second", ID_NUMBER, typo);
+    let (status, warned) = anonymous(&server, "POST", "/onboarding/workers", Some(second));
+    assert_eq!(status, 200, "{warned}");
+    assert_eq!(warned["warnings"], json!(["bank_card_may_be_mistyped"]));
+    responses.extend([submitted.clone(), warned.clone()]);
+
+    // 2. The queue shows both masked, the duplicate flagged, deadlines in two working days.
+    assert_eq!(scene.enterprise.get("/onboarding/workers").0, 403);
+    let (status, queue) = operator.get("/onboarding/workers?state=pending");
+    assert_eq!(status, 200);
+    let queue = queue.as_array().unwrap().clone();
+    assert_eq!(queue.len(), 2);
+    let mine = queue.iter().find(|a| a["id"] == submitted["id"]).unwrap();
+    assert_eq!(mine["id_number"], "340524********001X");
+    assert_eq!(mine["phone"], "138****5678");
+    assert_eq!(mine["name"], "王**");
+    assert!(mine["bank_card"].as_str().unwrap().contains('*'));
+    assert_eq!(mine["overdue"], false);
+    let other = queue.iter().find(|a| a["id"] == warned["id"]).unwrap();
+    assert_eq!(other["automated"]["duplicate_id_number"], true);
+    assert_eq!(other["automated"]["card_luhn_failed"], true);
+    responses.extend(queue.iter().cloned());
+
+    // 3. Revealing a field needs a reason, and is audited with it.
+    let id = submitted["id"].as_str().unwrap();
+    let reveal = format!("/onboarding/workers/{id}/reveal");
+    let (status, refused) = operator.post(&reveal, json!({ "field": "id_number", "reason": "" }));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("reason_required"))
+    );
+    let why = "compare with the scanned ID card";
+    let (status, revealed) = operator.post(&reveal, json!({ "field": "id_number", "reason": why }));
+    assert_eq!((status, revealed["value"].as_str()), (200, Some(ID_NUMBER)));
+
+    // 4. Approval creates the worker's account; a second decision is refused.
+    let decide = format!("/onboarding/workers/{id}/decision");
+    let approve = json!({ "decision": "approve", "reason": "documents match" });
+    let (status, approved) = operator.post(&decide, approve.clone());
+    assert_eq!(
+        (status, approved["state"].as_str()),
+        (200, Some("approved")),
+        "{approved}"
+    );
+    assert_eq!(operator.post(&decide, approve).0, 409);
+    let worker = server.client("wang-first");
+    assert_eq!(worker.get("/me").1["role"], "worker");
+    responses.push(approved);
+
+    // 5. The audit trail has the masked view, the reveal with its reason, the decision.
+    let (_, records) = operator.get("/audit?limit=500");
+    let records = records.as_array().unwrap().clone();
+    let reveal_record = records.iter().find(|r| r["action"] == "reveal").unwrap();
+    assert_eq!(reveal_record["detail"]["reason"], why);
+    assert_eq!(reveal_record["detail"]["field"], "id_number");
+    assert!(records.iter().any(|r| r["action"] == "masked_view"));
+    assert!(records.iter().any(|r| r["action"] == "application_decided"));
+    responses.extend(records);
+
+    // 6. No answer but the reveal, and no file of the server (database included), holds the ID
+    //    number, the card or the phone number in the clear.
+    let answered = serde_json::to_string(&responses).unwrap();
+    for secret in [ID_NUMBER, CARD, typo, PHONE, NAME] {
+        assert!(!answered.contains(secret), "an answer carries {secret}");
+    }
+    let mut files = Vec::new();
+    collect(&server.state().config.data_dir, &mut files);
+    for (path, bytes) in files {
+        for secret in [ID_NUMBER, CARD, PHONE] {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{} holds {secret} in the clear", path.display());
+        }
+        let name = NAME.as_bytes();
+        assert!(
+            !bytes.windows(name.len()).any(|w| w == name),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+fn collect(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+}
