@@ -25,6 +25,9 @@ fn anonymous(server: &TestServer, method: &str, path: &str, body: Option<Value>)
     (response.status().as_u16(), response.json().unwrap())
 }
 
+/// What is wrong with an application, how to make it so, and the answer expected.
+type Case = (&'static str, Box<dyn Fn(&mut Value)>, u16, &'static str);
+
 /// The check character of a 17-digit ID body (GB 11643).
 fn with_check(body: &str) -> String {
     let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -66,7 +69,7 @@ fn application(server: &TestServer, login: &str, id_number: &str, card: &str) ->
 fn an_application_is_refused_without_consent_or_with_bad_identity_data() {
     let server = TestServer::start();
     let good = application(&server, "wang-apply", ID_NUMBER, CARD);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "no consent",
             Box::new(|a| a["consent"] = Value::Null),
