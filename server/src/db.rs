@@ -37,6 +37,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0005_audit.postgres.sql"),
     ),
     (6, include_str!("../migrations/0006_onboarding.sql"), "", ""),
+    (
+        7,
+        include_str!("../migrations/0007_enterprises.sql"),
+        "",
+        "",
+    ),
 ];
 
 /// Which database the pool talks to.

@@ -27,6 +27,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod drill;
+pub mod enterprises;
 pub mod error;
 pub mod evidence;
 pub mod identity;

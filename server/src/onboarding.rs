@@ -95,6 +95,10 @@ pub struct Automated {
     pub card_luhn_failed: bool,
     /// Another application with the same ID number is pending or approved.
     pub duplicate_id_number: bool,
+    /// An enterprise declared this person among its directors, supervisors or managers: they
+    /// may not take that enterprise's tasks (5.1.1 b).
+    #[serde(default)]
+    pub declared_manager_of_an_enterprise: bool,
     /// The applicant's age on the application date.
     pub age: u32,
     /// Real-name verification (name, ID, card, face) with a licensed provider.
@@ -153,9 +157,19 @@ pub async fn submit(
     .fetch_optional(&state.db.pool)
     .await?
     .is_some();
+    let manages = sqlx::query(
+        "SELECT 1 AS hit FROM enterprise_personnel p \
+         JOIN enterprise_applications e ON e.id = p.application_id \
+         WHERE p.id_number_hash = $1 AND e.state IN ('pending', 'approved') LIMIT 1",
+    )
+    .bind(&id_hash)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .is_some();
     let automated = Automated {
         card_luhn_failed: !card.luhn_ok(),
         duplicate_id_number: duplicate,
+        declared_manager_of_an_enterprise: manages,
         age: id_number.age_on(today),
         real_name_verification: "not_run: no licensed provider is configured".into(),
     };
@@ -414,14 +428,16 @@ pub async fn decide(
         let name: String = row.try_get("name_sealed")?;
         let name = privacy::open(state, "worker_applications", "name", id, &name).await?;
         sqlx::query(
-            "INSERT INTO accounts (id, login, role, display_name, password_hash, created_at) \
-             VALUES ($1, $2, 'worker', $3, $4, $5)",
+            "INSERT INTO accounts \
+               (id, login, role, display_name, password_hash, created_at, id_number_hash) \
+             VALUES ($1, $2, 'worker', $3, $4, $5, $6)",
         )
         .bind(&account_id)
         .bind(row.try_get::<String, _>("login")?)
         .bind(identity::mask_name(&name))
         .bind(row.try_get::<String, _>("password_hash")?)
         .bind(now_ms())
+        .bind(row.try_get::<String, _>("id_number_hash")?)
         .execute(&mut *tx)
         .await?;
         Some(account_id)

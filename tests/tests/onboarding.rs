@@ -257,3 +257,123 @@ fn collect(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) 
         }
     }
 }
+
+fn put_document(server: &TestServer, id: &str, token: &str, kind: &str, bytes: Vec<u8>) -> u16 {
+    reqwest::blocking::Client::new()
+        .put(format!(
+            "{}/api/v1/onboarding/enterprises/{id}/documents/{kind}",
+            server.url()
+        ))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn an_enterprise_applies_with_its_documents_and_its_managers_cannot_work_for_it() {
+    let server = TestServer::start();
+    let scene = server.scene("enterprise-apply", &support::AREZZO);
+    let operator = &scene.operator;
+    let manager_id = with_check("11010519700101003");
+    let (_, notice) = anonymous(&server, "GET", "/privacy/notice", None);
+
+    // 1. A pilot-era credit code that fails its check is accepted with a warning.
+    let body = json!({
+        "login": "lotus-trading",
+        "password": password_of("lotus-trading"),
+        "company_name": "Lotus Trading Co., Ltd.",
+        "credit_code": "91350100M0001TGQXM",
+        "licence_valid_from": "2015-03-01",
+        "business_scope": "retail of daily goods",
+        "managers": [{ "name": "李四", "id_number": manager_id, "position": "director" }],
+        "consent": { "notice_version": notice["version"], "accepted": true },
+    });
+    let (status, submitted) = anonymous(&server, "POST", "/onboarding/enterprises", Some(body));
+    assert_eq!(status, 200, "{submitted}");
+    assert_eq!(
+        submitted["warnings"],
+        json!(["credit_code_check_failed_verify_with_registry"])
+    );
+    let id = submitted["id"].as_str().unwrap().to_owned();
+    let token = submitted["upload_token"].as_str().unwrap().to_owned();
+
+    // 2. Documents need the upload token and must be images; approval needs all four.
+    let photo = || support::fixture_bytes("photos/DSCN0010.jpg");
+    assert_eq!(
+        put_document(&server, &id, "wrong-token", "storefront", photo()),
+        401
+    );
+    assert_eq!(
+        put_document(&server, &id, &token, "storefront", b"text".to_vec()),
+        415
+    );
+    assert_eq!(
+        put_document(&server, &id, &token, "storefront", photo()),
+        200
+    );
+    let decide = format!("/onboarding/enterprises/{id}/decision");
+    let approve = json!({ "decision": "approve", "reason": "licence checked with the registry" });
+    let (status, missing) = operator.post(&decide, approve.clone());
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (409, Some("documents_missing"))
+    );
+    for kind in ["business_licence", "office", "business_scene"] {
+        assert_eq!(put_document(&server, &id, &token, kind, photo()), 200);
+    }
+    let (_, queue) = operator.get("/onboarding/enterprises");
+    let listed = &queue.as_array().unwrap()[0];
+    assert_eq!(listed["credit_code_check_ok"], false);
+    assert_eq!(listed["managers"][0]["name"], "李*");
+    assert_eq!(listed["documents"].as_object().unwrap().len(), 4);
+    let hash = listed["documents"]["business_licence"].as_str().unwrap();
+    let (_, copies) = operator.get(&format!("/media/{hash}/copies"));
+    assert_eq!(copies[0]["state"], "stored", "{copies}");
+    let (status, approved) = operator.post(&decide, approve);
+    assert_eq!(
+        (status, approved["state"].as_str()),
+        (200, Some("approved")),
+        "{approved}"
+    );
+
+    // 3. The director applies as a worker: flagged, and once admitted, never assigned to
+    //    the enterprise that declared them.
+    let worker = application(&server, "li-si", &manager_id, CARD);
+    let (status, applied) = anonymous(&server, "POST", "/onboarding/workers", Some(worker));
+    assert_eq!(status, 200, "{applied}");
+    let (_, queue) = operator.get("/onboarding/workers");
+    let flagged = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == applied["id"])
+        .unwrap();
+    assert_eq!(
+        flagged["automated"]["declared_manager_of_an_enterprise"],
+        true
+    );
+    let worker_decision = format!(
+        "/onboarding/workers/{}/decision",
+        applied["id"].as_str().unwrap()
+    );
+    let admit = json!({ "decision": "approve", "reason": "may work for other enterprises" });
+    assert_eq!(operator.post(&worker_decision, admit).0, 200);
+    server.set_up_second_factor("lotus-trading");
+    let lotus = server.client("lotus-trading");
+    let (status, task) = lotus.post("/tasks", support::task_body(&support::AREZZO));
+    assert_eq!(status, 200, "{task}");
+    let assign = format!("/tasks/{}/orders", task["id"].as_str().unwrap());
+    let (status, refused) = lotus.post(&assign, json!({ "worker_login": "li-si" }));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("conflict_of_interest"))
+    );
+    let (status, _) = scene.enterprise.post(
+        &format!("/tasks/{}/orders", scene.task_id),
+        json!({ "worker_login": "li-si" }),
+    );
+    assert_eq!(status, 200, "another enterprise may give them work");
+}

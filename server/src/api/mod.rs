@@ -44,6 +44,18 @@ pub fn router(state: AppState) -> Router {
             post(onboarding::decide),
         )
         .route("/onboarding/workers/{id}/reveal", post(onboarding::reveal))
+        .route(
+            "/onboarding/enterprises",
+            post(onboarding::apply_enterprise).get(onboarding::list_enterprises),
+        )
+        .route(
+            "/onboarding/enterprises/{id}/documents/{kind}",
+            put(onboarding::upload_document),
+        )
+        .route(
+            "/onboarding/enterprises/{id}/decision",
+            post(onboarding::decide_enterprise),
+        )
         .route("/tasks", post(tasks::create).get(tasks::list))
         .route("/tasks/{id}", get(tasks::get))
         .route("/tasks/{id}/orders", post(tasks::assign))

@@ -1,4 +1,4 @@
-//! Privacy notice, worker applications and their review.
+//! Privacy notice, worker and enterprise applications, and their review.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::JsonBody;
 use crate::AppState;
 use crate::auth::{Caller, ClientAddress};
+use crate::enterprises;
 use crate::error::{ApiError, ApiResult};
 use crate::onboarding::{self, Application, Declaration, Reviewed, Submitted};
 use crate::privacy::{self, Notice};
@@ -107,4 +108,67 @@ pub async fn reveal(
         field: body.field,
         value,
     }))
+}
+
+/// `POST /onboarding/enterprises`: an enterprise's application (no account needed); answers
+/// the upload token for its documents.
+pub async fn apply_enterprise(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    JsonBody(body): JsonBody<enterprises::Application>,
+) -> ApiResult<Json<enterprises::Submitted>> {
+    Ok(Json(enterprises::submit(&state, &body, address).await?))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stored {
+    pub kind: String,
+    pub hash: String,
+}
+
+/// `PUT /onboarding/enterprises/{id}/documents/{kind}`: one document's bytes, with the
+/// application's upload token as bearer token.
+pub async fn upload_document(
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Stored>> {
+    let token = crate::auth::bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let hash = enterprises::upload_document(&state, &id, token, &kind, &body).await?;
+    Ok(Json(Stored { kind, hash }))
+}
+
+/// `GET /onboarding/enterprises?state=pending`: the enterprise review queue (operators).
+pub async fn list_enterprises(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<enterprises::Reviewed>>> {
+    let wanted = query.state.as_deref().unwrap_or("pending");
+    if !["pending", "approved", "rejected"].contains(&wanted) {
+        let message = "state is one of pending, approved, rejected";
+        return Err(ApiError::bad_request("invalid_state", message));
+    }
+    Ok(Json(enterprises::list(&state, &caller, wanted).await?))
+}
+
+/// `POST /onboarding/enterprises/{id}/decision`: `{decision, reason}`.
+pub async fn decide_enterprise(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Decision>,
+) -> ApiResult<Json<enterprises::Reviewed>> {
+    let approve = match body.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            let message = "decision is approve or reject";
+            return Err(ApiError::bad_request("invalid_decision", message));
+        }
+    };
+    Ok(Json(
+        enterprises::decide(&state, &caller, &id, approve, &body.reason).await?,
+    ))
 }

@@ -322,6 +322,7 @@ pub async fn assign(
             .await?
             .ok_or_else(|| ApiError::not_found("worker"))?;
     let worker_id: String = worker.try_get("id")?;
+    crate::enterprises::refuse_conflict(&state, &task.enterprise_id, &worker_id).await?;
 
     let order_id = new_id();
     let result = sqlx::query(
