@@ -1,9 +1,10 @@
 //! Master keys of encryption at rest: status, rotation and retirement.
 //!
-//! Rotation adds a master key to the key file, makes it current, and re-wraps the data key
-//! of every blob at every site under it; the sealed media itself is not read or rewritten.
-//! A master key can be retired (removed from the key file) only once no envelope at any site
-//! still needs it.
+//! Rotation adds a master key to the key file, makes it current, and re-wraps under it the
+//! data key of every blob at every site (the sealed media itself is not read or rewritten)
+//! and every personal field and TOTP secret sealed in the database. A master key can be
+//! retired (removed from the key file) only once nothing at any site or in the database still
+//! needs it.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,97 @@ pub struct Rotation {
     pub current: String,
     /// Site → what the re-wrap of its envelopes did.
     pub sites: BTreeMap<String, RewrapReport>,
+    /// Sealed database fields re-wrapped.
+    pub fields_rewrapped: usize,
+}
+
+/// Every sealed column of the database: table, key column, sealed column, and the context its
+/// values were sealed with.
+const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("worker_applications", "id", "name"),
+    ("worker_applications", "id", "id_number"),
+    ("worker_applications", "id", "bank_card"),
+    ("worker_applications", "id", "phone"),
+    ("enterprise_personnel", "id", "name"),
+    ("accounts", "id", "totp"),
+];
+
+fn sealed_column(column: &str) -> String {
+    if column == "totp" {
+        "totp_secret".to_owned()
+    } else {
+        format!("{column}_sealed")
+    }
+}
+
+fn field_context(table: &str, column: &str, row: &str) -> Vec<u8> {
+    if column == "totp" {
+        crate::auth::totp::context(row)
+    } else {
+        crate::privacy::context(table, column, row)
+    }
+}
+
+/// Re-wraps every sealed database field not wrapped by `current`; returns how many.
+async fn rewrap_fields(state: &AppState, current: &str) -> ApiResult<usize> {
+    use flexwork_storage::{Kms, WrappedKey};
+    use sqlx::Row;
+
+    let mut done = 0;
+    for (table, key, column) in SEALED_COLUMNS {
+        let sealed = sealed_column(column);
+        let sql =
+            format!("SELECT {key} AS k, {sealed} AS v FROM {table} WHERE {sealed} IS NOT NULL");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&state.db.pool)
+            .await?;
+        for row in rows {
+            let (id, value): (String, String) = (row.try_get("k")?, row.try_get("v")?);
+            let wrapped: WrappedKey = serde_json::from_str(&value).map_err(ApiError::internal)?;
+            if wrapped.master_key == current {
+                continue;
+            }
+            let context = field_context(table, column, &id);
+            let keys = &state.sites.keys;
+            let plain = keys
+                .unwrap(&wrapped, &context)
+                .await
+                .map_err(ApiError::internal)?;
+            let again = keys
+                .wrap(&plain, &context)
+                .await
+                .map_err(ApiError::internal)?;
+            let json = serde_json::to_string(&again).map_err(ApiError::internal)?;
+            let sql =
+                format!("UPDATE {table} SET {sealed} = $1 WHERE {key} = $2 AND {sealed} = $3");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(json)
+                .bind(&id)
+                .bind(&value)
+                .execute(&state.db.pool)
+                .await?;
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// How many sealed database fields master key `id` still wraps.
+async fn fields_using(state: &AppState, id: &str) -> ApiResult<i64> {
+    use sqlx::Row;
+
+    let pattern = format!("%\"master_key\":\"{id}\"%");
+    let mut total = 0;
+    for (table, _, column) in SEALED_COLUMNS {
+        let sealed = sealed_column(column);
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {sealed} LIKE $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&pattern)
+            .fetch_one(&state.db.pool)
+            .await?;
+        total += row.try_get::<i64, _>("n")?;
+    }
+    Ok(total)
 }
 
 pub async fn status(state: &AppState) -> ApiResult<KeyStatus> {
@@ -68,10 +160,12 @@ pub async fn rotate(state: &AppState, suite: Suite) -> ApiResult<Rotation> {
         let report = site.rewrap_all().await.map_err(ApiError::internal)?;
         sites.insert(site.name().to_owned(), report);
     }
+    let fields_rewrapped = rewrap_fields(state, &current).await?;
     Ok(Rotation {
         previous,
         current,
         sites,
+        fields_rewrapped,
     })
 }
 
@@ -92,6 +186,14 @@ pub async fn retire(state: &AppState, id: &str) -> ApiResult<()> {
             );
             return Err(ApiError::conflict("envelopes_unreadable", message));
         }
+    }
+    let fields = fields_using(state, id).await?;
+    if fields > 0 {
+        let message = format!(
+            "{fields} sealed fields in the database still need master key {id}; run \
+             `flexwork keys rotate` first"
+        );
+        return Err(ApiError::conflict("master_key_in_use", message));
     }
     state.sites.keys.retire(id).map_err(ApiError::internal)
 }

@@ -146,7 +146,7 @@ pub fn require_consent(consent: Option<&Consent>) -> ApiResult<String> {
     Ok(current)
 }
 
-fn context(table: &str, column: &str, row: &str) -> Vec<u8> {
+pub(crate) fn context(table: &str, column: &str, row: &str) -> Vec<u8> {
     format!("flexwork-field-v1\0{table}\0{column}\0{row}").into_bytes()
 }
 

@@ -377,3 +377,40 @@ fn an_enterprise_applies_with_its_documents_and_its_managers_cannot_work_for_it(
     );
     assert_eq!(status, 200, "another enterprise may give them work");
 }
+
+#[test]
+fn a_key_rotation_rewraps_personal_fields_and_totp_secrets_before_the_old_key_can_go() {
+    let server = TestServer::start();
+    let scene = server.scene("rotate-fields", &support::AREZZO);
+    let body = application(&server, "wang-rotate", ID_NUMBER, CARD);
+    let (status, submitted) = anonymous(&server, "POST", "/onboarding/workers", Some(body));
+    assert_eq!(status, 200, "{submitted}");
+    let state = server.state().clone();
+    let old = server
+        .block_on(flexwork_server::keys::status(&state))
+        .unwrap()
+        .current;
+
+    // 1. No media exists, but sealed fields do: the old key cannot be retired.
+    let early = server.block_on(flexwork_server::keys::retire(&state, &old));
+    assert_eq!(early.unwrap_err().code, "master_key_in_use");
+
+    // 2. A rotation re-wraps the four fields and both accounts' TOTP secrets.
+    let sm4 = flexwork_storage::Suite::Sm4GcmSm3;
+    let rotation = server
+        .block_on(flexwork_server::keys::rotate(&state, sm4))
+        .unwrap();
+    assert_eq!(rotation.fields_rewrapped, 4 + 2);
+    server
+        .block_on(flexwork_server::keys::retire(&state, &old))
+        .unwrap();
+
+    // 3. Everything still opens under the new key: the reveal, and two-factor sign-in.
+    let id = submitted["id"].as_str().unwrap();
+    let reveal = json!({ "field": "phone", "reason": "call the applicant back" });
+    let (status, phone) = scene
+        .operator
+        .post(&format!("/onboarding/workers/{id}/reveal"), reveal);
+    assert_eq!((status, phone["value"].as_str()), (200, Some(PHONE)));
+    assert_eq!(server.client("acme-rotate-fields").get("/orders").0, 200);
+}

@@ -37,7 +37,7 @@ pub struct Enabled {
     pub token: String,
 }
 
-fn context(account_id: &str) -> Vec<u8> {
+pub(crate) fn context(account_id: &str) -> Vec<u8> {
     format!("flexwork-totp-v1\0{account_id}").into_bytes()
 }
 
