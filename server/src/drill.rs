@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flexwork_storage::ContentHash;
+use flexwork_storage::{ContentHash, MediaStore};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 use sqlx::Row;
@@ -52,7 +52,12 @@ pub async fn run(
     into: &Path,
 ) -> ApiResult<DrillReport> {
     let store = state.sites.by_name(site).ok_or_else(|| {
-        ApiError::bad_request("unknown_site", format!("no media site is named `{site}`"))
+        let names: Vec<&str> = state.sites.all().iter().map(|s| s.name()).collect();
+        let message = format!(
+            "no media site is named `{site}`; the sites are: {}",
+            names.join(", ")
+        );
+        ApiError::bad_request("unknown_site", message)
     })?;
     let started = now_ms();
     let hashes = chosen_hashes(state, sample).await?;
@@ -185,7 +190,8 @@ async fn record(
     Ok(())
 }
 
-/// The last drill, and whether a quarter has passed since (or no drill ever ran).
+/// The last successful drill (at least one object, no failure), and whether a quarter has
+/// passed since (or none ever succeeded): an empty or failed drill proves nothing.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DrillStatus {
     pub last_drill_at: Option<String>,
@@ -196,7 +202,8 @@ pub struct DrillStatus {
 
 pub async fn status(state: &AppState) -> ApiResult<DrillStatus> {
     let row = sqlx::query(
-        "SELECT site, finished_at, failures FROM restore_drills ORDER BY finished_at DESC LIMIT 1",
+        "SELECT site, finished_at, failures FROM restore_drills \
+         WHERE objects > 0 AND failures = 0 ORDER BY finished_at DESC LIMIT 1",
     )
     .fetch_optional(&state.db.pool)
     .await?;

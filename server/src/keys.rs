@@ -11,8 +11,31 @@ use std::collections::BTreeMap;
 use flexwork_storage::{MediaStore, RewrapReport, Suite};
 use serde::Serialize;
 
+use axum::http::StatusCode;
+
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+
+fn key_file_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "key_file_unavailable",
+        format!("the master key file: {e}"),
+    )
+}
+
+/// Blobs whose copy at `site` is recorded as written (stored by an upload or copied there).
+async fn expected_copies(state: &AppState, site: &str) -> ApiResult<i64> {
+    use sqlx::Row;
+
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM replication_jobs WHERE site = $1 AND state IN ('stored', 'done')",
+    )
+    .bind(site)
+    .fetch_one(&state.db.pool)
+    .await?;
+    Ok(row.try_get("n")?)
+}
 
 /// The master keys and which of them each site's envelopes use.
 #[derive(Debug, Clone, Serialize)]
@@ -130,13 +153,16 @@ pub async fn status(state: &AppState) -> ApiResult<KeyStatus> {
         .primary()
         .current_master_key()
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(key_file_error)?;
     let mut envelopes = BTreeMap::new();
     for site in state.sites.all() {
-        let counts = site
-            .envelopes_by_master_key()
-            .await
-            .map_err(ApiError::internal)?;
+        let counts = site.envelopes_by_master_key().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "site_unavailable",
+                format!("media site `{}` cannot be read: {e}", site.name()),
+            )
+        })?;
         envelopes.insert(site.name().to_owned(), counts);
     }
     Ok(KeyStatus {
@@ -153,11 +179,22 @@ pub async fn rotate(state: &AppState, suite: Suite) -> ApiResult<Rotation> {
         .primary()
         .current_master_key()
         .await
-        .map_err(ApiError::internal)?;
-    let current = state.sites.keys.rotate(suite).map_err(ApiError::internal)?;
+        .map_err(key_file_error)?;
+    let current = state.sites.keys.rotate(suite).map_err(key_file_error)?;
     let mut sites = BTreeMap::new();
     for site in state.sites.all() {
-        let report = site.rewrap_all().await.map_err(ApiError::internal)?;
+        // A site that cannot be reached now keeps its old wrapping; the report says so, and
+        // the old key cannot be retired until a later rotation reaches it.
+        let report = match site.rewrap_all().await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::warn!(site = site.name(), error = %e, "site not re-wrapped");
+                RewrapReport {
+                    failed: 1,
+                    ..RewrapReport::default()
+                }
+            }
+        };
         sites.insert(site.name().to_owned(), report);
     }
     let fields_rewrapped = rewrap_fields(state, &current).await?;
@@ -169,20 +206,48 @@ pub async fn rotate(state: &AppState, suite: Suite) -> ApiResult<Rotation> {
     })
 }
 
-/// Removes master key `id` from the key file, unless an envelope at some site still uses it.
+/// Removes master key `id` from the key file, unless an envelope at some site or a sealed
+/// field in the database still uses it, or some site holds fewer envelopes than the blobs it
+/// should have (it may be unreachable or restored from an old backup).
 pub async fn retire(state: &AppState, id: &str) -> ApiResult<()> {
     let status = status(state).await?;
+    if !status.master_keys.iter().any(|k| k == id) {
+        let message =
+            format!("the key file holds no master key `{id}`; `flexwork keys status` lists them");
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_master_key",
+            message,
+        ));
+    }
+    if status.current == id {
+        let message = format!("`{id}` is the current master key; rotate to a new one first");
+        return Err(ApiError::conflict("master_key_current", message));
+    }
+    for (site, counts) in &status.envelopes {
+        let held: usize = counts.values().sum();
+        let expected = expected_copies(state, site).await?;
+        if (held as i64) < expected {
+            let message = format!(
+                "site {site} holds {held} envelopes but {expected} blobs should be there: it \
+                 may be unreachable or incomplete; repair it with `flexwork scrub` and rotate \
+                 again before retiring"
+            );
+            return Err(ApiError::conflict("site_incomplete", message));
+        }
+    }
     for (site, counts) in &status.envelopes {
         if let Some(n) = counts.get(id).filter(|n| **n > 0) {
             let message = format!(
                 "{n} blobs at site {site} still need master key {id}; run `flexwork keys \
-                 rotate` (or a scrub, if that site was unreachable) first"
+                 rotate` again once every site can be reached"
             );
             return Err(ApiError::conflict("master_key_in_use", message));
         }
         if let Some(n) = counts.get("?") {
             let message = format!(
-                "{n} envelopes at site {site} could not be read; run a scrub before retiring"
+                "{n} envelopes at site {site} could not be read; repair them with `flexwork \
+                 scrub` before retiring"
             );
             return Err(ApiError::conflict("envelopes_unreadable", message));
         }
@@ -195,5 +260,5 @@ pub async fn retire(state: &AppState, id: &str) -> ApiResult<()> {
         );
         return Err(ApiError::conflict("master_key_in_use", message));
     }
-    state.sites.keys.retire(id).map_err(ApiError::internal)
+    state.sites.keys.retire(id).map_err(key_file_error)
 }

@@ -34,6 +34,7 @@ pub mod identity;
 pub mod keys;
 pub mod onboarding;
 pub mod privacy;
+pub mod realname;
 pub mod replication;
 pub mod settlement;
 pub mod verification;
@@ -99,6 +100,8 @@ impl AppState {
         std::fs::create_dir_all(config.uploads_dir())?;
         let db = Db::connect(&config.database_url()).await?;
         let sites = replication::Sites::open(&config).await?;
+        clean_staging(&config.uploads_dir());
+        check_media_readable(&db, &sites, &config).await?;
         let media: Arc<dyn MediaStore> = sites.primary().clone();
         let (verifier, jobs) = verification::Queue::new();
         let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
@@ -119,6 +122,69 @@ impl AppState {
         replication::spawn_scheduled_scrub(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
+    }
+}
+
+/// Removes files left by a copy, a document upload or a streamed read that a stopped process
+/// did not finish: nothing resumes from them, and they may hold plaintext.
+fn clean_staging(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let transient = [".copy-", ".sealed-part", ".document-"];
+        if transient.iter().any(|t| name.contains(t)) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(file = %name, "removed a staging file left by a stop"),
+                Err(e) => tracing::warn!(file = %name, error = %e, "cannot remove staging file"),
+            }
+        }
+    }
+}
+
+/// Refuses to start when the media the database knows cannot be read at any site although
+/// the sites answer: the master key file is then almost certainly not the one the media was
+/// sealed with (a new or another installation's file), and every upload and read would fail.
+async fn check_media_readable(
+    db: &Db,
+    sites: &replication::Sites,
+    config: &Config,
+) -> Result<(), StartError> {
+    use flexwork_storage::StorageError;
+    use sqlx::Row;
+
+    let rows = sqlx::query("SELECT hash FROM media_objects ORDER BY size, hash LIMIT 3")
+        .fetch_all(&db.pool)
+        .await?;
+    let mut first_error = None;
+    let mut unreachable = false;
+    for row in &rows {
+        let Ok(hash) = row.try_get::<String, _>("hash")?.parse() else {
+            continue;
+        };
+        for site in sites.all() {
+            match site.get(&hash).await {
+                Ok(_) => return Ok(()),
+                Err(e @ (StorageError::NotFound { .. } | StorageError::Corrupt { .. })) => {
+                    first_error.get_or_insert_with(|| format!("site {}: {e}", site.name()));
+                }
+                Err(e) => {
+                    unreachable = true;
+                    tracing::warn!(site = site.name(), error = %e, "site unreadable at start");
+                }
+            }
+        }
+    }
+    match first_error {
+        Some(error) if !unreachable => Err(StartError::Config(format!(
+            "none of the {} media blobs checked can be read at any site ({error}); the master \
+             key file {} is probably not the one the media was sealed with: restore it, or \
+             point [encryption] key_file at it",
+            rows.len(),
+            config.key_file().display()
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -45,7 +45,8 @@ enum Command {
         /// Restore only this many blobs, chosen at random.
         #[arg(long)]
         sample: Option<usize>,
-        /// Where to restore to [default: a new folder under the data folder's drills/].
+        /// Where to restore to, keeping the restored files [default: a scratch folder under
+        /// the data folder's drills/, removed once every file is verified].
         #[arg(long)]
         into: Option<PathBuf>,
     },
@@ -135,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
         Command::RestoreDrill { site, sample, into } => {
             let state = AppState::start(load(cli.config.as_deref())?).await?;
             let stamp = flexwork_server::now_ms();
+            // Without --into the restored files are plaintext copies nobody asked to keep:
+            // they are verified and removed, and only the report stays.
+            let keep = into.is_some();
             let into = into.unwrap_or_else(|| {
                 state
                     .config
@@ -143,6 +147,9 @@ async fn main() -> anyhow::Result<()> {
                     .join(format!("restore-{stamp}"))
             });
             let report = flexwork_server::drill::run(&state, &site, sample, &into).await?;
+            if !keep {
+                tokio::fs::remove_dir_all(&into).await?;
+            }
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.failures.is_empty(), "the drill found failures");
             Ok(())

@@ -78,9 +78,26 @@ impl Sites {
         for warning in &plan.warnings {
             tracing::warn!(warning = %warning, "media sites");
         }
+        let mut folders = std::collections::HashSet::new();
+        for site in &config.sites {
+            if let flexwork_storage::StoreConfig::Local { path } = &site.store {
+                let folder = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                if !folders.insert(folder) {
+                    let message = format!(
+                        "site `{}` uses the same folder as another site; copies in one folder \
+                         are no redundancy",
+                        site.name
+                    );
+                    return Err(StartError::Config(message));
+                }
+            }
+        }
         let mut stores = Vec::with_capacity(config.sites.len());
         for site in &config.sites {
-            stores.push(seal(open_site(site).await?));
+            let opened = open_site(site).await.map_err(|e| {
+                StartError::Config(format!("media site `{}` cannot be opened: {e}", site.name))
+            })?;
+            stores.push(seal(opened));
         }
         tracing::info!(primary = %plan.primary, sites = stores.len(), "media sites opened");
         Ok(Self::from_stores(stores, keys))
@@ -129,6 +146,26 @@ async fn open_site(site: &SiteConfig) -> Result<Arc<dyn ObjectStore>, StorageErr
 async fn queue(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()> {
     upsert_job(state, hash, site, "pending").await?;
     state.sites.wake.notify_one();
+    Ok(())
+}
+
+/// Queues a copy of `hash` at `site` unless a job for it exists already.
+async fn ensure_job(state: &AppState, hash: &ContentHash, site: &str) -> ApiResult<()> {
+    let now = now_ms();
+    let added = sqlx::query(
+        "INSERT INTO replication_jobs \
+           (hash, site, state, attempts, next_attempt_at, last_error, updated_at) \
+         VALUES ($1, $2, 'pending', 0, $3, NULL, $4) ON CONFLICT (hash, site) DO NOTHING",
+    )
+    .bind(hash.to_hex())
+    .bind(site)
+    .bind(now)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    if added.rows_affected() > 0 {
+        state.sites.wake.notify_one();
+    }
     Ok(())
 }
 
@@ -444,6 +481,11 @@ pub async fn scrub(state: &AppState, progress: impl Fn(usize, usize)) -> ApiResu
 /// the primary catches up once it is back.
 pub async fn store_upload(state: &AppState, hash: &ContentHash, path: &Path) -> ApiResult<()> {
     if matches!(state.sites.primary().contains(hash).await, Ok(true)) {
+        // Stored before (perhaps by a process that stopped before queueing the copies):
+        // make sure every other site has a job, without disturbing existing ones.
+        for site in state.sites.replicas() {
+            ensure_job(state, hash, site.name()).await?;
+        }
         return Ok(());
     }
     for (index, store) in state.sites.stores.iter().enumerate() {

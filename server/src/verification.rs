@@ -42,7 +42,12 @@ pub fn spawn_worker(state: AppState, mut jobs: mpsc::UnboundedReceiver<String>) 
     tokio::spawn(async move {
         while let Some(order_id) = jobs.recv().await {
             if let Err(e) = run(&state, &order_id).await {
-                tracing::error!(order_id, error = %e, "verification failed; will retry at restart");
+                tracing::error!(order_id, error = %e, "verification failed; retrying in a minute");
+                let again = state.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    again.verifier.enqueue(&order_id);
+                });
             }
         }
     });
@@ -214,12 +219,10 @@ async fn fetch_photos(
         if blobs.contains_key(&photo.hash) || !uploaded.contains(&photo.hash.to_hex()) {
             continue;
         }
-        match crate::replication::read(state, &photo.hash).await {
-            Ok(bytes) => {
-                blobs.insert(photo.hash, bytes);
-            }
-            Err(e) => tracing::error!(hash = %photo.hash, error = %e, "stored photo unreadable"),
-        }
+        // A photo the worker uploaded but no site can serve now is a storage failure, not
+        // a missing upload: verification waits and tries again rather than say so.
+        let bytes = crate::replication::read(state, &photo.hash).await?;
+        blobs.insert(photo.hash, bytes);
     }
     Ok(blobs)
 }

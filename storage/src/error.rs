@@ -17,8 +17,9 @@ pub enum StorageError {
         hash: ContentHash,
     },
 
-    /// The stored copy is damaged (it does not decrypt, or decrypts to other content) and
-    /// was not returned.
+    /// The stored copy is damaged (it does not decrypt, decrypts to other content, or its
+    /// data key is wrapped by a master key the key manager does not hold) and was not
+    /// returned.
     #[error("stored media {hash} is corrupt: {detail}")]
     Corrupt {
         /// The hash of the blob that was asked for.

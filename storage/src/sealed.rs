@@ -12,10 +12,19 @@
 //! The envelope is written before the sealed bytes, so a sealed object never exists without
 //! its key. A put of a blob whose envelope is already there reuses its data key and nonce
 //! prefix: the sealed bytes come out identical, which is what lets an interrupted multipart
-//! upload resume. Rotating the master key re-wraps envelopes and leaves the media untouched.
+//! upload resume. An envelope that is damaged, or wrapped by a master key the key manager
+//! does not hold, is replaced by a new one. After writing the sealed bytes a put reads the
+//! envelope back and, if another writer of the same blob replaced it meanwhile, writes them
+//! again with that envelope, so concurrent writers leave a copy that opens. Rotating the
+//! master key re-wraps envelopes and leaves the media untouched.
+//!
+//! A read reports a copy whose envelope is missing, damaged or wrapped by a master key the
+//! key manager answers it does not hold as [`StorageError::Corrupt`] — unreadable here, so a
+//! repair from a good copy rewrites it — and a key manager that cannot be reached as
+//! [`StorageError::Unavailable`].
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,6 +37,10 @@ use crate::crypto::{self, ChunkCipher, NONCE_PREFIX, SealingReader, Suite};
 use crate::file::{self, blocking};
 use crate::kms::{Kms, KmsError, WrappedKey};
 use crate::{MediaStore, ObjectStore, StorageError, check_claim};
+
+/// How many times a put writes the sealed bytes before giving up on an envelope that other
+/// writers keep replacing (see [`SealedStore`]'s `put_sealed`).
+const PUT_ATTEMPTS: usize = 4;
 
 /// The keys of encryption at rest: the key manager, the suite for new objects and the index
 /// key that names objects.
@@ -218,14 +231,21 @@ impl SealedStore {
         Ok(true)
     }
 
-    /// The data key to seal `name` with: the one already in its envelope, or a new one whose
-    /// envelope is written first.
-    async fn key_for_put(&self, name: &str) -> Result<OpenedKey, StorageError> {
+    /// The data key to seal `name` with and the envelope it came from: the one already in
+    /// its envelope, or a new one whose envelope is written first.
+    ///
+    /// An envelope that is damaged, does not open or is wrapped by a master key the key
+    /// manager does not hold is replaced by a new one (its copy is unreadable anyway, and the
+    /// put that follows rewrites the sealed bytes). A store or key manager that cannot be
+    /// reached fails the put rather than replacing an envelope that may be good.
+    async fn key_for_put(&self, name: &str) -> Result<(OpenedKey, Bytes), StorageError> {
         let envelope_key = format!("keys/{name}");
-        if let Ok(Some(bytes)) = self.inner.get(&envelope_key).await
-            && let Ok(opened) = self.open_envelope(name, &bytes).await
-        {
-            return Ok(opened);
+        if let Some(bytes) = self.inner.get(&envelope_key).await? {
+            match self.open_envelope(name, &bytes).await {
+                Ok(opened) => return Ok((opened, bytes)),
+                Err(EnvelopeError::Kms(e)) => return Err(kms_unavailable(e)),
+                Err(EnvelopeError::Damaged | EnvelopeError::UnknownMaster(_)) => {}
+            }
         }
 
         let suite = self.vault.suite;
@@ -242,10 +262,88 @@ impl SealedStore {
             nonce_prefix,
             key: wrapped.map_err(kms_unavailable)?,
         };
-        self.inner
-            .put(&envelope_key, envelope_bytes(&envelope)?)
-            .await?;
-        Ok(OpenedKey { suite, prefix, key })
+        let bytes = envelope_bytes(&envelope)?;
+        self.inner.put(&envelope_key, bytes.clone()).await?;
+        Ok((OpenedKey { suite, prefix, key }, bytes))
+    }
+
+    /// Tells whether the envelope of `name` still holds the data key `used` (read from or
+    /// written as `used_bytes`) now that sealed bytes made with it are written. The same
+    /// bytes mean the same key; other bytes may still be the same key re-wrapped (by
+    /// [`SealedStore::rewrap_all`]), so they are opened and compared.
+    async fn envelope_still_holds(
+        &self,
+        name: &str,
+        used: &OpenedKey,
+        used_bytes: &[u8],
+    ) -> Result<bool, StorageError> {
+        let Some(bytes) = self.inner.get(&format!("keys/{name}")).await? else {
+            return Ok(false);
+        };
+        if bytes == used_bytes {
+            return Ok(true);
+        }
+        match self.open_envelope(name, &bytes).await {
+            Ok(now) => {
+                Ok(now.suite == used.suite && now.prefix == used.prefix && now.key == used.key)
+            }
+            Err(EnvelopeError::Kms(e)) => Err(kms_unavailable(e)),
+            Err(EnvelopeError::Damaged | EnvelopeError::UnknownMaster(_)) => Ok(false),
+        }
+    }
+
+    /// Seals a blob as `media/<name>` with `write`, which gets the data key to seal with,
+    /// until the envelope left in the store is the one the sealed bytes were made with.
+    ///
+    /// Two writers of the same blob (a scrub's repair and replication, perhaps in two
+    /// processes) can each find no usable envelope, each write a new one and then each
+    /// write sealed bytes: the last envelope and the last sealed bytes may then come from
+    /// different writers, and the copy would never open again. So after writing the sealed
+    /// bytes a writer reads the envelope back, and if it is no longer its own it writes the
+    /// sealed bytes again, this time with the envelope now in the store.
+    ///
+    /// Why that leaves a consistent copy: take the writer whose sealed bytes are written
+    /// last, and suppose it returned success. After writing them it read back an envelope
+    /// holding its own data key. Envelopes holding another data key are written only by
+    /// `key_for_put`, by a writer that then writes sealed bytes; one written after that read
+    /// would be followed by sealed bytes written later still, contradicting "last" — unless
+    /// that writer dies or fails in between, which leaves the same unreadable copy an
+    /// interrupted repair leaves and which the next scrub repairs. A re-wrap (rotation)
+    /// writes an envelope holding the same data key, which the read-back accepts. And a
+    /// writer that finds a usable envelope reuses it: sealing is deterministic given data
+    /// key and nonce prefix, so writers sharing an envelope write identical sealed bytes, in
+    /// whatever order. A pass fails only when another writer wrote a new envelope, and a
+    /// writer writes one only when it found none usable, so after the first usable envelope
+    /// appears few more can follow; after [`PUT_ATTEMPTS`] passes the put fails, saying
+    /// that the copy may not open until it is written again.
+    async fn put_sealed<F, Fut>(&self, name: &str, write: F) -> Result<(), StorageError>
+    where
+        F: Fn(OpenedKey) -> Fut,
+        Fut: std::future::Future<Output = Result<(), StorageError>>,
+    {
+        for attempt in 1..=PUT_ATTEMPTS {
+            let (opened, used) = self.key_for_put(name).await?;
+            let kept = OpenedKey {
+                suite: opened.suite,
+                prefix: opened.prefix,
+                key: opened.key.clone(),
+            };
+            write(opened).await?;
+            if self.envelope_still_holds(name, &kept, &used).await? {
+                return Ok(());
+            }
+            tracing::warn!(
+                store = self.name(),
+                object = name,
+                attempt,
+                "another writer replaced the envelope while the media was written; writing again"
+            );
+        }
+        let message = format!(
+            "media/{name}: another writer kept replacing its envelope; gave up after \
+             {PUT_ATTEMPTS} attempts, the copy may not open until it is written again"
+        );
+        Err(StorageError::unavailable(self.name(), message))
     }
 
     /// Opens the sealed file `staged` of blob `hash` into `path`, chunk by chunk.
@@ -268,10 +366,7 @@ impl SealedStore {
         };
         let opened = match self.open_envelope(name, &envelope).await {
             Ok(opened) => opened,
-            Err(EnvelopeError::Damaged) => {
-                return Err(corrupt("its wrapped data key is damaged".into()));
-            }
-            Err(EnvelopeError::Kms(e)) => return Err(kms_unavailable(e)),
+            Err(e) => return Err(corrupt(e.detail()?)),
         };
         let cipher = opened.cipher()?;
         let expected = (opened.suite, opened.prefix);
@@ -301,7 +396,8 @@ impl SealedStore {
     }
 
     /// Opens an envelope's data key; a damaged envelope or one that does not open is
-    /// reported as such, a key manager that cannot be reached as unavailable.
+    /// reported as such, one wrapped by a master key the key manager does not hold as such,
+    /// and a key manager that cannot be reached as unavailable.
     async fn open_envelope(&self, name: &str, bytes: &[u8]) -> Result<OpenedKey, EnvelopeError> {
         let envelope = parse_envelope(bytes).ok_or(EnvelopeError::Damaged)?;
         let prefix = envelope.prefix().ok_or(EnvelopeError::Damaged)?;
@@ -313,14 +409,54 @@ impl SealedStore {
                 key,
             }),
             Err(KmsError::Unwrap(_)) => Err(EnvelopeError::Damaged),
+            Err(KmsError::UnknownKey(id)) => Err(EnvelopeError::UnknownMaster(id)),
             Err(e) => Err(EnvelopeError::Kms(e)),
         }
     }
 }
 
 enum EnvelopeError {
+    /// Not an envelope, or its data key does not open under its master key.
     Damaged,
+    /// Wrapped by a master key the key manager answers it does not hold.
+    UnknownMaster(String),
+    /// The key manager could not be reached.
     Kms(KmsError),
+}
+
+impl EnvelopeError {
+    /// What makes the copy unreadable, or the error to return if that is not known.
+    fn detail(self) -> Result<String, StorageError> {
+        match self {
+            Self::Damaged => Ok("its wrapped data key is damaged".to_owned()),
+            Self::UnknownMaster(id) => Ok(format!(
+                "its data key is wrapped by master key {id}, which the key file does not hold"
+            )),
+            Self::Kms(e) => Err(kms_unavailable(e)),
+        }
+    }
+}
+
+/// A file of sealed bytes next to the file being written, removed when dropped — also when
+/// the read is abandoned half way.
+struct Staged(PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A name for the sealed bytes fetched for `path`: next to it, with a random part so that
+/// two readers writing the same blob to the same place do not share it.
+fn staging_path(path: &Path) -> PathBuf {
+    let mut tag = [0u8; 8];
+    rand::fill(&mut tag);
+    let mut name = path
+        .file_name()
+        .map_or_else(|| "media".into(), std::ffi::OsStr::to_os_string);
+    name.push(format!(".{}.sealed-part", hex::encode(tag)));
+    path.with_file_name(name)
 }
 
 fn parse_envelope(bytes: &[u8]) -> Option<Envelope> {
@@ -353,20 +489,24 @@ impl MediaStore for SealedStore {
     async fn put(&self, hash: &ContentHash, bytes: Bytes) -> Result<(), StorageError> {
         check_claim(hash, &bytes)?;
         let name = self.vault.object_name(hash);
-        let opened = self.key_for_put(&name).await?;
-        let header = crypto::header(opened.suite, &opened.prefix);
-        let cipher = opened.cipher()?;
-        let aad_name = name.clone();
-        let sealed = blocking(move || {
-            let mut reader = SealingReader::new(&bytes[..], cipher, header, &aad_name);
-            let mut sealed = Vec::with_capacity(crypto::sealed_len(bytes.len() as u64) as usize);
-            std::io::Read::read_to_end(&mut reader, &mut sealed)?;
-            Ok(sealed)
+        let key = format!("media/{name}");
+        self.put_sealed(&name, |opened| {
+            let (bytes, name, key) = (bytes.clone(), name.clone(), &key);
+            async move {
+                let header = crypto::header(opened.suite, &opened.prefix);
+                let cipher = opened.cipher()?;
+                let sealed = blocking(move || {
+                    let mut reader = SealingReader::new(&bytes[..], cipher, header, &name);
+                    let len = crypto::sealed_len(bytes.len() as u64) as usize;
+                    let mut sealed = Vec::with_capacity(len);
+                    std::io::Read::read_to_end(&mut reader, &mut sealed)?;
+                    Ok(sealed)
+                })
+                .await?;
+                self.inner.put(key, Bytes::from(sealed)).await
+            }
         })
-        .await?;
-        self.inner
-            .put(&format!("media/{name}"), Bytes::from(sealed))
-            .await
+        .await
     }
 
     async fn put_file(&self, hash: &ContentHash, path: &Path) -> Result<(), StorageError> {
@@ -384,13 +524,20 @@ impl MediaStore for SealedStore {
         }
 
         let name = self.vault.object_name(hash);
-        let opened = self.key_for_put(&name).await?;
-        let header = crypto::header(opened.suite, &opened.prefix);
-        let source = File::open(path)?;
-        let reader = SealingReader::new(source, opened.cipher()?, header, &name);
-        let len = crypto::sealed_len(len);
         let key = format!("media/{name}");
-        self.inner.put_stream(&key, len, Box::new(reader)).await
+        let sealed_len = crypto::sealed_len(len);
+        self.put_sealed(&name, |opened| {
+            let (name, key) = (&name, &key);
+            async move {
+                let header = crypto::header(opened.suite, &opened.prefix);
+                let source = File::open(path)?;
+                let reader = SealingReader::new(source, opened.cipher()?, header, name);
+                self.inner
+                    .put_stream(key, sealed_len, Box::new(reader))
+                    .await
+            }
+        })
+        .await
     }
 
     async fn get(&self, hash: &ContentHash) -> Result<Bytes, StorageError> {
@@ -410,8 +557,7 @@ impl MediaStore for SealedStore {
         };
         let opened = match self.open_envelope(&name, &envelope).await {
             Ok(opened) => opened,
-            Err(EnvelopeError::Damaged) => return Err(corrupt("its wrapped data key is damaged")),
-            Err(EnvelopeError::Kms(e)) => return Err(kms_unavailable(e)),
+            Err(e) => return Err(corrupt(&e.detail()?)),
         };
         if crypto::parse_header(&sealed) != Some((opened.suite, opened.prefix)) {
             return Err(corrupt("its header does not match its data key"));
@@ -427,17 +573,17 @@ impl MediaStore for SealedStore {
 
     async fn get_to_file(&self, hash: &ContentHash, path: &Path) -> Result<u64, StorageError> {
         let name = self.vault.object_name(hash);
-        let staged = path.with_extension("sealed-part");
+        let staged = Staged(staging_path(path));
         let fetched = self
             .inner
-            .get_to_file(&format!("media/{name}"), &staged)
+            .get_to_file(&format!("media/{name}"), &staged.0)
             .await;
         let outcome = match fetched {
-            Ok(Some(_)) => self.open_file(hash, &name, &staged, path).await,
+            Ok(Some(_)) => self.open_file(hash, &name, &staged.0, path).await,
             Ok(None) => Err(StorageError::NotFound { hash: *hash }),
             Err(e) => Err(e),
         };
-        let _ = tokio::fs::remove_file(&staged).await;
+        drop(staged);
         if outcome.is_err() {
             let _ = tokio::fs::remove_file(path).await;
         }

@@ -391,12 +391,14 @@ fn a_key_rotation_rewraps_personal_fields_and_totp_secrets_before_the_old_key_ca
         .unwrap()
         .current;
 
-    // 1. No media exists, but sealed fields do: the old key cannot be retired.
+    // 1. A new master key made current without re-wrapping (as by another process): no media
+    //    exists, but sealed fields still need the old key, so it cannot be retired.
+    let sm4 = flexwork_storage::Suite::Sm4GcmSm3;
+    state.sites.keys.rotate(sm4).unwrap();
     let early = server.block_on(flexwork_server::keys::retire(&state, &old));
     assert_eq!(early.unwrap_err().code, "master_key_in_use");
 
     // 2. A rotation re-wraps the four fields and both accounts' TOTP secrets.
-    let sm4 = flexwork_storage::Suite::Sm4GcmSm3;
     let rotation = server
         .block_on(flexwork_server::keys::rotate(&state, sm4))
         .unwrap();

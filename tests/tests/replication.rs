@@ -605,30 +605,75 @@ fn a_key_rotation_rewraps_every_site_and_the_old_master_key_can_then_be_retired(
         .unwrap();
     let sealed_before = sealed_copy(&server, "beijing", &hash).unwrap();
 
-    // 2. The old key cannot be retired while envelopes use it; a rotation to SM4 re-wraps both.
+    // 2. The current key cannot be retired. A rotation while Beijing's folder is away reaches
+    //    only Shanghai, and retiring the old key is then refused.
     let refused = server.block_on(flexwork_server::keys::retire(&state, &before.current));
-    assert_eq!(refused.unwrap_err().code, "master_key_in_use");
+    assert_eq!(refused.unwrap_err().code, "master_key_current");
+    let away = b.path().with_extension("away");
+    std::fs::rename(b.path(), &away).unwrap();
     let sm4 = flexwork_storage::Suite::Sm4GcmSm3;
+    let partial = server
+        .block_on(flexwork_server::keys::rotate(&state, sm4))
+        .unwrap();
+    assert_eq!(partial.sites["beijing"].checked, 0);
+    let refused = server.block_on(flexwork_server::keys::retire(&state, &before.current));
+    assert_eq!(refused.unwrap_err().code, "site_incomplete");
+
+    // 3. Beijing is back; a second rotation re-wraps both sites.
+    let _ = std::fs::remove_dir_all(b.path());
+    std::fs::rename(&away, b.path()).unwrap();
     let rotation = server
         .block_on(flexwork_server::keys::rotate(&state, sm4))
         .unwrap();
-    assert_eq!(rotation.previous, before.current);
+    assert_eq!(rotation.previous, partial.current);
     for report in rotation.sites.values() {
         assert_eq!((report.checked, report.rewrapped, report.failed), (1, 1, 0));
     }
 
-    // 3. The media was not rewritten, still reads, and the old key can go.
+    // 4. The media was not rewritten, still reads, and the old keys can go.
     assert_eq!(
         sealed_copy(&server, "beijing", &hash).unwrap(),
         sealed_before
     );
-    server
-        .block_on(flexwork_server::keys::retire(&state, &before.current))
-        .unwrap();
+    for old in [&before.current, &partial.current] {
+        server
+            .block_on(flexwork_server::keys::retire(&state, old))
+            .unwrap();
+    }
     let after = server
         .block_on(flexwork_server::keys::status(&state))
         .unwrap();
     assert_eq!(after.master_keys, vec![rotation.current.clone()]);
     assert!(holds(&server, "shanghai", &hash, &photo));
     assert!(holds(&server, "beijing", &hash, &photo));
+}
+
+#[test]
+fn a_server_refuses_to_start_with_a_key_file_that_does_not_open_its_media() {
+    // 1. A photo stored at two local sites.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut server = TestServer::start_with(|c| {
+        c.sites = vec![
+            local_site(a.path(), "shanghai", 31.23, 121.47),
+            local_site(b.path(), "beijing", 39.90, 116.40),
+        ];
+    });
+    let scene = server.scene("wrong-keys", &AREZZO);
+    let (_, hash) = upload_photo(&server, &scene, "DSCN0021.jpg");
+    wait_all_copies(&scene.operator, &hash);
+    let key_file = server.state().config.key_file();
+    let config = server.state().config.clone();
+    server.stop();
+
+    // 2. The key file is lost and a new one would be made: the server says why it stops.
+    let saved = std::fs::read(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let start = server.block_on(flexwork_server::AppState::start(config.clone()));
+    let error = start.unwrap_err().to_string();
+    assert!(error.contains("master key file"), "{error}");
+
+    // 3. With its own key file back, it starts and serves the photo.
+    std::fs::write(&key_file, saved).unwrap();
+    server.restart();
+    assert_eq!(scene.operator.get(&format!("/media/{hash}")).0, 200);
 }

@@ -225,12 +225,11 @@ fn check_size(state: &AppState, params: &ChunkParams, chunk: usize) -> ApiResult
 }
 
 async fn append(path: &std::path::Path, chunk: &[u8]) -> ApiResult<()> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await
-        .map_err(ApiError::internal)?;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await.map_err(ApiError::internal)?;
     file.write_all(chunk).await.map_err(ApiError::internal)?;
     file.sync_all().await.map_err(ApiError::internal)
 }
