@@ -49,6 +49,10 @@ pub struct Config {
     /// Public holidays and make-up working days, for review deadlines in working days.
     #[serde(default)]
     pub calendar: crate::identity::Calendar,
+    /// Real-name verification of applicants. Only the sandbox provider exists: it behaves
+    /// like a licensed provider's test environment and verifies nobody.
+    #[serde(default)]
+    pub realname: RealNameConfig,
     /// Sign-in rules: throttling and which roles need two-factor login.
     #[serde(default)]
     pub login: LoginPolicy,
@@ -93,6 +97,7 @@ impl Default for Config {
             encryption: Encryption::default(),
             limits: Limits::default(),
             calendar: crate::identity::Calendar::default(),
+            realname: RealNameConfig::default(),
             login: LoginPolicy::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
@@ -114,12 +119,21 @@ impl std::fmt::Debug for Config {
             .field("scrub_interval_secs", &self.scrub_interval_secs)
             .field("limits", &self.limits)
             .field("calendar", &self.calendar)
+            .field("realname", &self.realname)
             .field("login", &self.login)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
             .field("token_ttl_hours", &self.token_ttl_hours)
             .finish()
     }
+}
+
+/// Which real-name verification provider to use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealNameConfig {
+    /// How the sandbox provider behaves (latency, failures, duplicate callbacks).
+    pub sandbox: crate::realname::SandboxConfig,
 }
 
 /// Sign-in rules.

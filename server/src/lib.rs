@@ -78,6 +78,8 @@ pub struct Inner {
     pub verifier: verification::Queue,
     /// The Automerge actor of this server process, author of its reviews.
     pub actor: ActorId,
+    /// Real-name verification of applicants (the sandbox provider: no licensed one is wired).
+    pub realname: Arc<dyn realname::RealNameProvider>,
     /// Serialises chunk appends to the same unfinished upload.
     pub upload_locks: Vec<tokio::sync::Mutex<()>>,
 }
@@ -106,6 +108,13 @@ impl AppState {
         let (verifier, jobs) = verification::Queue::new();
         let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
         let upload_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
+        let sandbox = realname::SandboxRealNameProvider::new(config.realname.sandbox.clone())
+            .map_err(|e| StartError::Config(format!("[realname.sandbox]: {e}")))?;
+        tracing::warn!(
+            provider = "sandbox",
+            "real-name verification uses the sandbox provider: it verifies nobody"
+        );
+        let realname: Arc<dyn realname::RealNameProvider> = Arc::new(sandbox);
 
         let inner = Inner {
             config,
@@ -114,6 +123,7 @@ impl AppState {
             sites,
             verifier,
             actor,
+            realname,
             upload_locks,
         };
         let state = AppState(Arc::new(inner));

@@ -101,7 +101,9 @@ pub struct Automated {
     pub declared_manager_of_an_enterprise: bool,
     /// The applicant's age on the application date.
     pub age: u32,
-    /// Real-name verification (name, ID, card, face) with a licensed provider.
+    /// Real-name verification (name, ID number, bank card, phone) with the configured
+    /// provider: `pending`, `match`, `mismatch: <elements>`, `unverifiable: <why>` or
+    /// `error: <code>`, always naming the provider (today the sandbox).
     pub real_name_verification: String,
 }
 
@@ -171,7 +173,7 @@ pub async fn submit(
         duplicate_id_number: duplicate,
         declared_manager_of_an_enterprise: manages,
         age: id_number.age_on(today),
-        real_name_verification: "not_run: no licensed provider is configured".into(),
+        real_name_verification: "pending".into(),
     };
     let submitted =
         time::OffsetDateTime::from_unix_timestamp(now / 1_000).map_err(ApiError::internal)?;
@@ -231,6 +233,15 @@ pub async fn submit(
         .detail(serde_json::json!({ "notice_version": notice_version }))
         .address(address);
     audit::record(state, event).await?;
+    let request = crate::realname::VerificationRequest {
+        request_id: id.clone(),
+        name: app.name.trim().to_owned(),
+        id_number: id_number.as_str().to_owned(),
+        bank_card: card.as_str().to_owned(),
+        phone: Some(phone.as_str().to_owned()),
+        face_image_sha256: None,
+    };
+    spawn_real_name_check(state.clone(), request);
     let mut warnings = Vec::new();
     if automated.card_luhn_failed {
         warnings.push("bank_card_may_be_mistyped");
@@ -241,6 +252,61 @@ pub async fn submit(
         review_deadline: rfc3339(deadline_ms),
         warnings,
     })
+}
+
+/// Verifies the applicant with the real-name provider in the background and records the
+/// answer among the automated checks; a timeout or an unavailable provider is retried with
+/// the same request id (the provider answers a repeated id with its recorded result).
+fn spawn_real_name_check(state: AppState, request: crate::realname::VerificationRequest) {
+    use crate::realname::{Submission, Verdict};
+
+    tokio::spawn(async move {
+        let provider = state.realname.name();
+        let mut outcome = String::new();
+        for attempt in 0..4u32 {
+            outcome = match state.realname.submit(&request).await {
+                Ok(Submission::Completed(result)) => match result.verdict {
+                    Verdict::Match => format!("match ({provider} provider)"),
+                    Verdict::Mismatch { fields } => {
+                        let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+                        format!("mismatch: {} ({provider} provider)", fields.join(", "))
+                    }
+                    Verdict::Unverifiable { reason } => {
+                        format!("unverifiable: {reason} ({provider} provider)")
+                    }
+                },
+                Ok(Submission::Pending { .. }) => format!("pending ({provider} provider)"),
+                Err(e) if e.is_retryable() && attempt < 3 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                    continue;
+                }
+                Err(e) => format!("error: {} ({provider} provider)", e.code()),
+            };
+            break;
+        }
+        if let Err(e) = record_real_name(&state, &request.request_id, &outcome).await {
+            tracing::error!(application = %request.request_id, error = %e,
+                "could not record the real-name check");
+        }
+    });
+}
+
+async fn record_real_name(state: &AppState, id: &str, outcome: &str) -> ApiResult<()> {
+    let mut tx = state.db.begin_write().await?;
+    let row = sqlx::query("SELECT automated FROM worker_applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let text: String = row.try_get("automated")?;
+    let mut automated: Automated = serde_json::from_str(&text).unwrap_or_default();
+    automated.real_name_verification = outcome.to_owned();
+    sqlx::query("UPDATE worker_applications SET automated = $1 WHERE id = $2")
+        .bind(to_json(&automated)?)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn check_text_fields(app: &Application) -> ApiResult<()> {

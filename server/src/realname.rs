@@ -361,8 +361,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// How the sandbox behaves.
-#[derive(Debug, Clone, PartialEq)]
+/// How the sandbox behaves (`[realname.sandbox]` in the server configuration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SandboxConfig {
     /// Inclusive range of the answer latency, in milliseconds.
     pub latency_ms: (u64, u64),

@@ -416,3 +416,44 @@ fn a_key_rotation_rewraps_personal_fields_and_totp_secrets_before_the_old_key_ca
     assert_eq!((status, phone["value"].as_str()), (200, Some(PHONE)));
     assert_eq!(server.client("acme-rotate-fields").get("/orders").0, 200);
 }
+
+#[test]
+fn the_sandbox_real_name_provider_answers_each_application_and_says_it_is_a_sandbox() {
+    let server = TestServer::start();
+    let scene = server.scene("realname", &support::AREZZO);
+    // The sandbox's documented test identity: sequence digits 999 → the name does not match.
+    let mismatched = with_check("34052419800101999");
+    let mut ids = Vec::new();
+    for (login, id_number) in [("wang-match", ID_NUMBER), ("wang-mismatch", &mismatched)] {
+        let body = application(&server, login, id_number, CARD);
+        let (status, submitted) = anonymous(&server, "POST", "/onboarding/workers", Some(body));
+        assert_eq!(status, 200, "{submitted}");
+        ids.push(submitted["id"].as_str().unwrap().to_owned());
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answers = loop {
+        let (_, queue) = scene.operator.get("/onboarding/workers");
+        let answers: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                let found = queue.as_array().unwrap().iter().find(|a| a["id"] == *id);
+                found.unwrap()["automated"]["real_name_verification"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        if answers.iter().all(|a| a != "pending") {
+            break answers;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer: {answers:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+
+    assert_eq!(answers[0], "match (sandbox provider)");
+    assert_eq!(answers[1], "mismatch: name (sandbox provider)");
+}
