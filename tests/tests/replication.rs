@@ -677,3 +677,87 @@ fn a_server_refuses_to_start_with_a_key_file_that_does_not_open_its_media() {
     server.restart();
     assert_eq!(scene.operator.get(&format!("/media/{hash}")).0, 200);
 }
+
+#[test]
+fn a_restore_drill_over_three_hundred_objects_verifies_every_one_and_writes_its_report() {
+    // 1. Three hundred blobs stored at two local sites, as uploads store them.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = TestServer::start_with(|c| {
+        c.sites = vec![
+            local_site(a.path(), "shanghai", 31.23, 121.47),
+            local_site(b.path(), "beijing", 39.90, 116.40),
+        ];
+    });
+    let state = server.state().clone();
+    let staged = tempfile::tempdir().unwrap();
+    let mut total = 0u64;
+    for i in 0..300u32 {
+        let bytes: Vec<u8> = (0..2_000 + i)
+            .map(|j| ((i * 31 + j * 7) % 251) as u8)
+            .collect();
+        let hash = ContentHash::of(&bytes);
+        let path = staged.path().join(hash.to_hex());
+        std::fs::write(&path, &bytes).unwrap();
+        server
+            .block_on(flexwork_server::replication::store_upload(
+                &state, &hash, &path,
+            ))
+            .unwrap();
+        let row = sqlx::query(
+            "INSERT INTO media_objects (hash, size, media_type, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash.to_hex())
+        .bind(bytes.len() as i64)
+        .bind("application/octet-stream")
+        .bind(0i64);
+        server.block_on(row.execute(&state.db.pool)).unwrap();
+        total += bytes.len() as u64;
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = sqlx::query(
+            "SELECT COUNT(*) AS n FROM replication_jobs WHERE site = 'beijing' AND state = 'done'",
+        );
+        let row = server.block_on(done.fetch_one(&state.db.pool)).unwrap();
+        if sqlx::Row::get::<i64, _>(&row, "n") == 300 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the copies to Beijing did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // 2. One copy is damaged at Beijing; the drill from Beijing verifies all 300, names it.
+    let damaged = ContentHash::of(
+        &(0..2_000u32)
+            .map(|j| ((j * 7) % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    damage_copy(&server, "beijing", &damaged, 100);
+    let scratch = tempfile::tempdir().unwrap();
+    let drill = flexwork_server::drill::run(&state, "beijing", None, scratch.path());
+    let report = server.block_on(drill).unwrap();
+    assert_eq!(report.objects, 300);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].hash, damaged.to_hex());
+    assert_eq!(report.bytes, total - 2_000);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report.report_path).unwrap()).unwrap();
+    assert_eq!(written["objects"], 300);
+
+    // 3. A failed drill does not count as the quarter's drill; a clean one from Shanghai does.
+    let status = server
+        .block_on(flexwork_server::drill::status(&state))
+        .unwrap();
+    assert!(status.overdue);
+    let clean = flexwork_server::drill::run(&state, "shanghai", None, scratch.path());
+    assert!(server.block_on(clean).unwrap().failures.is_empty());
+    let status = server
+        .block_on(flexwork_server::drill::status(&state))
+        .unwrap();
+    assert!(!status.overdue);
+    assert_eq!(status.last_drill_site.as_deref(), Some("shanghai"));
+}
