@@ -228,8 +228,14 @@ fn a_reviewer_sees_it_masked_reveals_with_a_reason_approves_and_nothing_leaks() 
     // 6. No answer but the reveal, and no file of the server (database included), holds the ID
     //    number, the card or the phone number in the clear.
     let answered = serde_json::to_string(&responses).unwrap();
+    let logs = support::captured_logs();
+    assert!(
+        logs.contains("onboarding"),
+        "the logs were not captured: {logs:.2000}"
+    );
     for secret in [ID_NUMBER, CARD, typo, PHONE, NAME] {
         assert!(!answered.contains(secret), "an answer carries {secret}");
+        assert!(!logs.contains(secret), "a log line carries {secret}");
     }
     let mut files = Vec::new();
     collect(&server.state().config.data_dir, &mut files);

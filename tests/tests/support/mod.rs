@@ -66,6 +66,41 @@ pub fn unix_secs() -> u64 {
         .as_secs()
 }
 
+/// Every log line the servers of this test binary wrote, at debug level and above, for
+/// tests that check nothing personal is logged.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+static LOGS: std::sync::LazyLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+#[derive(Clone)]
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends the servers' logs to [`captured_logs`] (once per test binary).
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,sqlx=warn,hyper=warn,h2=warn,aws=warn,tower=warn")
+            .with_writer(|| LogSink)
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -89,6 +124,7 @@ impl TestServer {
 
     /// Starts with a changed configuration (limits, thresholds).
     pub fn start_with(change: impl FnOnce(&mut Config)) -> Self {
+        capture_logs();
         let runtime = runtime();
         let data = tempfile::tempdir().unwrap();
         let mut config = Config {
