@@ -106,11 +106,23 @@ pub async fn record(state: &AppState, event: Event) -> ApiResult<()> {
     .bind(event.action)
     .bind(event.object)
     .bind(event.outcome.as_str())
-    .bind(event.detail.map(|d| d.to_string()))
+    .bind(event.detail.map(|d| redact(d).to_string()))
     .bind(event.address)
     .execute(&state.db.pool)
     .await?;
     Ok(())
+}
+
+/// Masks long numbers in every text of a detail: reasons are typed by people and may carry an
+/// ID, card or phone number, which must not sit in a trail nobody may delete for months.
+fn redact(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(crate::identity::redact_numbers(&text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, redact(v))).collect()),
+        other => other,
+    }
 }
 
 /// One audit record as the API shows it.

@@ -134,7 +134,19 @@ pub async fn submit(
         return Err(ApiError::bad_request("managers_required", message));
     }
     let mut managers = Vec::with_capacity(app.managers.len());
+    if app.managers.len() > 50 || app.business_scope.chars().count() > 2_000 {
+        let message = "at most 50 managers and 2,000 characters of business scope";
+        return Err(ApiError::bad_request("too_long", message));
+    }
+    if from > today {
+        let message = "the licence cannot be valid only from a future date";
+        return Err(ApiError::bad_request("invalid_date", message));
+    }
     for manager in &app.managers {
+        if !crate::onboarding::plausible_name(manager.name.trim()) {
+            let message = "each manager needs a name as on their ID card";
+            return Err(ApiError::bad_request("invalid_name", message));
+        }
         if !["director", "supervisor", "senior_manager"].contains(&manager.position.as_str()) {
             let message = "a manager's position is director, supervisor or senior_manager";
             return Err(ApiError::bad_request("invalid_position", message));
@@ -143,16 +155,9 @@ pub async fn submit(
             .map_err(|e| ApiError::bad_request(e.code(), format!("a manager's ID number: {e}")))?;
         managers.push((manager, id));
     }
+    auth::validate_login(&app.login)?;
     auth::validate_password(&app.password)?;
-    let taken = sqlx::query(
-        "SELECT 1 AS hit FROM accounts WHERE LOWER(login) = LOWER($1) \
-         UNION ALL SELECT 1 AS hit FROM enterprise_applications \
-         WHERE LOWER(login) = LOWER($1) AND state = 'pending'",
-    )
-    .bind(&app.login)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    if taken.is_some() {
+    if auth::login_in_use(state, &app.login).await? {
         return Err(ApiError::conflict(
             "login_taken",
             "that login is already in use",
@@ -272,8 +277,13 @@ pub async fn upload_document(
         let message = "documents can be added only while the application is pending";
         return Err(ApiError::conflict("already_decided", message));
     }
-    let Some(media_type) = crate::api::media::sniff(bytes).filter(|t| t.starts_with("image/"))
-    else {
+    let readable = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .is_some_and(|(w, h)| w >= 16 && h >= 16);
+    let sniffed = crate::api::media::sniff(bytes).filter(|t| t.starts_with("image/"));
+    let Some(media_type) = sniffed.filter(|t| readable || *t == "image/heic") else {
         let message = "documents are photos or scans: JPEG, PNG, WebP, GIF, TIFF or HEIC";
         return Err(ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -471,7 +481,8 @@ pub async fn decide(
         .bind(row.try_get::<String, _>("password_hash")?)
         .bind(now_ms())
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(auth::login_clash)?;
         Some(account_id)
     } else {
         None
@@ -483,7 +494,7 @@ pub async fn decide(
     .bind(if approve { "approved" } else { "rejected" })
     .bind(&caller.account_id)
     .bind(now_ms())
-    .bind(reason.trim())
+    .bind(identity::redact_numbers(reason.trim()))
     .bind(&account_id)
     .bind(id)
     .execute(&mut *tx)

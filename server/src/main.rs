@@ -129,6 +129,13 @@ async fn main() -> anyhow::Result<()> {
                 display_name: name,
             };
             let id = flexwork_server::auth::create_account(&state, &account).await?;
+            let event = flexwork_server::audit::Event::anonymous(
+                "account_created",
+                flexwork_server::audit::Outcome::Ok,
+            )
+            .object(format!("account:{id}"))
+            .detail(serde_json::json!({ "role": account.role.as_str(), "by": "command line" }));
+            flexwork_server::audit::record(&state, event).await?;
             println!("{id}");
             Ok(())
         }

@@ -141,8 +141,9 @@ pub async fn submit(
         .map_err(|e| ApiError::bad_request(e.code(), format!("the phone number: {e}")))?;
     check_text_fields(app)?;
     check_declarations(app)?;
+    auth::validate_login(&app.login)?;
     auth::validate_password(&app.password)?;
-    if login_taken(state, &app.login).await? {
+    if auth::login_in_use(state, &app.login).await? {
         return Err(ApiError::conflict(
             "login_taken",
             "that login is already in use",
@@ -309,9 +310,22 @@ async fn record_real_name(state: &AppState, id: &str, outcome: &str) -> ApiResul
     Ok(())
 }
 
+/// Whether a person's name is plausible text: some letters, no control or invisible
+/// formatting characters.
+pub(crate) fn plausible_name(name: &str) -> bool {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    };
+    let count = name.chars().count();
+    (1..=50).contains(&count)
+        && name.chars().any(char::is_alphabetic)
+        && !name.chars().any(invisible)
+}
+
 fn check_text_fields(app: &Application) -> ApiResult<()> {
     let name = app.name.trim();
-    if name.is_empty() || name.chars().count() > 50 {
+    if !plausible_name(name) {
         let message = "the name must be given, as on the ID card (at most 50 characters)";
         return Err(ApiError::bad_request("invalid_name", message));
     }
@@ -344,18 +358,6 @@ fn check_declarations(app: &Application) -> ApiResult<()> {
         return Err(ApiError::bad_request("signature_text_mismatch", message));
     }
     Ok(())
-}
-
-async fn login_taken(state: &AppState, login: &str) -> ApiResult<bool> {
-    let row = sqlx::query(
-        "SELECT 1 AS hit FROM accounts WHERE LOWER(login) = LOWER($1) \
-         UNION ALL SELECT 1 AS hit FROM worker_applications \
-         WHERE LOWER(login) = LOWER($1) AND state = 'pending'",
-    )
-    .bind(login)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    Ok(row.is_some())
 }
 
 /// An application as a reviewer sees it: personal fields masked.
@@ -505,7 +507,8 @@ pub async fn decide(
         .bind(now_ms())
         .bind(row.try_get::<String, _>("id_number_hash")?)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(auth::login_clash)?;
         Some(account_id)
     } else {
         None
@@ -517,7 +520,7 @@ pub async fn decide(
     .bind(if approve { "approved" } else { "rejected" })
     .bind(&caller.account_id)
     .bind(now_ms())
-    .bind(reason.trim())
+    .bind(identity::redact_numbers(reason.trim()))
     .bind(&account_id)
     .bind(id)
     .execute(&mut *tx)
@@ -528,6 +531,12 @@ pub async fn decide(
         .object(format!("worker_application:{id}"))
         .detail(serde_json::json!({ "approved": approve, "reason": reason.trim() }));
     audit::record(state, event).await?;
+    if let Some(account) = &account_id {
+        let event = Event::by(caller, "account_created", Outcome::Ok)
+            .object(format!("account:{account}"))
+            .detail(serde_json::json!({ "role": "worker", "application": id }));
+        audit::record(state, event).await?;
+    }
     let row = sqlx::query("SELECT * FROM worker_applications WHERE id = $1")
         .bind(id)
         .fetch_one(&state.db.pool)

@@ -463,3 +463,58 @@ fn the_sandbox_real_name_provider_answers_each_application_and_says_it_is_a_sand
     assert_eq!(answers[0], "match (sandbox provider)");
     assert_eq!(answers[1], "mismatch: name (sandbox provider)");
 }
+
+#[test]
+fn logins_are_checked_across_every_kind_of_application_and_reasons_lose_their_numbers() {
+    let server = TestServer::start();
+    let scene = server.scene("logins", &support::AREZZO);
+
+    // 1. A login that is a phone number, or empty, is refused.
+    for login in ["13912345678", "", "a b"] {
+        let body = application(&server, login, ID_NUMBER, CARD);
+        let (status, error) = anonymous(&server, "POST", "/onboarding/workers", Some(body));
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (400, Some("invalid_login")),
+            "{login}"
+        );
+    }
+
+    // 2. A login pending as a worker's application is taken for enterprises and accounts too.
+    let body = application(&server, "shared-login", ID_NUMBER, CARD);
+    let (status, submitted) = anonymous(&server, "POST", "/onboarding/workers", Some(body));
+    assert_eq!(status, 200, "{submitted}");
+    let (_, notice) = anonymous(&server, "GET", "/privacy/notice", None);
+    let enterprise = json!({
+        "login": "Shared-Login", "password": password_of("x-shared"),
+        "company_name": "Shared Co.", "credit_code": "91350200MA2YJ1XR9G",
+        "licence_valid_from": "2015-03-01", "business_scope": "retail",
+        "managers": [{ "name": "李四", "id_number": with_check("11010519700101003"),
+                       "position": "director" }],
+        "consent": { "notice_version": notice["version"], "accepted": true },
+    });
+    let (status, error) = anonymous(&server, "POST", "/onboarding/enterprises", Some(enterprise));
+    assert_eq!((status, error["code"].as_str()), (409, Some("login_taken")));
+    let account = json!({ "login": "SHARED-LOGIN", "password": "long-enough-pw",
+                          "role": "worker", "display_name": "x" });
+    assert_eq!(scene.operator.post("/accounts", account).0, 409);
+
+    // 3. A phone number typed into a decision's reason is not kept whole anywhere.
+    let id = submitted["id"].as_str().unwrap();
+    let reject = json!({ "decision": "reject", "reason": "called 13812345678, no answer" });
+    let (status, rejected) = scene
+        .operator
+        .post(&format!("/onboarding/workers/{id}/decision"), reject);
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["decision_reason"], "called 138******78, no answer");
+    let (_, records) = scene.operator.get("/audit?action=application_decided");
+    assert!(!records.to_string().contains("13812345678"), "{records}");
+    let (status, error) = anonymous(
+        &server,
+        "POST",
+        "/onboarding/workers",
+        Some(json!({ "login": "x", "id_number": 110101199001018011u64 })),
+    );
+    assert_eq!(status, 422, "{error}");
+    assert!(!error.to_string().contains("110101199001018011"), "{error}");
+}

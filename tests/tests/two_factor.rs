@@ -241,3 +241,60 @@ fn audit_records_cannot_be_changed_or_deleted_young_whatever_asks() {
     let row = server.block_on(count.fetch_one(pool)).unwrap();
     assert!(sqlx::Row::get::<i64, _>(&row, "n") >= 1);
 }
+
+#[test]
+fn concurrent_guesses_get_no_more_tries_than_sequential_ones() {
+    let server = TestServer::start();
+    bare_operator(&server, "op-race");
+    let url = format!("{}/api/v1/sessions", server.url());
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let body = json!({ "login": "op-race", "password": format!("guess-{i}") });
+                let response = reqwest::blocking::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .unwrap();
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        checked <= 5,
+        "{checked} passwords were checked: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn guessing_the_current_password_is_throttled_and_operators_cannot_suspend_themselves() {
+    let server = TestServer::start();
+    let scene = server.scene("guess", &support::AREZZO);
+    let guess = json!({ "current_password": "not-it-at-all", "new_password": "whatever-long" });
+    for _ in 0..5 {
+        assert_eq!(scene.enterprise.post("/me/password", guess.clone()).0, 401);
+    }
+    let (status, locked) = scene.enterprise.post("/me/password", guess);
+    assert_eq!(
+        (status, locked["code"].as_str()),
+        (429, Some("too_many_attempts"))
+    );
+
+    let (_, me) = scene.operator.get("/me");
+    let own = format!("/accounts/{}/suspend", me["account_id"].as_str().unwrap());
+    let (status, refused) = scene
+        .operator
+        .post(&own, json!({ "reason": "testing 13812345678" }));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("cannot_suspend_self"))
+    );
+}

@@ -96,13 +96,18 @@ pub struct NewToken {
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
+    ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> ApiResult<Json<NewToken>> {
-    let row = sqlx::query("SELECT password_hash FROM accounts WHERE id = $1")
+    let row = sqlx::query("SELECT login, password_hash FROM accounts WHERE id = $1")
         .bind(&caller.account_id)
         .fetch_one(&state.db.pool)
         .await?;
     let stored: String = row.try_get("password_hash")?;
+    // Guesses of the current password count like failed sign-ins of the account.
+    let key = auth::login_key(&state, &row.try_get::<String, _>("login")?);
+    let shown = address.clone();
+    auth::begin_attempt(&state, &key, address.as_deref().unwrap_or_default(), shown).await?;
     if !auth::verify_password(&body.current_password, &stored) {
         audit::record(
             &state,
@@ -123,6 +128,10 @@ pub async fn change_password(
         .execute(&state.db.pool)
         .await?;
     auth::revoke_all(&state, &caller.account_id).await?;
+    sqlx::query("DELETE FROM login_failures WHERE login_key = $1")
+        .bind(&key)
+        .execute(&state.db.pool)
+        .await?;
     let token = auth::issue_token(&state, &caller.account_id, caller.setup_only).await?;
     audit::record(&state, Event::by(&caller, "password_changed", Outcome::Ok)).await?;
     Ok(Json(NewToken { token }))
@@ -162,6 +171,10 @@ async fn set_suspended(
     suspended: bool,
 ) -> ApiResult<Json<Done>> {
     caller.require(Role::Operator)?;
+    if suspended && caller.account_id == id {
+        let message = "an operator cannot suspend their own account; ask another operator";
+        return Err(ApiError::conflict("cannot_suspend_self", message));
+    }
     if reason.trim().is_empty() {
         let message = "give a reason; it is kept in the audit trail";
         return Err(ApiError::bad_request("reason_required", message));

@@ -143,9 +143,10 @@ pub struct QueryParams<T>(pub T);
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        // The parser quotes what it could not read; numbers in it may be personal.
         let message = format!(
             "the body is not the JSON this endpoint expects ({})",
-            rejection.body_text()
+            crate::identity::redact_numbers(&rejection.body_text())
         );
         ApiError::new(rejection.status(), "invalid_json", message)
     }
@@ -155,7 +156,7 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
         let message = format!(
             "the query string is not what this endpoint expects ({})",
-            rejection.body_text()
+            crate::identity::redact_numbers(&rejection.body_text())
         );
         ApiError::bad_request("invalid_query", message)
     }

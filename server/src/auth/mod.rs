@@ -101,6 +101,12 @@ impl std::fmt::Debug for NewAccount {
 /// Creates an account and returns its id.
 pub async fn create_account(state: &AppState, account: &NewAccount) -> ApiResult<String> {
     validate_new_account(account)?;
+    if login_in_use(state, &account.login).await? {
+        return Err(ApiError::conflict(
+            "login_taken",
+            "that login is already in use",
+        ));
+    }
     let hash = hash_password(&account.password)?;
     let id = new_id();
     let result = sqlx::query(
@@ -133,16 +139,57 @@ pub(crate) fn validate_password(password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn validate_new_account(account: &NewAccount) -> ApiResult<()> {
-    let login_ok = (3..=64).contains(&account.login.chars().count())
-        && account
-            .login
+/// Refuses logins outside `[A-Za-z0-9._-@]{3,64}`, and logins holding a run of seven or more
+/// digits: a login is shown unmasked, so it must not be a phone, card or ID number.
+pub(crate) fn validate_login(login: &str) -> ApiResult<()> {
+    let login_ok = (3..=64).contains(&login.chars().count())
+        && login
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !login_ok {
         let message = "a login is 3 to 64 letters, digits, dots, dashes, underscores or @";
         return Err(ApiError::bad_request("invalid_login", message));
     }
+    let longest_digits = login
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if longest_digits >= 7 {
+        let message = "a login is shown to staff unmasked: choose one that is not a phone, card \
+                       or ID number";
+        return Err(ApiError::bad_request("invalid_login", message));
+    }
+    Ok(())
+}
+
+/// Whether `login` belongs to an account or to a pending application of either kind.
+pub(crate) async fn login_in_use(state: &AppState, login: &str) -> ApiResult<bool> {
+    let row = sqlx::query(
+        "SELECT 1 AS hit FROM accounts WHERE LOWER(login) = LOWER($1) \
+         UNION ALL SELECT 1 AS hit FROM worker_applications \
+         WHERE LOWER(login) = LOWER($1) AND state = 'pending' \
+         UNION ALL SELECT 1 AS hit FROM enterprise_applications \
+         WHERE LOWER(login) = LOWER($1) AND state = 'pending'",
+    )
+    .bind(login)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Turns the database's refusal of a second account with one login into `409 login_taken`.
+pub(crate) fn login_clash(e: sqlx::Error) -> ApiError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            ApiError::conflict("login_taken", "that login is already in use")
+        }
+        _ => e.into(),
+    }
+}
+
+fn validate_new_account(account: &NewAccount) -> ApiResult<()> {
+    validate_login(&account.login)?;
     if account.password.chars().count() < 10 {
         let message = "a password needs at least 10 characters";
         return Err(ApiError::bad_request("weak_password", message));
@@ -198,9 +245,9 @@ pub struct Session {
 /// Checks a sign-in and issues a token: a full one, or one good only for setting up
 /// two-factor login when the account's role needs it and it is not set up yet.
 pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session> {
-    let key = login_key(attempt.login);
+    let key = login_key(state, attempt.login);
     let address = attempt.address.clone().unwrap_or_default();
-    throttle(state, &key, &address).await?;
+    begin_attempt(state, &key, &address, attempt.address.clone()).await?;
 
     let row = sqlx::query(
         "SELECT id, role, password_hash, totp_enabled, totp_secret, totp_last_step, suspended \
@@ -212,22 +259,14 @@ pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session
     let Some(row) = row else {
         // Spend the same time as a wrong password, so logins cannot be probed by timing.
         verify_password(attempt.password, dummy_hash());
-        return Err(failed(
-            state,
-            &key,
-            attempt,
-            None,
-            "unknown_login",
-            invalid_credentials(),
-        )
-        .await);
+        return Err(failed(state, attempt, None, "unknown_login", invalid_credentials()).await);
     };
 
     let stored: String = row.try_get("password_hash")?;
     let caller = caller_from_row(&row, false)?;
     if !verify_password(attempt.password, &stored) {
         let refusal = invalid_credentials();
-        return Err(failed(state, &key, attempt, Some(&caller), "password", refusal).await);
+        return Err(failed(state, attempt, Some(&caller), "password", refusal).await);
     }
     if row.try_get::<i64, _>("suspended")? != 0 {
         let event = Event::by(&caller, "login", Outcome::Refused)
@@ -254,7 +293,7 @@ pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session
                         "invalid_totp",
                         "that code is wrong, expired or already used; wait for the next one",
                     );
-                    return Err(failed(state, &key, attempt, Some(&caller), "totp", refusal).await);
+                    return Err(failed(state, attempt, Some(&caller), "totp", refusal).await);
                 }
                 "totp"
             }
@@ -266,7 +305,7 @@ pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session
                         "that recovery code is wrong or was already used",
                     );
                     let which = "recovery_code";
-                    return Err(failed(state, &key, attempt, Some(&caller), which, refusal).await);
+                    return Err(failed(state, attempt, Some(&caller), which, refusal).await);
                 }
                 "recovery_code"
             }
@@ -295,13 +334,40 @@ pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session
     })
 }
 
-/// The throttling key of a login: a hash, so the table of failures holds no logins (which may
-/// be phone numbers) in the clear.
-fn login_key(login: &str) -> String {
-    flexwork_sync::ContentHash::of(login.trim().to_lowercase().as_bytes()).to_hex()
+/// The throttling key of a login: a keyed hash (HMAC under the index key), so the table of
+/// failures holds no login in the clear and none can be found by trying candidates.
+pub(crate) fn login_key(state: &AppState, login: &str) -> String {
+    crate::privacy::lookup_hash(state, "login", &login.trim().to_lowercase())
 }
 
-/// Refuses a sign-in when the account or the address failed too often in the window.
+/// Records an attempt before anything is checked, then refuses it when the account or the
+/// address has more attempts in the window than allowed. Recording first makes the limit
+/// hold under concurrent requests: the n-th recorded attempt always counts at least n. A
+/// successful attempt removes the account's records; a failed one stays as its failure.
+pub(crate) async fn begin_attempt(
+    state: &AppState,
+    key: &str,
+    address: &str,
+    shown_address: Option<String>,
+) -> ApiResult<()> {
+    sqlx::query("INSERT INTO login_failures (id, login_key, address, at) VALUES ($1, $2, $3, $4)")
+        .bind(new_id())
+        .bind(key)
+        .bind(address)
+        .bind(now_ms())
+        .execute(&state.db.pool)
+        .await?;
+    let refused = throttle(state, key, address).await;
+    if refused.is_err() {
+        let event = Event::anonymous("login", Outcome::Refused)
+            .detail(serde_json::json!({ "reason": "throttled" }))
+            .address(shown_address);
+        audit::record(state, event).await?;
+    }
+    refused
+}
+
+/// Refuses when the account or the address has more attempts in the window than allowed.
 async fn throttle(state: &AppState, key: &str, address: &str) -> ApiResult<()> {
     let policy = &state.config.login;
     let since = now_ms() - policy.window_secs * 1_000;
@@ -323,8 +389,8 @@ async fn throttle(state: &AppState, key: &str, address: &str) -> ApiResult<()> {
         address.to_owned(),
     )
     .await?;
-    if per_account >= policy.max_failures_per_account
-        || (!address.is_empty() && per_address >= policy.max_failures_per_address)
+    if per_account > policy.max_failures_per_account
+        || (!address.is_empty() && per_address > policy.max_failures_per_address)
     {
         let minutes = (policy.window_secs + 59) / 60;
         let message = format!("too many failed sign-ins; try again in up to {minutes} minutes");
@@ -337,25 +403,15 @@ async fn throttle(state: &AppState, key: &str, address: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Counts and records a failed sign-in, and returns the refusal to send.
+/// Audits a failed sign-in, and returns the refusal to send.
 async fn failed(
     state: &AppState,
-    key: &str,
     attempt: &Attempt<'_>,
     caller: Option<&Caller>,
     reason: &'static str,
     refusal: ApiError,
 ) -> ApiError {
-    let address = attempt.address.clone().unwrap_or_default();
-    let counted = sqlx::query(
-        "INSERT INTO login_failures (id, login_key, address, at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(new_id())
-    .bind(key)
-    .bind(&address)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await;
+    // The attempt was recorded before it was checked; its record stays as this failure.
     let event = match caller {
         Some(caller) => Event::by(caller, "login", Outcome::Refused),
         None => Event::anonymous("login", Outcome::Refused),
@@ -363,9 +419,6 @@ async fn failed(
     let event = event
         .detail(serde_json::json!({ "reason": reason }))
         .address(attempt.address.clone());
-    if let Err(e) = counted.map_err(ApiError::from) {
-        return e;
-    }
     if let Err(e) = audit::record(state, event).await {
         return e;
     }

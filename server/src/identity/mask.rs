@@ -261,3 +261,61 @@ mod tests {
         }
     }
 }
+
+/// Masks every run of seven or more digits in free text (with an ID number's final `X`), so a
+/// number typed into a reason or echoed in an error message is never kept or shown whole:
+/// `"fraud check 13812345678"` → `"fraud check 138******78"`.
+pub fn redact_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i < chars.len() && matches!(chars[i], 'X' | 'x') {
+            i += 1;
+        }
+        let run = &chars[start..i];
+        if run.len() < 7 {
+            out.extend(run);
+            continue;
+        }
+        for (k, c) in run.iter().enumerate() {
+            out.push(if k < 3 || k >= run.len() - 2 { *c } else { '*' });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod redaction_tests {
+    use super::redact_numbers;
+
+    #[test]
+    fn long_numbers_are_masked_and_short_ones_and_words_are_kept() {
+        assert_eq!(
+            redact_numbers("fraud check 13812345678"),
+            "fraud check 138******78"
+        );
+        assert_eq!(
+            redact_numbers("id 34052419800101001X ok"),
+            "id 340*************1X ok"
+        );
+        assert_eq!(
+            redact_numbers("order 42, 2026-12-04, 王五"),
+            "order 42, 2026-12-04, 王五"
+        );
+        assert_eq!(
+            redact_numbers("integer `110101199001018011`"),
+            "integer `110*************11`"
+        );
+    }
+}

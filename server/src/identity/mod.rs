@@ -35,5 +35,5 @@ pub use bank_card::{BankCard, BankCardError, luhn_ok};
 pub use calendar::{Calendar, CalendarError, SHANGHAI};
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use id_number::{IdError, IdNumber, Sex};
-pub use mask::{mask_bank_card, mask_id_number, mask_name, mask_phone};
+pub use mask::{mask_bank_card, mask_id_number, mask_name, mask_phone, redact_numbers};
 pub use phone::{Phone, PhoneError};
