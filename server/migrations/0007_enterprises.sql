@@ -7,7 +7,6 @@ CREATE TABLE enterprise_applications (
     upload_token_hash TEXT NOT NULL,
     company_name TEXT NOT NULL,
     credit_code TEXT NOT NULL,
-    credit_code_check_ok BIGINT NOT NULL,
     licence_valid_from TEXT NOT NULL,
     licence_valid_to TEXT,
     business_scope TEXT NOT NULL,

@@ -185,9 +185,9 @@ pub async fn submit(
     let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO enterprise_applications (id, login, password_hash, upload_token_hash, \
-           company_name, credit_code, credit_code_check_ok, licence_valid_from, \
-           licence_valid_to, business_scope, notice_version, submitted_at, deadline_at, state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending')",
+           company_name, credit_code, licence_valid_from, licence_valid_to, business_scope, \
+           notice_version, submitted_at, deadline_at, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending')",
     )
     .bind(&id)
     .bind(&app.login)
@@ -195,7 +195,6 @@ pub async fn submit(
     .bind(token_hash(&upload_token))
     .bind(name)
     .bind(code.as_str())
-    .bind(i64::from(code.check_ok()))
     .bind(&app.licence_valid_from)
     .bind(&app.licence_valid_to)
     .bind(app.business_scope.trim())
@@ -218,17 +217,8 @@ pub async fn submit(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO consents (id, subject, notice_version, given_at, address) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(new_id())
-    .bind(format!("enterprise_application:{id}"))
-    .bind(&notice_version)
-    .bind(now)
-    .bind(&address)
-    .execute(&mut *tx)
-    .await?;
+    let subject = format!("enterprise_application:{id}");
+    privacy::record_consent(&mut tx, &subject, &notice_version, now, address.as_deref()).await?;
     tx.commit().await?;
 
     let event = Event::anonymous("application_submitted", Outcome::Ok)
@@ -419,12 +409,14 @@ async fn reviewed(state: &AppState, id: &str) -> ApiResult<Reviewed> {
         .collect();
     let deadline: i64 = row.try_get("deadline_at")?;
     let row_state: String = row.try_get("state")?;
+    let credit_code: String = row.try_get("credit_code")?;
     Ok(Reviewed {
         id: id.to_owned(),
         login: row.try_get("login")?,
         company_name: row.try_get("company_name")?,
-        credit_code: row.try_get("credit_code")?,
-        credit_code_check_ok: row.try_get::<i64, _>("credit_code_check_ok")? != 0,
+        // Derived from the code itself: the stored code passed parsing at submission.
+        credit_code_check_ok: CreditCode::parse(&credit_code).is_ok_and(|c| c.check_ok()),
+        credit_code,
         licence_valid_from: row.try_get("licence_valid_from")?,
         licence_valid_to: row.try_get("licence_valid_to")?,
         business_scope: row.try_get("business_scope")?,

@@ -29,7 +29,8 @@ async fn expected_copies(state: &AppState, site: &str) -> ApiResult<i64> {
     use sqlx::Row;
 
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM replication_jobs WHERE site = $1 AND state IN ('stored', 'done')",
+        "SELECT COUNT(*) AS n FROM replication_jobs \
+         WHERE site = $1 AND state IN ('stored', 'done')",
     )
     .bind(site)
     .fetch_one(&state.db.pool)

@@ -216,17 +216,8 @@ pub async fn submit(
     .bind(to_json(&automated)?)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO consents (id, subject, notice_version, given_at, address) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(new_id())
-    .bind(format!("application:{id}"))
-    .bind(&notice_version)
-    .bind(now)
-    .bind(&address)
-    .execute(&mut *tx)
-    .await?;
+    let subject = format!("worker_application:{id}");
+    privacy::record_consent(&mut tx, &subject, &notice_version, now, address.as_deref()).await?;
     tx.commit().await?;
 
     let event = Event::anonymous("application_submitted", Outcome::Ok)
@@ -315,7 +306,13 @@ async fn record_real_name(state: &AppState, id: &str, outcome: &str) -> ApiResul
 pub(crate) fn plausible_name(name: &str) -> bool {
     let invisible = |c: char| {
         c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+            || matches!(
+                c,
+                '\u{200b}'..='\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{feff}'
+            )
     };
     let count = name.chars().count();
     (1..=50).contains(&count)

@@ -146,6 +146,28 @@ pub fn require_consent(consent: Option<&Consent>) -> ApiResult<String> {
     Ok(current)
 }
 
+/// Records that `subject` accepted notice `version` at `at`, in the caller's transaction.
+pub async fn record_consent(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    subject: &str,
+    version: &str,
+    at: i64,
+    address: Option<&str>,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO consents (id, subject, notice_version, given_at, address) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(crate::new_id())
+    .bind(subject)
+    .bind(version)
+    .bind(at)
+    .bind(address)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub(crate) fn context(table: &str, column: &str, row: &str) -> Vec<u8> {
     format!("flexwork-field-v1\0{table}\0{column}\0{row}").into_bytes()
 }

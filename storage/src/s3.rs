@@ -247,7 +247,13 @@ impl S3Store {
             Err(e) => return Err(StorageError::Io(std::io::Error::other(e))),
         };
         if skipped > 0 {
-            tracing::info!(store = %self.name, key = s3_key, skipped, "parts already stored were not sent again");
+            let store = self.name.as_str();
+            tracing::info!(
+                store,
+                key = s3_key,
+                skipped,
+                "parts already stored were not sent again"
+            );
         }
         done.sort_by_key(|p| p.part_number());
 

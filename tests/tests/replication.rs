@@ -704,7 +704,8 @@ fn a_restore_drill_over_three_hundred_objects_verifies_every_one_and_writes_its_
             ))
             .unwrap();
         let row = sqlx::query(
-            "INSERT INTO media_objects (hash, size, media_type, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO media_objects (hash, size, media_type, created_at) \
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(hash.to_hex())
         .bind(bytes.len() as i64)

@@ -56,6 +56,20 @@ pub struct Decision {
     pub reason: String,
 }
 
+impl Decision {
+    /// Whether this approves (true) or rejects (false) the application.
+    fn approves(&self) -> ApiResult<bool> {
+        match self.decision.as_str() {
+            "approve" => Ok(true),
+            "reject" => Ok(false),
+            _ => Err(ApiError::bad_request(
+                "invalid_decision",
+                "decision is approve or reject",
+            )),
+        }
+    }
+}
+
 /// `POST /onboarding/workers/{id}/decision`: `{decision: approve or reject, reason}`.
 pub async fn decide(
     State(state): State<AppState>,
@@ -63,14 +77,7 @@ pub async fn decide(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Decision>,
 ) -> ApiResult<Json<Reviewed>> {
-    let approve = match body.decision.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => {
-            let message = "decision is approve or reject";
-            return Err(ApiError::bad_request("invalid_decision", message));
-        }
-    };
+    let approve = body.approves()?;
     Ok(Json(
         onboarding::decide(&state, &caller, &id, approve, &body.reason).await?,
     ))
@@ -160,14 +167,7 @@ pub async fn decide_enterprise(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Decision>,
 ) -> ApiResult<Json<enterprises::Reviewed>> {
-    let approve = match body.decision.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => {
-            let message = "decision is approve or reject";
-            return Err(ApiError::bad_request("invalid_decision", message));
-        }
-    };
+    let approve = body.approves()?;
     Ok(Json(
         enterprises::decide(&state, &caller, &id, approve, &body.reason).await?,
     ))
