@@ -157,7 +157,7 @@ impl Default for LoginPolicy {
             max_failures_per_account: 5,
             max_failures_per_address: 20,
             window_secs: 15 * 60,
-            require_totp_roles: vec![Role::Operator, Role::Enterprise],
+            require_totp_roles: vec![Role::Operator, Role::Enterprise, Role::Regulator],
         }
     }
 }

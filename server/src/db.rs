@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "",
         "",
     ),
+    (8, include_str!("../migrations/0008_roles.sql"), "", ""),
 ];
 
 /// Which database the pool talks to.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::audit::{self, Event, Outcome};
-use crate::auth::{self, Caller, Role};
+use crate::auth::{self, Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, CreditCode, IdNumber, SHANGHAI};
 use crate::privacy::{self, Consent};
@@ -353,7 +353,7 @@ pub struct ReviewedManager {
 
 /// The enterprise review queue, nearest deadline first; the listing is a recorded masked view.
 pub async fn list(state: &AppState, caller: &Caller, wanted: &str) -> ApiResult<Vec<Reviewed>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ReviewApplications)?;
     let rows = sqlx::query(
         "SELECT id FROM enterprise_applications WHERE state = $1 \
          ORDER BY deadline_at, id LIMIT 500",
@@ -439,7 +439,7 @@ pub async fn decide(
     approve: bool,
     reason: &str,
 ) -> ApiResult<Reviewed> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ReviewApplications)?;
     if reason.trim().is_empty() {
         let message = "give a reason; the applicant is told it and it is audited";
         return Err(ApiError::bad_request("reason_required", message));
@@ -464,8 +464,8 @@ pub async fn decide(
     let account_id = if approve {
         let account_id = new_id();
         sqlx::query(
-            "INSERT INTO accounts (id, login, role, display_name, password_hash, created_at) \
-             VALUES ($1, $2, 'enterprise', $3, $4, $5)",
+            "INSERT INTO accounts (id, login, role, display_name, password_hash, created_at, \
+             duties, organisation_id) VALUES ($1, $2, 'enterprise', $3, $4, $5, 'admin', $1)",
         )
         .bind(&account_id)
         .bind(row.try_get::<String, _>("login")?)

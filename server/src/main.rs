@@ -103,6 +103,10 @@ enum AccountCommand {
         login: String,
         #[arg(long)]
         name: String,
+        /// An operator's team; repeat for several (reviewer, risk, finance, legal, welfare,
+        /// support, regulator-liaison, administrator).
+        #[arg(long = "team", value_enum)]
+        teams: Vec<flexwork_server::auth::Team>,
     },
 }
 
@@ -118,7 +122,12 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Account(AccountCommand::Add { role, login, name }) => {
+        Command::Account(AccountCommand::Add {
+            role,
+            login,
+            name,
+            teams,
+        }) => {
             let password = std::env::var("FLEXWORK_NEW_PASSWORD")
                 .context("set FLEXWORK_NEW_PASSWORD to the new account's password")?;
             let state = AppState::start(load(cli.config.as_deref())?).await?;
@@ -127,6 +136,8 @@ async fn main() -> anyhow::Result<()> {
                 password,
                 role,
                 display_name: name,
+                teams,
+                organisation_id: None,
             };
             let id = flexwork_server::auth::create_account(&state, &account).await?;
             let event = flexwork_server::audit::Event::anonymous(
@@ -134,7 +145,9 @@ async fn main() -> anyhow::Result<()> {
                 flexwork_server::audit::Outcome::Ok,
             )
             .object(format!("account:{id}"))
-            .detail(serde_json::json!({ "role": account.role.as_str(), "by": "command line" }));
+            .detail(serde_json::json!({
+                "role": account.role.as_str(), "teams": account.teams, "by": "command line",
+            }));
             flexwork_server::audit::record(&state, event).await?;
             println!("{id}");
             Ok(())

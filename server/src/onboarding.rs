@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::audit::{self, Event, Outcome};
-use crate::auth::{self, Caller, Role};
+use crate::auth::{self, Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, BankCard, IdNumber, Phone, SHANGHAI};
 use crate::privacy::{self, Consent};
@@ -378,7 +378,7 @@ pub struct Reviewed {
 /// Applications in `wanted` state, the nearest deadline first, masked; every listing is
 /// recorded as a masked view.
 pub async fn list(state: &AppState, caller: &Caller, wanted: &str) -> ApiResult<Vec<Reviewed>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ReviewApplications)?;
     let rows = sqlx::query(
         "SELECT * FROM worker_applications WHERE state = $1 ORDER BY deadline_at, id LIMIT 500",
     )
@@ -437,7 +437,7 @@ pub async fn reveal(
     field: &str,
     reason: &str,
 ) -> ApiResult<String> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::RevealPersonalData)?;
     let column = match field {
         "name" | "id_number" | "bank_card" | "phone" => field,
         _ => {
@@ -472,7 +472,7 @@ pub async fn decide(
     approve: bool,
     reason: &str,
 ) -> ApiResult<Reviewed> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ReviewApplications)?;
     if reason.trim().is_empty() {
         let message = "give a reason; the applicant is told it and it is audited";
         return Err(ApiError::bad_request("reason_required", message));

@@ -34,6 +34,8 @@ fn bare_operator(server: &TestServer, login: &str) {
         password: password_of(login),
         role: Role::Operator,
         display_name: login.into(),
+        teams: vec![flexwork_server::auth::Team::Administrator],
+        organisation_id: None,
     };
     let create = flexwork_server::auth::create_account(server.state(), &account);
     server.block_on(create).unwrap();
@@ -80,7 +82,7 @@ fn an_operator_sets_up_an_authenticator_before_anything_else_and_codes_work_once
     assert_eq!(setup.get("/me").0, 401, "the setup token is revoked");
     assert_eq!(
         with_token(&server, enabled["token"].as_str().unwrap())
-            .get("/orders")
+            .get("/audit?limit=5")
             .0,
         200
     );

@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::JsonBody;
 use crate::AppState;
 use crate::audit::{self, Event, Outcome};
-use crate::auth::{self, Caller, ClientAddress, NewAccount, Role};
+use crate::auth::{self, Caller, ClientAddress, Duties, NewAccount, Permission, Role, Team};
 use crate::error::{ApiError, ApiResult};
 
 /// `POST /sessions`: exchanges a login, password and (for roles that need it) a TOTP or
@@ -170,7 +170,7 @@ async fn set_suspended(
     reason: &str,
     suspended: bool,
 ) -> ApiResult<Json<Done>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ManageAccounts)?;
     if suspended && caller.account_id == id {
         let message = "an operator cannot suspend their own account; ask another operator";
         return Err(ApiError::conflict("cannot_suspend_self", message));
@@ -216,7 +216,7 @@ pub async fn audit_log(
     caller: Caller,
     axum::extract::Query(query): axum::extract::Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<audit::Record>>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ReadAudit)?;
     let limit = query.limit.unwrap_or(100);
     let records = audit::list(
         &state,
@@ -240,11 +240,25 @@ pub struct Done {
 pub struct Me {
     pub account_id: String,
     pub role: Role,
+    /// An operator's teams.
+    pub teams: Vec<Team>,
+    /// For enterprise accounts: the organisation acted for, and whether as its administrator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organisation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enterprise_admin: Option<bool>,
+    /// Everything this account may do.
+    pub permissions: Vec<Permission>,
 }
 
-/// `GET /me`: who the token belongs to.
+/// `GET /me`: who the token belongs to and what it may do.
 pub async fn me(caller: Caller) -> Json<Me> {
+    let enterprise = caller.role == Role::Enterprise;
     Json(Me {
+        permissions: caller.permissions(),
+        teams: caller.duties.teams.clone(),
+        organisation_id: enterprise.then(|| caller.organisation_id.clone()),
+        enterprise_admin: enterprise.then_some(caller.duties.enterprise_admin),
         account_id: caller.account_id,
         role: caller.role,
     })
@@ -261,12 +275,164 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<NewAccount>,
 ) -> ApiResult<Json<Created>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ManageAccounts)?;
+    let body = NewAccount {
+        organisation_id: None,
+        ..body
+    };
     let id = auth::create_account(&state, &body).await?;
     tracing::info!(account_id = %id, role = body.role.as_str(), "account created");
     let event = Event::by(&caller, "account_created", Outcome::Ok)
         .object(format!("account:{id}"))
-        .detail(serde_json::json!({ "role": body.role.as_str() }));
+        .detail(serde_json::json!({ "role": body.role.as_str(), "teams": body.teams }));
     audit::record(&state, event).await?;
     Ok(Json(Created { id }))
+}
+
+/// `PUT /accounts/{id}/teams` body.
+#[derive(Debug, Deserialize)]
+pub struct TeamChange {
+    pub teams: Vec<Team>,
+    pub reason: String,
+}
+
+/// `PUT /accounts/{id}/teams`: an administrator sets another operator's teams, with a reason;
+/// the operator's tokens are revoked so the change holds from their next sign-in.
+pub async fn set_teams(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TeamChange>,
+) -> ApiResult<Json<Done>> {
+    caller.require(Permission::ManageAccounts)?;
+    if caller.account_id == id {
+        let message = "nobody changes their own teams; ask another administrator";
+        return Err(ApiError::conflict("cannot_change_own_teams", message));
+    }
+    let reason = required(&body.reason)?;
+    if body.teams.is_empty() {
+        let message = "an operator needs at least one team; suspend the account instead";
+        return Err(ApiError::bad_request("teams_required", message));
+    }
+    let row = sqlx::query("SELECT role, duties FROM accounts WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    if row.try_get::<String, _>("role")? != Role::Operator.as_str() {
+        let message = "only operator accounts belong to teams";
+        return Err(ApiError::bad_request("teams_not_allowed", message));
+    }
+    let before = Duties::parse(Role::Operator, &row.try_get::<String, _>("duties")?)?;
+    let mut teams = body.teams.clone();
+    teams.sort();
+    teams.dedup();
+    let after = Duties {
+        teams,
+        enterprise_admin: false,
+    };
+    sqlx::query("UPDATE accounts SET duties = $1 WHERE id = $2")
+        .bind(after.store(Role::Operator))
+        .bind(&id)
+        .execute(&state.db.pool)
+        .await?;
+    auth::revoke_all(&state, &id).await?;
+    let event = Event::by(&caller, "teams_changed", Outcome::Ok)
+        .object(format!("account:{id}"))
+        .detail(serde_json::json!({
+            "before": before.teams, "after": after.teams, "reason": reason,
+        }));
+    audit::record(&state, event).await?;
+    Ok(Json(Done { done: true }))
+}
+
+/// `POST /enterprise/staff` body.
+#[derive(Debug, Deserialize)]
+pub struct NewStaff {
+    pub login: String,
+    pub password: String,
+    pub display_name: String,
+    /// Whether the new account is an administrator of the organisation too.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// `POST /enterprise/staff`: an enterprise's administrator adds an account that acts for the
+/// same organisation, as staff (publishes tasks, assigns workers, disputes completion) or as
+/// another administrator (also confirms completion and manages staff).
+pub async fn add_staff(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewStaff>,
+) -> ApiResult<Json<Created>> {
+    caller.require(Permission::ManageStaff)?;
+    let account = NewAccount {
+        login: body.login,
+        password: body.password,
+        role: Role::Enterprise,
+        display_name: body.display_name,
+        teams: Vec::new(),
+        organisation_id: Some(caller.organisation_id.clone()),
+    };
+    let id = auth::create_account(&state, &account).await?;
+    if body.admin {
+        sqlx::query("UPDATE accounts SET duties = 'admin' WHERE id = $1")
+            .bind(&id)
+            .execute(&state.db.pool)
+            .await?;
+    }
+    let event = Event::by(&caller, "staff_added", Outcome::Ok)
+        .object(format!("account:{id}"))
+        .detail(serde_json::json!({
+            "organisation": caller.organisation_id, "admin": body.admin,
+        }));
+    audit::record(&state, event).await?;
+    Ok(Json(Created { id }))
+}
+
+/// A staff member of the caller's organisation, as its administrators see it.
+#[derive(Debug, Serialize)]
+pub struct StaffMember {
+    pub id: String,
+    pub login: String,
+    pub display_name: String,
+    pub admin: bool,
+    pub suspended: bool,
+}
+
+/// `GET /enterprise/staff`: the accounts acting for the caller's organisation.
+pub async fn list_staff(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<StaffMember>>> {
+    caller.require(Permission::ManageStaff)?;
+    let rows = sqlx::query(
+        "SELECT id, login, display_name, duties, suspended FROM accounts \
+         WHERE role = 'enterprise' AND organisation_id = $1 ORDER BY created_at",
+    )
+    .bind(&caller.organisation_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let staff = rows
+        .iter()
+        .map(|row| {
+            Ok(StaffMember {
+                id: row.try_get("id")?,
+                login: row.try_get("login")?,
+                display_name: row.try_get("display_name")?,
+                admin: row.try_get::<String, _>("duties")? == "admin",
+                suspended: row.try_get::<i64, _>("suspended")? != 0,
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(Json(staff))
+}
+
+fn required(reason: &str) -> ApiResult<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        let message = "give a reason; it is kept in the audit trail";
+        return Err(ApiError::bad_request("reason_required", message));
+    }
+    Ok(reason)
 }

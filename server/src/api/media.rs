@@ -20,7 +20,7 @@ use sqlx::Row;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::QueryParams;
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Permission, WorkScope};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, now_ms};
 
@@ -111,20 +111,26 @@ async fn partial_len(path: &std::path::Path) -> ApiResult<u64> {
 
 /// Refuses media that no evidence document of the caller references.
 async fn require_reference(state: &AppState, caller: &Caller, hash: &ContentHash) -> ApiResult<()> {
-    let sql = match caller.role {
-        Role::Operator => return Ok(()),
-        Role::Worker => {
+    let (sql, scope) = match caller.work_scope() {
+        WorkScope::All => (
+            "SELECT 1 AS hit FROM evidence_photos WHERE hash = $1 AND $2 = $2 LIMIT 1",
+            "",
+        ),
+        WorkScope::Worker(worker) => (
             "SELECT 1 AS hit FROM evidence_photos p JOIN orders o ON o.id = p.order_id \
-             WHERE p.hash = $1 AND o.worker_id = $2 LIMIT 1"
-        }
-        Role::Enterprise => {
+             WHERE p.hash = $1 AND o.worker_id = $2 LIMIT 1",
+            worker,
+        ),
+        WorkScope::Organisation(organisation) => (
             "SELECT 1 AS hit FROM evidence_photos p JOIN orders o ON o.id = p.order_id \
-             WHERE p.hash = $1 AND o.enterprise_id = $2 LIMIT 1"
-        }
+             WHERE p.hash = $1 AND o.enterprise_id = $2 LIMIT 1",
+            organisation,
+        ),
+        WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
     };
     let hit = sqlx::query(sql)
         .bind(hash.to_hex())
-        .bind(&caller.account_id)
+        .bind(scope)
         .fetch_optional(&state.db.pool)
         .await?;
 
@@ -142,18 +148,34 @@ async fn require_reference(state: &AppState, caller: &Caller, hash: &ContentHash
 /// Only a blob's own uploader — or the enterprise of an order whose worker uploaded it, or
 /// an operator — may read it.
 async fn require_readable(state: &AppState, caller: &Caller, hash: &ContentHash) -> ApiResult<()> {
-    let sql = match caller.role {
-        Role::Operator => return Ok(()),
-        Role::Worker => "SELECT 1 AS hit FROM media_uploads WHERE hash = $1 AND account_id = $2",
-        Role::Enterprise => {
+    // Reviewers read every blob, application documents included.
+    if caller.can(Permission::ReviewApplications) {
+        return Ok(());
+    }
+    let (sql, scope) = match caller.work_scope() {
+        // Other operator teams and regulators read evidence of orders, nothing else.
+        WorkScope::All => (
+            "SELECT 1 AS hit FROM evidence_photos p \
+             JOIN orders o ON o.id = p.order_id \
+             JOIN media_uploads u ON u.hash = p.hash AND u.account_id = o.worker_id \
+             WHERE p.hash = $1 AND $2 = $2 LIMIT 1",
+            "",
+        ),
+        WorkScope::Worker(worker) => (
+            "SELECT 1 AS hit FROM media_uploads WHERE hash = $1 AND account_id = $2",
+            worker,
+        ),
+        WorkScope::Organisation(organisation) => (
             "SELECT 1 AS hit FROM evidence_photos p JOIN orders o ON o.id = p.order_id \
              JOIN media_uploads u ON u.hash = p.hash AND u.account_id = o.worker_id \
-             WHERE p.hash = $1 AND o.enterprise_id = $2 LIMIT 1"
-        }
+             WHERE p.hash = $1 AND o.enterprise_id = $2 LIMIT 1",
+            organisation,
+        ),
+        WorkScope::Nothing => return Err(ApiError::not_found("media")),
     };
     let hit = sqlx::query(sql)
         .bind(hash.to_hex())
-        .bind(&caller.account_id)
+        .bind(scope)
         .fetch_optional(&state.db.pool)
         .await?;
     hit.map(|_| ()).ok_or_else(|| ApiError::not_found("media"))
@@ -167,7 +189,7 @@ pub async fn upload(
     QueryParams(params): QueryParams<ChunkParams>,
     body: Bytes,
 ) -> ApiResult<Json<MediaStatus>> {
-    caller.require(Role::Worker)?;
+    caller.require(Permission::RecordEvidence)?;
     let hash = parse_hash(&hash)?;
     check_size(&state, &params, body.len())?;
     require_reference(&state, &caller, &hash).await?;
@@ -411,7 +433,7 @@ pub async fn copies(
     caller: Caller,
     Path(hash): Path<String>,
 ) -> ApiResult<Json<Vec<crate::replication::CopyState>>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ManageStorage)?;
     let hash = parse_hash(&hash)?;
     Ok(Json(crate::replication::copies(&state, &hash).await?))
 }
@@ -421,7 +443,7 @@ pub async fn drill_status(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<crate::drill::DrillStatus>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ManageStorage)?;
     Ok(Json(crate::drill::status(&state).await?))
 }
 

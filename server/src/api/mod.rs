@@ -32,6 +32,11 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", post(accounts::create))
         .route("/accounts/{id}/suspend", post(accounts::suspend))
         .route("/accounts/{id}/reinstate", post(accounts::reinstate))
+        .route("/accounts/{id}/teams", put(accounts::set_teams))
+        .route(
+            "/enterprise/staff",
+            post(accounts::add_staff).get(accounts::list_staff),
+        )
         .route("/audit", get(accounts::audit_log))
         .route("/privacy/notice", get(onboarding::notice))
         .route("/onboarding/declaration", get(onboarding::declaration))

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::JsonBody;
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Permission, WorkScope};
 use crate::error::{ApiError, ApiResult};
 use crate::settlement::{self, Settlement};
 use crate::{AppState, now_ms, rfc3339};
@@ -122,10 +122,11 @@ fn status_of(order: &OrderView) -> &'static str {
 /// Loads an order the caller may see: its worker, its enterprise, or an operator.
 pub async fn visible(state: &AppState, caller: &Caller, order_id: &str) -> ApiResult<OrderView> {
     let order = view(state, order_id).await?;
-    let visible = match caller.role {
-        Role::Operator => true,
-        Role::Worker => order.worker_id == caller.account_id,
-        Role::Enterprise => order.enterprise_id == caller.account_id,
+    let visible = match caller.work_scope() {
+        WorkScope::All => true,
+        WorkScope::Worker(worker) => order.worker_id == worker,
+        WorkScope::Organisation(organisation) => order.enterprise_id == organisation,
+        WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
     };
     if !visible {
         return Err(ApiError::not_found("order"));
@@ -147,16 +148,17 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<OrderView>>> {
-    let query = match caller.role {
-        Role::Operator => sqlx::query("SELECT id FROM orders ORDER BY created_at"),
-        Role::Worker => {
+    let query = match caller.work_scope() {
+        WorkScope::All => sqlx::query("SELECT id FROM orders ORDER BY created_at"),
+        WorkScope::Worker(worker) => {
             sqlx::query("SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at")
-                .bind(&caller.account_id)
+                .bind(worker)
         }
-        Role::Enterprise => {
+        WorkScope::Organisation(organisation) => {
             sqlx::query("SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at")
-                .bind(&caller.account_id)
+                .bind(organisation)
         }
+        WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
     };
     let rows = query.fetch_all(&state.db.pool).await?;
 
@@ -213,7 +215,11 @@ async fn decide_completion(
     decision: &str,
     reason: Option<&str>,
 ) -> ApiResult<Json<OrderView>> {
-    caller.require(Role::Enterprise)?;
+    caller.require(if decision == "confirmed" {
+        Permission::ConfirmWork
+    } else {
+        Permission::DisputeWork
+    })?;
     let order = visible(state, caller, order_id).await?;
     if order.submitted_at.is_none() {
         let message = "the worker has not submitted this order yet";
@@ -257,7 +263,7 @@ pub async fn review(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ReviewDecision>,
 ) -> ApiResult<Json<OrderView>> {
-    caller.require(Role::Operator)?;
+    caller.require(Permission::ReviewEvidence)?;
     let order = visible(&state, &caller, &id).await?;
     let decision = match body.decision.as_str() {
         "approve" => "approved",

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, evidence, now_ms};
 
@@ -27,7 +27,7 @@ pub async fn sync(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<Response> {
-    caller.require(Role::Worker)?;
+    caller.require(Permission::RecordEvidence)?;
     let request = protocol::decode_request(&body).map_err(|e| {
         tracing::warn!(account_id = %caller.account_id, error = ?e, "refused sync request");
         ApiError::bad_request(e.code(), e.to_string())

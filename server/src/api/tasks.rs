@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::JsonBody;
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Permission, WorkScope};
 use crate::error::{ApiError, ApiResult};
 use crate::verify::{Context, Requirements, Site, Window};
 use crate::{AppState, new_id, now_ms};
@@ -104,8 +104,8 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<NewTask>,
 ) -> ApiResult<Json<Task>> {
-    caller.require(Role::Enterprise)?;
-    let task = validate(&body, &caller.account_id)?;
+    caller.require(Permission::PublishTasks)?;
+    let task = validate(&body, &caller.organisation_id)?;
     insert(&state, &task).await?;
 
     tracing::info!(task_id = %task.id, "task created");
@@ -262,8 +262,12 @@ async fn visible_task(state: &AppState, caller: &Caller, id: &str) -> ApiResult<
         .ok_or_else(|| ApiError::not_found("task"))?;
     let task = task_from_row(&row)?;
 
-    let visible = caller.role == Role::Operator
-        || (caller.role == Role::Enterprise && task.enterprise_id == caller.account_id);
+    let visible = match caller.work_scope() {
+        WorkScope::All => true,
+        WorkScope::Organisation(organisation) => task.enterprise_id == organisation,
+        WorkScope::Worker(_) => false,
+        WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
+    };
     if !visible {
         return Err(ApiError::not_found("task"));
     }
@@ -281,19 +285,22 @@ pub async fn get(
 
 /// `GET /tasks`: an enterprise's own tasks, or all for an operator.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
-    let rows = match caller.role {
-        Role::Operator => {
+    let rows = match caller.work_scope() {
+        WorkScope::All => {
             sqlx::query("SELECT * FROM tasks ORDER BY created_at")
                 .fetch_all(&state.db.pool)
                 .await?
         }
-        Role::Enterprise => {
+        WorkScope::Organisation(organisation) => {
             sqlx::query("SELECT * FROM tasks WHERE enterprise_id = $1 ORDER BY created_at")
-                .bind(&caller.account_id)
+                .bind(organisation)
                 .fetch_all(&state.db.pool)
                 .await?
         }
-        Role::Worker => return Err(ApiError::forbidden("workers see their tasks through sync")),
+        WorkScope::Worker(_) => {
+            return Err(ApiError::forbidden("workers see their tasks through sync"));
+        }
+        WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
     };
     let tasks = rows.iter().map(task_from_row).collect::<ApiResult<_>>()?;
     Ok(Json(tasks))
@@ -313,7 +320,7 @@ pub async fn assign(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Assignment>,
 ) -> ApiResult<Json<super::orders::OrderView>> {
-    caller.require(Role::Enterprise)?;
+    caller.require(Permission::PublishTasks)?;
     let task = visible_task(&state, &caller, &id).await?;
     let worker =
         sqlx::query("SELECT id FROM accounts WHERE LOWER(login) = LOWER($1) AND role = 'worker'")

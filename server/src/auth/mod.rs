@@ -17,7 +17,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::Row;
 
 use axum::http::StatusCode;
@@ -26,58 +26,10 @@ use crate::audit::{self, Event, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, new_id, now_ms};
 
+pub mod roles;
 pub mod totp;
 
-/// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// A field worker: records evidence for their own orders.
-    Worker,
-    /// An enterprise: publishes tasks, assigns workers, confirms completion.
-    Enterprise,
-    /// Platform staff: reviews evidence and people, settles pay.
-    Operator,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Worker => "worker",
-            Role::Enterprise => "enterprise",
-            Role::Operator => "operator",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "worker" => Some(Role::Worker),
-            "enterprise" => Some(Role::Enterprise),
-            "operator" => Some(Role::Operator),
-            _ => None,
-        }
-    }
-}
-
-/// The authenticated account behind a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub account_id: String,
-    pub role: Role,
-    /// Whether the token is only good for setting up two-factor login.
-    pub setup_only: bool,
-}
-
-impl Caller {
-    /// Refuses callers of any other role.
-    pub fn require(&self, role: Role) -> ApiResult<()> {
-        if self.role == role {
-            return Ok(());
-        }
-        let message = format!("this call is for {} accounts", role.as_str());
-        Err(ApiError::forbidden(message))
-    }
-}
+pub use roles::{Caller, Duties, Permission, Role, Team, WorkScope};
 
 /// A new account's details.
 #[derive(Clone, Deserialize)]
@@ -86,6 +38,13 @@ pub struct NewAccount {
     pub password: String,
     pub role: Role,
     pub display_name: String,
+    /// An operator's teams; at least one is needed.
+    #[serde(default)]
+    pub teams: Vec<Team>,
+    /// For an enterprise staff account: the organisation (its administrator's account id)
+    /// it acts for. Without it an enterprise account is the administrator of a new one.
+    #[serde(skip)]
+    pub organisation_id: Option<String>,
 }
 
 impl std::fmt::Debug for NewAccount {
@@ -94,6 +53,7 @@ impl std::fmt::Debug for NewAccount {
             .field("login", &self.login)
             .field("password", &"<redacted>")
             .field("role", &self.role)
+            .field("teams", &self.teams)
             .finish_non_exhaustive()
     }
 }
@@ -110,8 +70,8 @@ pub async fn create_account(state: &AppState, account: &NewAccount) -> ApiResult
     let hash = hash_password(&account.password)?;
     let id = new_id();
     let result = sqlx::query(
-        "INSERT INTO accounts (id, login, role, display_name, password_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "INSERT INTO accounts (id, login, role, display_name, password_hash, created_at, \
+         duties, organisation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
     )
     .bind(&id)
     .bind(&account.login)
@@ -119,6 +79,14 @@ pub async fn create_account(state: &AppState, account: &NewAccount) -> ApiResult
     .bind(&account.display_name)
     .bind(hash)
     .bind(now_ms())
+    .bind(new_account_duties(account).store(account.role))
+    .bind(match account.role {
+        Role::Enterprise => account
+            .organisation_id
+            .clone()
+            .unwrap_or_else(|| id.clone()),
+        _ => id.clone(),
+    })
     .execute(&state.db.pool)
     .await?;
 
@@ -194,7 +162,28 @@ fn validate_new_account(account: &NewAccount) -> ApiResult<()> {
         let message = "a password needs at least 10 characters";
         return Err(ApiError::bad_request("weak_password", message));
     }
-    Ok(())
+    match account.role {
+        Role::Operator if account.teams.is_empty() => {
+            let message = "an operator account needs at least one team: reviewer, risk, \
+                           finance, legal, welfare, support, regulator_liaison or administrator";
+            Err(ApiError::bad_request("teams_required", message))
+        }
+        Role::Operator => Ok(()),
+        _ if !account.teams.is_empty() => {
+            let message = "only operator accounts belong to teams";
+            Err(ApiError::bad_request("teams_not_allowed", message))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A new account's duties: an operator's teams; an enterprise account without an
+/// organisation is the administrator of its own.
+fn new_account_duties(account: &NewAccount) -> Duties {
+    Duties {
+        teams: account.teams.clone(),
+        enterprise_admin: account.role == Role::Enterprise && account.organisation_id.is_none(),
+    }
 }
 
 pub(crate) fn hash_password(password: &str) -> ApiResult<String> {
@@ -250,8 +239,8 @@ pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session
     begin_attempt(state, &key, &address, attempt.address.clone()).await?;
 
     let row = sqlx::query(
-        "SELECT id, role, password_hash, totp_enabled, totp_secret, totp_last_step, suspended \
-         FROM accounts WHERE LOWER(login) = LOWER($1)",
+        "SELECT id, role, duties, organisation_id, password_hash, totp_enabled, totp_secret, \
+         totp_last_step, suspended FROM accounts WHERE LOWER(login) = LOWER($1)",
     )
     .bind(attempt.login)
     .fetch_optional(&state.db.pool)
@@ -505,8 +494,13 @@ fn token_hash(token: &str) -> String {
 fn caller_from_row(row: &sqlx::any::AnyRow, setup_only: bool) -> ApiResult<Caller> {
     let role: String = row.try_get("role")?;
     let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in database"))?;
+    let duties: String = row.try_get("duties")?;
+    let account_id: String = row.try_get("id")?;
+    let organisation_id: Option<String> = row.try_get("organisation_id")?;
     Ok(Caller {
-        account_id: row.try_get("id")?,
+        organisation_id: organisation_id.unwrap_or_else(|| account_id.clone()),
+        account_id,
+        duties: Duties::parse(role, &duties)?,
         role,
         setup_only,
     })
@@ -525,7 +519,8 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 async fn caller_for_token(state: &AppState, token: &str) -> ApiResult<Caller> {
     let row = sqlx::query(
-        "SELECT a.id, a.role, t.scope FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+        "SELECT a.id, a.role, a.duties, a.organisation_id, t.scope \
+         FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
          WHERE t.token_hash = $1 AND t.expires_at > $2 AND a.suspended = 0",
     )
     .bind(token_hash(token))

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use flexwork_server::auth::{NewAccount, Role};
+use flexwork_server::auth::{NewAccount, Role, Team};
 use flexwork_server::{AppState, Config};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
@@ -220,12 +220,29 @@ impl TestServer {
 
     /// Creates an account directly, as `flexwork account add` does. Accounts of roles that
     /// sign in with two factors then set up their authenticator over HTTP, as a person would.
+    /// Operators made here are a small platform's lead, in the reviewer and administrator
+    /// teams; [`TestServer::add_operator`] chooses the teams.
     pub fn add_account(&self, role: Role, login: &str) -> String {
+        let teams = match role {
+            Role::Operator => vec![Team::Reviewer, Team::Administrator],
+            _ => Vec::new(),
+        };
+        self.add_account_in(role, login, teams)
+    }
+
+    /// Creates an operator in the given teams.
+    pub fn add_operator(&self, login: &str, teams: &[Team]) -> String {
+        self.add_account_in(Role::Operator, login, teams.to_vec())
+    }
+
+    fn add_account_in(&self, role: Role, login: &str, teams: Vec<Team>) -> String {
         let account = NewAccount {
             login: login.into(),
             password: password_of(login),
             role,
             display_name: login.into(),
+            teams,
+            organisation_id: None,
         };
         let id = self
             .block_on(flexwork_server::auth::create_account(
