@@ -54,8 +54,7 @@ struct SecondFactor {
     recovery: Vec<String>,
 }
 
-/// Every account's authenticator, by login (logins are unique per test server and tests
-/// use distinct logins).
+/// Every account's authenticator, by server address and login.
 static SECOND_FACTORS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, SecondFactor>>> =
     std::sync::LazyLock::new(Default::default);
 
@@ -288,15 +287,15 @@ impl TestServer {
         SECOND_FACTORS
             .lock()
             .unwrap()
-            .insert(login.to_owned(), factor);
+            .insert(format!("{}#{login}", self.url()), factor);
         secret
     }
 
     /// The second factor of the next sign-in of `login`, as its owner would type it: the
     /// app's code for a step not used yet, or else an unused recovery code.
-    fn next_factor(login: &str) -> Option<(&'static str, String)> {
+    fn next_factor(&self, login: &str) -> Option<(&'static str, String)> {
         let mut all = SECOND_FACTORS.lock().unwrap();
-        let factor = all.get_mut(login)?;
+        let factor = all.get_mut(&format!("{}#{login}", self.url()))?;
         let now = unix_secs() / 30;
         for step in [now, now + 1] {
             if step > factor.last_step {
@@ -335,7 +334,7 @@ impl TestServer {
     /// Signs in over HTTP, with the second factor where the account has one.
     pub fn client(&self, login: &str) -> Client {
         let http = reqwest::blocking::Client::new();
-        let (status, session) = self.sign_in(&http, login, Self::next_factor(login));
+        let (status, session) = self.sign_in(&http, login, self.next_factor(login));
         assert_eq!(status, 200, "login of {login}: {session}");
         let token = session["token"].as_str().unwrap().to_owned();
         Client {

@@ -1,0 +1,645 @@
+//! The authorization matrix: every endpoint that acts on someone's objects, called by the
+//! owner, another worker, another enterprise, the enterprise's staff, each operator team and
+//! the regulator. Whoever the table does not name must be refused (403, or 404 where saying
+//! "forbidden" would tell that the object exists); whoever it names must get past the
+//! permission check. The table is written here, from the standard's division of duties, not
+//! read from the server's own permission table.
+//!
+//! Endpoints that act only on the caller's own account (`/sessions`, `/me…`) and the public
+//! ones (privacy notice, declaration, applications) have no object of someone else's to
+//! reach; `two_factor.rs` and `onboarding.rs` test them.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use flexwork_server::auth::{Role, Team};
+use flexwork_sync::ContentHash;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{AREZZO, Client, Phone, TestServer, fixture_bytes, password_of};
+
+/// Every operator team, by the name the matrix uses for its member.
+const TEAMS: [(&str, Team); 8] = [
+    ("reviewer", Team::Reviewer),
+    ("risk", Team::Risk),
+    ("finance", Team::Finance),
+    ("legal", Team::Legal),
+    ("welfare", Team::Welfare),
+    ("support", Team::Support),
+    ("regulator_liaison", Team::RegulatorLiaison),
+    ("administrator", Team::Administrator),
+];
+
+/// Operator teams and the regulator: they read work and evidence, masked.
+const READERS: [&str; 8] = [
+    "reviewer",
+    "risk",
+    "finance",
+    "legal",
+    "welfare",
+    "support",
+    "regulator_liaison",
+    "regulator",
+];
+
+/// The people of the matrix: owner worker and enterprise of order A, and everyone else.
+struct Cast {
+    clients: BTreeMap<&'static str, Client>,
+}
+
+impl Cast {
+    fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.clients.keys().copied()
+    }
+}
+
+/// One row of the matrix.
+struct Row {
+    method: Method,
+    path: String,
+    /// Who gets past the permission check.
+    allowed: Vec<&'static str>,
+    /// The body each caller sends (fresh logins per caller where the call creates one).
+    body: Box<dyn Fn(&str) -> Body>,
+}
+
+enum Body {
+    None,
+    Json(Value),
+    Bytes(Vec<u8>, &'static str),
+}
+
+fn call(client: &Client, method: &Method, path: &str, body: Body) -> (u16, Value) {
+    let url = format!("{}/api/v1{path}", client.base_url());
+    let request = client
+        .http
+        .request(method.clone(), url)
+        .bearer_auth(&client.token);
+    let request = match body {
+        Body::None => request,
+        Body::Json(value) => request.json(&value),
+        Body::Bytes(bytes, content_type) => {
+            request.header("content-type", content_type).body(bytes)
+        }
+    };
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn with(names: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
+    names.iter().chain(more).copied().collect()
+}
+
+#[test]
+fn every_endpoint_refuses_everyone_the_table_does_not_name() {
+    let server = TestServer::start();
+    let (cast, fixtures) = set_up(&server);
+    let rows = matrix(&fixtures);
+
+    let mut failures = Vec::new();
+    let mut refused = 0;
+    for row in &rows {
+        for name in cast.names() {
+            let client = &cast.clients[name];
+            let (status, body) = call(client, &row.method, &row.path, (row.body)(name));
+            let code = body["code"].as_str().unwrap_or_default().to_owned();
+            let allowed = row.allowed.contains(&name);
+            let refusal = matches!(status, 401 | 403 | 404)
+                || code == "media_not_referenced"
+                || code == "forbidden";
+            if allowed && refusal {
+                failures.push(format!(
+                    "{} {} as {name}: refused ({status} {code}) but the table allows it",
+                    row.method, row.path
+                ));
+            }
+            if !allowed {
+                refused += 1;
+                if !matches!(status, 401 | 403 | 404) {
+                    failures.push(format!(
+                        "{} {} as {name}: answered {status} {body} but must be refused",
+                        row.method, row.path
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(refused > 250, "only {refused} cross calls were tried");
+
+    // Lists answer only what is the caller's own.
+    let order_a = &fixtures.order_a;
+    for name in ["other_worker", "other_enterprise"] {
+        let (_, orders) = cast.clients[name].get("/orders");
+        let ids: Vec<&str> = orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        assert!(!ids.is_empty(), "{name} sees its own orders");
+        assert!(!ids.contains(&order_a.as_str()), "{name} sees order A");
+    }
+    let (_, tasks) = cast.clients["other_enterprise"].get("/tasks");
+    assert!(
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["id"] != fixtures.task_a.as_str())
+    );
+    let (_, staff) = cast.clients["other_enterprise"].get("/enterprise/staff");
+    assert!(
+        staff
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["login"] != "acme-a-staff"),
+        "{staff}"
+    );
+
+    // A worker's sync never carries another worker's order, and a document message for it
+    // is refused.
+    let other = &cast.clients["other_worker"];
+    let mut doc = flexwork_sync::EvidenceDoc::new(order_a, automerge::ActorId::random()).unwrap();
+    let note = flexwork_sync::NoteRecord {
+        id: "n1".into(),
+        text: "not my order".into(),
+        at_ms: 0,
+    };
+    doc.add_note(&note, 0).unwrap();
+    let rejected = support::raw::push(other, order_a, &mut doc);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].order_id, *order_a);
+}
+
+#[test]
+fn teams_staff_and_regulators_do_what_their_duties_name() {
+    let server = TestServer::start();
+    let (cast, fixtures) = set_up(&server);
+
+    // What each account may do is answered by /me.
+    let (_, me) = cast.clients["enterprise_staff"].get("/me");
+    assert_eq!(me["enterprise_admin"], false);
+    assert!(
+        !me["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("confirm_work"))
+    );
+    let (_, me) = cast.clients["regulator"].get("/me");
+    assert_eq!(me["permissions"], json!(["read_all_work"]));
+
+    // Staff publish for their organisation: the administrator sees the task.
+    let staff = &cast.clients["enterprise_staff"];
+    let (status, task) = staff.post("/tasks", support::task_body(&AREZZO));
+    assert_eq!(status, 200, "{task}");
+    let admin = &cast.clients["enterprise_admin"];
+    let task_path = format!("/tasks/{}", task["id"].as_str().unwrap());
+    assert_eq!(admin.get(&task_path).0, 200);
+    assert_eq!(cast.clients["other_enterprise"].get(&task_path).0, 404);
+
+    // Regulators read orders and evidence, masked, and change nothing.
+    let regulator = &cast.clients["regulator"];
+    let order_path = format!("/orders/{}", fixtures.order_a);
+    assert_eq!(regulator.get(&order_path).0, 200);
+    let (status, refused) =
+        regulator.post(&format!("{order_path}/dispute"), json!({"reason": "x"}));
+    assert_eq!((status, refused["code"].as_str()), (403, Some("forbidden")));
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("the order's enterprise")
+    );
+
+    // An administrator moves an operator between teams; the change holds from the next
+    // sign-in (tokens are revoked) and is audited with its reason.
+    let administrator = &cast.clients["administrator"];
+    let support_agent = &cast.clients["support"];
+    let target = fixtures.accounts["support"].clone();
+    let change = json!({ "teams": ["reviewer"], "reason": "moved to the review desk" });
+    let (status, body) = administrator.send_raw(
+        Method::PUT,
+        &format!("/accounts/{target}/teams"),
+        serde_json::to_vec(&change).unwrap(),
+        "application/json",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(support_agent.get("/orders").0, 401, "old token revoked");
+    let moved = server.client("team-support");
+    assert_eq!(moved.get("/onboarding/workers").0, 200);
+    let own = fixtures.accounts["administrator"].clone();
+    let (status, body) = administrator.send_raw(
+        Method::PUT,
+        &format!("/accounts/{own}/teams"),
+        serde_json::to_vec(&change).unwrap(),
+        "application/json",
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("cannot_change_own_teams"))
+    );
+    let (_, records) = administrator.get("/audit?action=teams_changed");
+    let record = &records.as_array().unwrap()[0];
+    assert_eq!(record["detail"]["before"], json!(["support"]));
+    assert_eq!(record["detail"]["after"], json!(["reviewer"]));
+    assert_eq!(record["detail"]["reason"], "moved to the review desk");
+
+    // An operator account without a team is refused, and so is a team for a worker.
+    let teamless = json!({
+        "login": "no-team", "password": password_of("no-team"), "role": "operator",
+        "display_name": "x",
+    });
+    let (status, body) = administrator.post("/accounts", teamless);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("teams_required"))
+    );
+    let worker_in_team = json!({
+        "login": "worker-team", "password": password_of("worker-team"), "role": "worker",
+        "display_name": "x", "teams": ["finance"],
+    });
+    let (status, body) = administrator.post("/accounts", worker_in_team);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("teams_not_allowed"))
+    );
+}
+
+/// Ids the matrix points at.
+struct Fixtures {
+    task_a: String,
+    order_a: String,
+    hash_a: ContentHash,
+    photo_len: usize,
+    worker_application: String,
+    enterprise_application: String,
+    victim: String,
+    victim_operator: String,
+    accounts: BTreeMap<&'static str, String>,
+}
+
+/// Two enterprises with an order each; A's order has evidence, is verified, confirmed and
+/// settled; an operator per team, a regulator, A's staff, pending applications and spare
+/// accounts to suspend and move between teams.
+fn set_up(server: &TestServer) -> (Cast, Fixtures) {
+    let a = server.scene("a", &AREZZO);
+    let b = server.scene("b", &AREZZO);
+
+    let mut phone = Phone::for_scene(server, &a);
+    let photo = phone.record_arezzo_evidence(&a.order_id);
+    phone
+        .device
+        .submit(&a.order_id, support::ms("2008-10-23T14:32:00Z"))
+        .unwrap();
+    phone.sync();
+    let verified = server.wait_verified(&a.enterprise, &a.order_id);
+    if verified["verdict"] == "needs_review" {
+        let body = json!({ "decision": "approve", "reason": "checked by hand" });
+        let (status, _) = a
+            .operator
+            .post(&format!("/orders/{}/review", a.order_id), body);
+        assert_eq!(status, 200);
+    }
+    let (status, confirmed) = a
+        .enterprise
+        .post(&format!("/orders/{}/confirm", a.order_id), json!({}));
+    assert_eq!(status, 200, "{confirmed}");
+    let (status, settlement) = a
+        .enterprise
+        .get(&format!("/orders/{}/settlement", a.order_id));
+    assert_eq!(status, 200, "{settlement}");
+
+    let mut accounts = BTreeMap::new();
+    let mut clients = BTreeMap::new();
+    for (name, team) in TEAMS {
+        let login = format!("team-{}", name.replace('_', "-"));
+        accounts.insert(name, server.add_operator(&login, &[team]));
+        clients.insert(name, server.client(&login));
+    }
+    accounts.insert(
+        "regulator",
+        server.add_account(Role::Regulator, "regulator"),
+    );
+    clients.insert("regulator", server.client("regulator"));
+
+    let staff = json!({
+        "login": "acme-a-staff", "password": password_of("acme-a-staff"),
+        "display_name": "Acme clerk",
+    });
+    let (status, created) = a.enterprise.post("/enterprise/staff", staff);
+    assert_eq!(status, 200, "{created}");
+    server.set_up_second_factor("acme-a-staff");
+    clients.insert("enterprise_staff", server.client("acme-a-staff"));
+
+    let victim = server.add_account(Role::Worker, "spare-worker");
+    let victim_operator = server.add_operator("spare-operator", &[Team::Support]);
+    let worker_application = apply_as_worker(server);
+    let enterprise_application = apply_as_enterprise(server);
+
+    clients.insert("worker", server.client(&a.worker_login));
+    clients.insert("other_worker", server.client(&b.worker_login));
+    clients.insert("enterprise_admin", a.enterprise);
+    clients.insert("other_enterprise", b.enterprise);
+
+    let fixtures = Fixtures {
+        task_a: a.task_id,
+        order_a: a.order_id,
+        hash_a: photo.hash,
+        photo_len: fixture_bytes("photos/DSCN0010.jpg").len(),
+        worker_application,
+        enterprise_application,
+        victim,
+        victim_operator,
+        accounts,
+    };
+    (Cast { clients }, fixtures)
+}
+
+/// The rows: every endpoint that reaches someone's objects, and who may call it.
+fn matrix(f: &Fixtures) -> Vec<Row> {
+    let own_enterprise = ["enterprise_admin", "enterprise_staff"];
+    let every_enterprise = with(&own_enterprise, &["other_enterprise"]);
+    let order_readers = with(
+        &READERS,
+        &["worker", "enterprise_admin", "enterprise_staff"],
+    );
+    let list_readers = with(&READERS, &["worker", "other_worker"])
+        .into_iter()
+        .chain(every_enterprise.clone())
+        .collect::<Vec<_>>();
+    let order = format!("/orders/{}", f.order_a);
+    let hash = f.hash_a;
+    let size = f.photo_len;
+    let none = || -> Box<dyn Fn(&str) -> Body> { Box::new(|_| Body::None) };
+    let json_body = |value: Value| -> Box<dyn Fn(&str) -> Body> {
+        Box::new(move |_| Body::Json(value.clone()))
+    };
+    let reason = json!({ "reason": "authorization matrix" });
+    let sync_body = |_: &str| {
+        let request = flexwork_sync::SyncRequest {
+            protocol: flexwork_sync::PROTOCOL_VERSION,
+            device_id: "matrix".into(),
+            docs: Vec::new(),
+            want_orders: true,
+        };
+        let bytes = flexwork_sync::protocol::encode(&request);
+        Body::Bytes(bytes, flexwork_sync::protocol::CBOR_MEDIA_TYPE)
+    };
+    let row = |method: Method, path: String, allowed: Vec<&'static str>, body| Row {
+        method,
+        path,
+        allowed,
+        body,
+    };
+
+    vec![
+        // Accounts and the audit trail: administrators (audit: legal too).
+        row(
+            Method::POST,
+            "/accounts".into(),
+            vec!["administrator"],
+            Box::new(|caller: &str| {
+                let login = format!("made-by-{}", caller.replace('_', "-"));
+                Body::Json(json!({
+                    "login": login, "password": password_of(&login), "role": "worker",
+                    "display_name": "made in the matrix",
+                }))
+            }),
+        ),
+        row(
+            Method::POST,
+            format!("/accounts/{}/suspend", f.victim),
+            vec!["administrator"],
+            json_body(reason.clone()),
+        ),
+        row(
+            Method::POST,
+            format!("/accounts/{}/reinstate", f.victim),
+            vec!["administrator"],
+            json_body(reason.clone()),
+        ),
+        row(
+            Method::PUT,
+            format!("/accounts/{}/teams", f.victim_operator),
+            vec!["administrator"],
+            json_body(json!({ "teams": ["welfare"], "reason": "matrix" })),
+        ),
+        row(
+            Method::GET,
+            "/audit".into(),
+            vec!["administrator", "legal"],
+            none(),
+        ),
+        // An enterprise's staff: its administrators, each for their own organisation.
+        row(
+            Method::POST,
+            "/enterprise/staff".into(),
+            vec!["enterprise_admin", "other_enterprise"],
+            Box::new(|caller: &str| {
+                let login = format!("staff-by-{}", caller.replace('_', "-"));
+                Body::Json(json!({
+                    "login": login, "password": password_of(&login), "display_name": "clerk",
+                }))
+            }),
+        ),
+        row(
+            Method::GET,
+            "/enterprise/staff".into(),
+            vec!["enterprise_admin", "other_enterprise"],
+            none(),
+        ),
+        // Review of applications: reviewers; plaintext also for legal.
+        row(
+            Method::GET,
+            "/onboarding/workers".into(),
+            vec!["reviewer"],
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!("/onboarding/workers/{}/reveal", f.worker_application),
+            vec!["reviewer", "legal"],
+            json_body(json!({ "field": "phone", "reason": "matrix check" })),
+        ),
+        row(
+            Method::POST,
+            format!("/onboarding/workers/{}/decision", f.worker_application),
+            vec!["reviewer"],
+            json_body(json!({ "decision": "reject", "reason": "matrix" })),
+        ),
+        row(
+            Method::GET,
+            "/onboarding/enterprises".into(),
+            vec!["reviewer"],
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!(
+                "/onboarding/enterprises/{}/decision",
+                f.enterprise_application
+            ),
+            vec!["reviewer"],
+            json_body(json!({ "decision": "reject", "reason": "matrix" })),
+        ),
+        // Documents go up only with the application's own upload token, never an account's.
+        row(
+            Method::PUT,
+            format!(
+                "/onboarding/enterprises/{}/documents/storefront",
+                f.enterprise_application
+            ),
+            vec![],
+            Box::new(|_| Body::Bytes(fixture_bytes("photos/DSCN0010.jpg"), "image/jpeg")),
+        ),
+        // Tasks: enterprises for their own organisation; readers see all.
+        row(
+            Method::POST,
+            "/tasks".into(),
+            every_enterprise.clone(),
+            json_body(support::task_body(&AREZZO)),
+        ),
+        row(
+            Method::GET,
+            "/tasks".into(),
+            with(&READERS, &every_enterprise),
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("/tasks/{}", f.task_a),
+            with(&READERS, &own_enterprise),
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!("/tasks/{}/orders", f.task_a),
+            own_enterprise.to_vec(),
+            json_body(json!({ "worker_login": "wang-a" })),
+        ),
+        // Orders: the worker, the enterprise, readers; decisions by duty.
+        row(Method::GET, "/orders".into(), list_readers, none()),
+        row(Method::GET, order.clone(), order_readers.clone(), none()),
+        row(
+            Method::GET,
+            format!("{order}/settlement"),
+            order_readers.clone(),
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!("{order}/confirm"),
+            vec!["enterprise_admin"],
+            json_body(json!({})),
+        ),
+        row(
+            Method::POST,
+            format!("{order}/dispute"),
+            own_enterprise.to_vec(),
+            json_body(reason.clone()),
+        ),
+        row(
+            Method::POST,
+            format!("{order}/review"),
+            vec!["reviewer"],
+            json_body(json!({ "decision": "approve", "reason": "matrix" })),
+        ),
+        // Evidence: workers sync their own; media by reference.
+        row(
+            Method::POST,
+            "/sync".into(),
+            vec!["worker", "other_worker"],
+            Box::new(sync_body),
+        ),
+        row(
+            Method::PUT,
+            format!("/media/{hash}?offset=0&size={size}"),
+            vec!["worker"],
+            Box::new(|_| Body::Bytes(fixture_bytes("photos/DSCN0010.jpg"), "image/jpeg")),
+        ),
+        row(
+            Method::GET,
+            format!("/media/{hash}/status"),
+            order_readers.clone(),
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("/media/{hash}"),
+            order_readers.clone(),
+            none(),
+        ),
+        // Storage: administrators.
+        row(
+            Method::GET,
+            format!("/media/{hash}/copies"),
+            vec!["administrator"],
+            none(),
+        ),
+        row(
+            Method::GET,
+            "/drills/status".into(),
+            vec!["administrator"],
+            none(),
+        ),
+    ]
+}
+
+/// A pending worker application; returns its id.
+fn apply_as_worker(server: &TestServer) -> String {
+    let public = Client {
+        http: reqwest::blocking::Client::new(),
+        base: server.url(),
+        token: String::new(),
+    };
+    let (_, notice) = public.get("/privacy/notice");
+    let (_, declaration) = public.get("/onboarding/declaration");
+    let body = json!({
+        "login": "applicant", "password": password_of("applicant"),
+        "name": "王小明", "id_number": "34052419800101001X", "bank_card": "6228480402564890018",
+        "phone": "13812345678", "trade": "shop-front photography",
+        "declarations": {
+            "not_manager_of_hiring_enterprise": true, "not_civil_servant": true,
+            "benefits_notice_acknowledged": true,
+        },
+        "signature": {
+            "strokes": [[[10.0, 10.0, 0.0], [40.0, 12.0, 80.0]]],
+            "signed_text_sha256": declaration["sha256"],
+            "signed_at": "2026-12-04T10:00:00+08:00",
+        },
+        "consent": { "notice_version": notice["version"], "accepted": true },
+    });
+    let (status, submitted) = public.post("/onboarding/workers", body);
+    assert_eq!(status, 200, "{submitted}");
+    submitted["id"].as_str().unwrap().to_owned()
+}
+
+/// A pending enterprise application; returns its id.
+fn apply_as_enterprise(server: &TestServer) -> String {
+    let public = Client {
+        http: reqwest::blocking::Client::new(),
+        base: server.url(),
+        token: String::new(),
+    };
+    let (_, notice) = public.get("/privacy/notice");
+    let body = json!({
+        "login": "lotus-trading", "password": password_of("lotus-trading"),
+        "company_name": "Lotus Trading Co., Ltd.", "credit_code": "91350100M000100Y43",
+        "licence_valid_from": "2015-03-01", "business_scope": "retail of daily goods",
+        "managers": [{ "name": "李四", "id_number": "110105197001010038", "position": "director" }],
+        "consent": { "notice_version": notice["version"], "accepted": true },
+    });
+    let (status, submitted) = public.post("/onboarding/enterprises", body);
+    assert_eq!(status, 200, "{submitted}");
+    submitted["id"].as_str().unwrap().to_owned()
+}
