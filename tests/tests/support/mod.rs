@@ -74,11 +74,101 @@ pub fn captured_logs() -> String {
 static LOGS: std::sync::LazyLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
     std::sync::LazyLock::new(Default::default);
 
+/// Log lines of this test binary that held a personal number in the clear.
+static LEAKED: std::sync::LazyLock<std::sync::Mutex<Vec<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Every unmasked ID number, bank card number or mobile number in `text`: runs of digits
+/// standing alone (not part of a longer word, hash or id) that are an 18-character ID
+/// number with a valid check character, a 16–19 digit card number of the usual issuer
+/// ranges (3–6) with a valid Luhn digit, or an 11-digit mainland mobile number. Masked values
+/// hold `*` and never match, nor do the decimals of a number such as a coordinate. Every answer of [`Client`] and every log line of the servers of
+/// the whole suite goes through this.
+pub fn personal_numbers(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() || (i > 0 && chars[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        // An ID number may end in X.
+        if i - start == 17 && i < chars.len() && matches!(chars[i], 'X' | 'x') {
+            i += 1;
+        }
+        if i < chars.len() && chars[i].is_ascii_alphanumeric() {
+            continue;
+        }
+        // The fraction of a decimal number (a coordinate, say) is not a number of its own.
+        let fraction = start >= 2 && chars[start - 1] == '.' && chars[start - 2].is_ascii_digit();
+        let run: String = chars[start..i].iter().collect();
+        let personal = !fraction
+            && match run.len() {
+                18 => id_check_ok(&run),
+                11 => run.starts_with('1') && matches!(run.as_bytes()[1], b'3'..=b'9'),
+                16..=19 => matches!(run.as_bytes()[0], b'3'..=b'6') && luhn_ok(&run),
+                _ => false,
+            };
+        if personal {
+            found.push(run);
+        }
+    }
+    found
+}
+
+fn id_check_ok(id: &str) -> bool {
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let digits: Vec<u32> = id[..17].chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() != 17 {
+        return false;
+    }
+    let sum: u32 = digits.iter().zip(weights).map(|(d, w)| d * w).sum();
+    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+    id[17..].eq_ignore_ascii_case(&check.to_string())
+}
+
+fn luhn_ok(number: &str) -> bool {
+    let sum: u32 = number
+        .chars()
+        .rev()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+        .map(|(i, d)| match (i % 2, d * 2) {
+            (0, _) => d,
+            (_, doubled) if doubled > 9 => doubled - 9,
+            (_, doubled) => doubled,
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// Fails if any log line written so far held a personal number in the clear.
+pub fn assert_no_leaks_in_logs() {
+    let leaked = LEAKED.lock().unwrap();
+    assert!(
+        leaked.is_empty(),
+        "personal numbers in the clear:\n{}",
+        leaked.join("\n")
+    );
+}
+
 #[derive(Clone)]
 struct LogSink;
 
 impl std::io::Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The servers write from their own threads, where a panic would not fail the test:
+        // leaks are kept and reported when the test's server is dropped.
+        let line = String::from_utf8_lossy(buf);
+        let found = personal_numbers(&line);
+        if !found.is_empty() {
+            LEAKED.lock().unwrap().push(format!("log line: {line}"));
+        }
         LOGS.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -381,6 +471,9 @@ impl Drop for TestServer {
         if let Some(db) = self.database.take() {
             self.runtime.block_on(drop_database(&db));
         }
+        if !std::thread::panicking() {
+            assert_no_leaks_in_logs();
+        }
     }
 }
 
@@ -514,7 +607,22 @@ impl Client {
 
 fn read(response: reqwest::blocking::Response) -> (u16, Value) {
     let status = response.status().as_u16();
+    let path = response.url().path().to_owned();
+    let textual = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/json") || v.starts_with("text/"));
     let text = response.text().unwrap();
+    // Plaintext is answered only by the audited reveal calls; media bytes are the worker's
+    // own photos and tracks, whatever they hold.
+    if textual && !path.ends_with("/reveal") {
+        let found = personal_numbers(&text);
+        assert!(
+            found.is_empty(),
+            "the answer of {path} holds personal numbers in the clear: {found:?}"
+        );
+    }
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
