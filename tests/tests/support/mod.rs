@@ -144,7 +144,7 @@ fn luhn_ok(number: &str) -> bool {
             (_, doubled) => doubled,
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Fails if any log line written so far held a personal number in the clear.
