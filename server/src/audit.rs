@@ -58,7 +58,7 @@ impl Event {
             object: None,
             outcome,
             detail: None,
-            address: None,
+            address: caller.address.clone(),
         }
     }
 

@@ -146,6 +146,9 @@ pub struct LoginPolicy {
     pub max_failures_per_address: i64,
     /// The window over which failures count, in seconds.
     pub window_secs: i64,
+    /// Applications (worker or enterprise) from one address within the window; each
+    /// application says whether its login is free, so they are limited like guesses.
+    pub max_applications_per_address: i64,
     /// Roles that must sign in with a TOTP code as well as the password (the roles that
     /// sign in on the web). Workers sign in on their phones.
     pub require_totp_roles: Vec<Role>,
@@ -157,6 +160,7 @@ impl Default for LoginPolicy {
             max_failures_per_account: 5,
             max_failures_per_address: 20,
             window_secs: 15 * 60,
+            max_applications_per_address: 10,
             require_totp_roles: vec![Role::Operator, Role::Enterprise, Role::Regulator],
         }
     }

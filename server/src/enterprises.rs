@@ -106,6 +106,7 @@ pub async fn submit(
     app: &Application,
     address: Option<String>,
 ) -> ApiResult<Submitted> {
+    auth::throttle_application(state, address.as_deref()).await?;
     let notice_version = privacy::require_consent(app.consent.as_ref())?;
     let now = now_ms();
     let submitted =

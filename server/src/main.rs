@@ -108,6 +108,63 @@ enum AccountCommand {
         #[arg(long = "team", value_enum)]
         teams: Vec<flexwork_server::auth::Team>,
     },
+    /// Suspend an account: its tokens are revoked and it cannot sign in.
+    Suspend {
+        #[arg(long)]
+        login: String,
+        /// Why; kept in the audit trail.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift an account's suspension.
+    Reinstate {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Turn off an account's two-factor sign-in when its owner lost the authenticator and
+    /// the recovery codes (for instance the last administrator); the owner sets up a new one
+    /// at the next sign-in.
+    ResetSecondFactor {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Suspends, reinstates or resets the second factor of an account from the machine itself,
+/// audited as done on the command line.
+async fn account_state(config: Config, command: AccountCommand) -> anyhow::Result<()> {
+    use flexwork_server::audit::{self, Event, Outcome};
+    use flexwork_server::auth;
+
+    let (login, reason, action) = match &command {
+        AccountCommand::Suspend { login, reason } => (login, reason, "account_suspended"),
+        AccountCommand::Reinstate { login, reason } => (login, reason, "account_reinstated"),
+        AccountCommand::ResetSecondFactor { login, reason } => {
+            (login, reason, "second_factor_reset")
+        }
+        AccountCommand::Add { .. } => unreachable!("handled by the caller"),
+    };
+    anyhow::ensure!(
+        !reason.trim().is_empty(),
+        "give a reason with --reason; it is kept in the audit trail"
+    );
+    let state = AppState::start(config).await?;
+    let id = auth::account_id_of(&state, login).await?;
+    match command {
+        AccountCommand::Suspend { .. } => auth::set_suspended(&state, &id, true).await?,
+        AccountCommand::Reinstate { .. } => auth::set_suspended(&state, &id, false).await?,
+        _ => auth::reset_second_factor(&state, &id).await?,
+    }
+    let event = Event::anonymous(action, Outcome::Ok)
+        .object(format!("account:{id}"))
+        .detail(serde_json::json!({ "reason": reason.trim(), "by": "command line" }));
+    audit::record(&state, event).await?;
+    println!("{action}: {id}");
+    Ok(())
 }
 
 #[tokio::main]
@@ -152,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
+        Command::Account(command) => account_state(load(cli.config.as_deref())?, command).await,
         Command::Scrub => scrub(load(cli.config.as_deref())?).await,
         Command::RestoreDrill { site, sample, into } => {
             let state = AppState::start(load(cli.config.as_deref())?).await?;

@@ -175,21 +175,8 @@ async fn set_suspended(
         let message = "an operator cannot suspend their own account; ask another operator";
         return Err(ApiError::conflict("cannot_suspend_self", message));
     }
-    if reason.trim().is_empty() {
-        let message = "give a reason; it is kept in the audit trail";
-        return Err(ApiError::bad_request("reason_required", message));
-    }
-    let changed = sqlx::query("UPDATE accounts SET suspended = $1 WHERE id = $2")
-        .bind(i64::from(suspended))
-        .bind(id)
-        .execute(&state.db.pool)
-        .await?;
-    if changed.rows_affected() == 0 {
-        return Err(ApiError::not_found("account"));
-    }
-    if suspended {
-        auth::revoke_all(state, id).await?;
-    }
+    let reason = required(reason)?;
+    auth::set_suspended(state, id, suspended).await?;
     let action = if suspended {
         "account_suspended"
     } else {
@@ -287,6 +274,32 @@ pub async fn create(
         .detail(serde_json::json!({ "role": body.role.as_str(), "teams": body.teams }));
     audit::record(&state, event).await?;
     Ok(Json(Created { id }))
+}
+
+/// `POST /accounts/{id}/second-factor/reset`: an administrator turns off another account's
+/// two-factor sign-in, with `{reason}`, when its owner lost the authenticator and the recovery
+/// codes; the owner sets up a new one at the next sign-in.
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> ApiResult<Json<Done>> {
+    caller.require(Permission::ManageAccounts)?;
+    if caller.account_id == id {
+        let message = "nobody resets their own second factor; ask another administrator";
+        return Err(ApiError::conflict(
+            "cannot_reset_own_second_factor",
+            message,
+        ));
+    }
+    let reason = required(&body.reason)?;
+    auth::reset_second_factor(&state, &id).await?;
+    let event = Event::by(&caller, "second_factor_reset", Outcome::Ok)
+        .object(format!("account:{id}"))
+        .detail(serde_json::json!({ "reason": reason }));
+    audit::record(&state, event).await?;
+    Ok(Json(Done { done: true }))
 }
 
 /// `PUT /accounts/{id}/teams` body.

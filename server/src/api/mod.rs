@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/reinstate", post(accounts::reinstate))
         .route("/accounts/{id}/teams", put(accounts::set_teams))
         .route(
+            "/accounts/{id}/second-factor/reset",
+            post(accounts::reset_second_factor),
+        )
+        .route(
             "/enterprise/staff",
             post(accounts::add_staff).get(accounts::list_staff),
         )

@@ -374,7 +374,8 @@ async fn throttle(state: &AppState, key: &str, address: &str) -> ApiResult<()> {
     )
     .await?;
     let per_address = count(
-        "SELECT COUNT(*) AS n FROM login_failures WHERE address = $1 AND at > $2",
+        "SELECT COUNT(*) AS n FROM login_failures \
+         WHERE address = $1 AND at > $2 AND login_key <> 'application'",
         address.to_owned(),
     )
     .await?;
@@ -383,6 +384,50 @@ async fn throttle(state: &AppState, key: &str, address: &str) -> ApiResult<()> {
     {
         let minutes = (policy.window_secs + 59) / 60;
         let message = format!("too many failed sign-ins; try again in up to {minutes} minutes");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            message,
+        ));
+    }
+    Ok(())
+}
+
+/// Counts an application from `address` and refuses it when the address sent more than
+/// `[login] max_applications_per_address` in the window: an application answers whether its
+/// login is taken, so without a limit it would let anyone list the logins in use.
+pub(crate) async fn throttle_application(state: &AppState, address: Option<&str>) -> ApiResult<()> {
+    let Some(address) = address else {
+        return Ok(());
+    };
+    let policy = &state.config.login;
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO login_failures (id, login_key, address, at) \
+         VALUES ($1, 'application', $2, $3)",
+    )
+    .bind(new_id())
+    .bind(address)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM login_failures \
+         WHERE address = $1 AND at > $2 AND login_key = 'application'",
+    )
+    .bind(address)
+    .bind(now - policy.window_secs * 1_000)
+    .fetch_one(&state.db.pool)
+    .await?;
+    if row.try_get::<i64, _>("n")? > policy.max_applications_per_address {
+        let event = Event::anonymous("application", Outcome::Refused)
+            .detail(serde_json::json!({ "reason": "throttled" }))
+            .address(Some(address.to_owned()));
+        audit::record(state, event).await?;
+        let minutes = (policy.window_secs + 59) / 60;
+        let message = format!(
+            "too many applications from this address; try again in up to {minutes} minutes"
+        );
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -478,6 +523,67 @@ pub(crate) async fn revoke_all(state: &AppState, account_id: &str) -> ApiResult<
     Ok(())
 }
 
+/// Suspends an account (revoking every token) or lifts its suspension. Refuses
+/// (`409 already_suspended` / `not_suspended`) when the account is already so, so the audit
+/// trail holds one suspension per suspension.
+pub async fn set_suspended(state: &AppState, account_id: &str, suspended: bool) -> ApiResult<()> {
+    let changed =
+        sqlx::query("UPDATE accounts SET suspended = $1 WHERE id = $2 AND suspended = $3")
+            .bind(i64::from(suspended))
+            .bind(account_id)
+            .bind(i64::from(!suspended))
+            .execute(&state.db.pool)
+            .await?;
+    if changed.rows_affected() == 0 {
+        let exists = sqlx::query("SELECT 1 AS hit FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+        return Err(match (exists, suspended) {
+            (None, _) => ApiError::not_found("account"),
+            (Some(_), true) => {
+                ApiError::conflict("already_suspended", "the account is already suspended")
+            }
+            (Some(_), false) => ApiError::conflict("not_suspended", "the account is not suspended"),
+        });
+    }
+    if suspended {
+        revoke_all(state, account_id).await?;
+    }
+    Ok(())
+}
+
+/// Turns two-factor sign-in off for an account whose owner lost their authenticator and
+/// recovery codes: the secret and the codes are deleted and every token revoked, so the next
+/// sign-in with the password yields a setup-only token and the owner sets up a new app.
+pub async fn reset_second_factor(state: &AppState, account_id: &str) -> ApiResult<()> {
+    let changed = sqlx::query(
+        "UPDATE accounts SET totp_enabled = 0, totp_secret = NULL, totp_last_step = 0 \
+         WHERE id = $1",
+    )
+    .bind(account_id)
+    .execute(&state.db.pool)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(ApiError::not_found("account"));
+    }
+    sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+        .bind(account_id)
+        .execute(&state.db.pool)
+        .await?;
+    revoke_all(state, account_id).await
+}
+
+/// The id of the account with this login (compared without regard to case).
+pub async fn account_id_of(state: &AppState, login: &str) -> ApiResult<String> {
+    let row = sqlx::query("SELECT id FROM accounts WHERE LOWER(login) = LOWER($1)")
+        .bind(login)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(row.try_get("id")?)
+}
+
 /// Revokes one token.
 pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
     sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
@@ -503,6 +609,7 @@ fn caller_from_row(row: &sqlx::any::AnyRow, setup_only: bool) -> ApiResult<Calle
         duties: Duties::parse(role, &duties)?,
         role,
         setup_only,
+        address: None,
     })
 }
 
@@ -543,7 +650,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let caller = caller_for_token(state, token).await?;
+        let mut caller = caller_for_token(state, token).await?;
+        caller.address = client_address(parts);
         // Inside the nested API router the path has lost its `/api/v1` prefix.
         let path = parts
             .extensions
@@ -568,9 +676,13 @@ impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> ApiResult<Self> {
-        let info = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Self(info.map(|i| i.0.ip().to_string())))
+        Ok(Self(client_address(parts)))
     }
+}
+
+fn client_address(parts: &Parts) -> Option<String> {
+    let info = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+    info.map(|i| i.0.ip().to_string())
 }

@@ -270,6 +270,8 @@ pub struct Caller {
     pub organisation_id: String,
     /// Whether the token is only good for setting up two-factor login.
     pub setup_only: bool,
+    /// The client's address, for the audit trail, when the server knows it.
+    pub address: Option<String>,
 }
 
 impl Caller {
@@ -332,6 +334,7 @@ mod tests {
             },
             organisation_id: "op".into(),
             setup_only: false,
+            address: None,
         }
     }
 
