@@ -44,6 +44,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "",
     ),
     (8, include_str!("../migrations/0008_roles.sql"), "", ""),
+    (
+        11,
+        include_str!("../migrations/0011_archives.sql"),
+        include_str!("../migrations/0011_archives.sqlite.sql"),
+        include_str!("../migrations/0011_archives.postgres.sql"),
+    ),
 ];
 
 /// Which database the pool talks to.

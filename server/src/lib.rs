@@ -22,6 +22,7 @@
 //! thin command line over it.
 
 pub mod api;
+pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -130,6 +131,7 @@ impl AppState {
         verification::spawn_worker(state.clone(), jobs);
         replication::spawn_worker(state.clone());
         replication::spawn_scheduled_scrub(state.clone());
+        archive::spawn_backfill(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

@@ -535,6 +535,11 @@ pub async fn decide(
             .detail(serde_json::json!({ "role": "worker", "application": id }));
         audit::record(state, event).await?;
     }
+    // A site that cannot take the archive now does not undo the decision: the hourly
+    // backfill archives it later.
+    if let Err(e) = crate::archive::archive_worker_application(state, id).await {
+        tracing::warn!(application = id, error = %e, "archiving the materials failed; will retry");
+    }
     let row = sqlx::query("SELECT * FROM worker_applications WHERE id = $1")
         .bind(id)
         .fetch_one(&state.db.pool)

@@ -283,6 +283,7 @@ struct Fixtures {
     photo_len: usize,
     worker_application: String,
     enterprise_application: String,
+    archive: String,
     victim: String,
     victim_operator: String,
     accounts: BTreeMap<&'static str, String>,
@@ -343,7 +344,17 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
 
     let victim = server.add_account(Role::Worker, "spare-worker");
     let victim_operator = server.add_operator("spare-operator", &[Team::Support]);
-    let worker_application = apply_as_worker(server);
+    let worker_application = apply_as_worker(server, "applicant");
+    let archived = apply_as_worker(server, "archived-applicant");
+    let decision = json!({ "decision": "approve", "reason": "documents match" });
+    let (status, decided) = a.operator.post(
+        &format!("/onboarding/workers/{archived}/decision"),
+        decision,
+    );
+    assert_eq!(status, 200, "{decided}");
+    let subject = format!("worker_application:{archived}");
+    let (_, archives) = a.operator.get(&format!("/archives?subject={subject}"));
+    let archive = archives[0]["id"].as_str().unwrap().to_owned();
     let enterprise_application = apply_as_enterprise(server);
 
     clients.insert("worker", server.client(&a.worker_login));
@@ -358,6 +369,7 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         photo_len: fixture_bytes("photos/DSCN0010.jpg").len(),
         worker_application,
         enterprise_application,
+        archive,
         victim,
         victim_operator,
         accounts,
@@ -439,6 +451,19 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             "/audit".into(),
             vec!["administrator", "legal"],
             none(),
+        ),
+        // Archived materials: listed with the audit trail, read back like a reveal.
+        row(
+            Method::GET,
+            "/archives".into(),
+            vec!["administrator", "legal"],
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!("/archives/{}/reveal", f.archive),
+            vec!["reviewer", "legal"],
+            json_body(json!({ "reason": "matrix check" })),
         ),
         // An enterprise's staff: its administrators, each for their own organisation.
         row(
@@ -596,7 +621,7 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
 }
 
 /// A pending worker application; returns its id.
-fn apply_as_worker(server: &TestServer) -> String {
+fn apply_as_worker(server: &TestServer, login: &str) -> String {
     let public = Client {
         http: reqwest::blocking::Client::new(),
         base: server.url(),
@@ -605,7 +630,7 @@ fn apply_as_worker(server: &TestServer) -> String {
     let (_, notice) = public.get("/privacy/notice");
     let (_, declaration) = public.get("/onboarding/declaration");
     let body = json!({
-        "login": "applicant", "password": password_of("applicant"),
+        "login": login, "password": password_of(login),
         "name": "王小明", "id_number": "34052419800101001X", "bank_card": "6228480402564890018",
         "phone": "13812345678", "trade": "shop-front photography",
         "declarations": {

@@ -7,7 +7,7 @@ use flexwork_sync::{LoginRequest, LoginResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::JsonBody;
+use super::{JsonBody, QueryParams};
 use crate::AppState;
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{self, Caller, ClientAddress, Duties, NewAccount, Permission, Role, Team};
@@ -300,6 +300,33 @@ pub async fn reset_second_factor(
         .detail(serde_json::json!({ "reason": reason }));
     audit::record(&state, event).await?;
     Ok(Json(Done { done: true }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ArchiveQuery {
+    pub subject: Option<String>,
+}
+
+/// `GET /archives?subject=`: archived materials, metadata only (administrators, legal).
+pub async fn archives(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ArchiveQuery>,
+) -> ApiResult<Json<Vec<crate::archive::ArchiveRecord>>> {
+    let records = crate::archive::list(&state, &caller, query.subject.as_deref()).await?;
+    Ok(Json(records))
+}
+
+/// `POST /archives/{id}/reveal`: one archive's document, with `{reason}` (reviewers, legal);
+/// audited.
+pub async fn reveal_archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let document = crate::archive::reveal(&state, &caller, &id, &body.reason).await?;
+    Ok(Json(document))
 }
 
 /// `PUT /accounts/{id}/teams` body.

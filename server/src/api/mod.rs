@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
             post(accounts::add_staff).get(accounts::list_staff),
         )
         .route("/audit", get(accounts::audit_log))
+        .route("/archives", get(accounts::archives))
+        .route("/archives/{id}/reveal", post(accounts::reveal_archive))
         .route("/privacy/notice", get(onboarding::notice))
         .route("/onboarding/declaration", get(onboarding::declaration))
         .route(

@@ -1,0 +1,26 @@
+CREATE FUNCTION archives_guard() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION 'archive records cannot be changed';
+    END IF;
+    IF OLD.retain_until > EXTRACT(EPOCH FROM now())::BIGINT * 1000 THEN
+        RAISE EXCEPTION 'archived materials cannot be deleted before their retention ends';
+    END IF;
+    RETURN OLD;
+END
+$$ LANGUAGE plpgsql
+---
+CREATE TRIGGER archives_guard BEFORE UPDATE OR DELETE ON archives
+FOR EACH ROW EXECUTE FUNCTION archives_guard()
+---
+CREATE FUNCTION worker_applications_keep() RETURNS trigger AS $$
+BEGIN
+    IF OLD.retain_until IS NULL OR OLD.retain_until > EXTRACT(EPOCH FROM now())::BIGINT * 1000 THEN
+        RAISE EXCEPTION 'a worker''s materials cannot be deleted before their retention ends';
+    END IF;
+    RETURN OLD;
+END
+$$ LANGUAGE plpgsql
+---
+CREATE TRIGGER worker_applications_keep BEFORE DELETE ON worker_applications
+FOR EACH ROW EXECUTE FUNCTION worker_applications_keep()

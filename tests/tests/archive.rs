@@ -1,0 +1,151 @@
+//! A worker's materials are archived when the application is decided (standard 7.2.1): sealed
+//! and content-addressed in the media store, readable back only with a reason, and kept —
+//! neither the archive nor the application can be deleted or changed before two years.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod support;
+
+use serde_json::json;
+use support::{AREZZO, Client, TestServer, password_of};
+
+const ID_NUMBER: &str = "34052419800101001X";
+
+fn apply(server: &TestServer) -> String {
+    let public = Client {
+        http: reqwest::blocking::Client::new(),
+        base: server.url(),
+        token: String::new(),
+    };
+    let (_, notice) = public.get("/privacy/notice");
+    let (_, declaration) = public.get("/onboarding/declaration");
+    let body = json!({
+        "login": "archived-worker", "password": password_of("archived-worker"),
+        "name": "王小明", "id_number": ID_NUMBER, "bank_card": "6228480402564890018",
+        "phone": "13812345678", "trade": "shop-front photography",
+        "declarations": {
+            "not_manager_of_hiring_enterprise": true, "not_civil_servant": true,
+            "benefits_notice_acknowledged": true,
+        },
+        "signature": {
+            "strokes": [[[10.0, 10.0, 0.0], [40.0, 12.0, 80.0]]],
+            "signed_text_sha256": declaration["sha256"],
+            "signed_at": "2026-12-04T10:00:00+08:00",
+        },
+        "consent": { "notice_version": notice["version"], "accepted": true },
+    });
+    let (status, submitted) = public.post("/onboarding/workers", body);
+    assert_eq!(status, 200, "{submitted}");
+    submitted["id"].as_str().unwrap().to_owned()
+}
+
+fn sql(server: &TestServer, statement: &str) -> Result<u64, String> {
+    let statement = statement.to_owned();
+    server.block_on(async {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&server.state().db.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn a_decided_application_is_archived_sealed_read_back_with_a_reason_and_kept_two_years() {
+    let server = TestServer::start();
+    let scene = server.scene("archive", &AREZZO);
+    let reviewer = &scene.operator;
+    let id = apply(&server);
+
+    // 1. Nothing is archived while the application waits; the decision archives it.
+    let subject = format!("worker_application:{id}");
+    let (_, none) = reviewer.get(&format!("/archives?subject={subject}"));
+    assert_eq!(none, json!([]));
+    let decide = format!("/onboarding/workers/{id}/decision");
+    let (status, decided) =
+        reviewer.post(&decide, json!({ "decision": "approve", "reason": "ok" }));
+    assert_eq!(status, 200, "{decided}");
+    let (status, archives) = reviewer.get(&format!("/archives?subject={subject}"));
+    assert_eq!(status, 200, "{archives}");
+    let archives = archives.as_array().unwrap().clone();
+    assert_eq!(archives.len(), 1);
+    let record = &archives[0];
+    assert_eq!(record["kind"], "worker_materials");
+    assert_eq!(record["hash"].as_str().unwrap().len(), 64);
+    let created = record["created_at"].as_str().unwrap();
+    let until = record["retain_until"].as_str().unwrap();
+    let years = |t: &str| t[..4].parse::<i32>().unwrap();
+    assert_eq!(years(until) - years(created), 2, "{created} → {until}");
+
+    // 2. Reading it back needs the permission and a reason, and is audited.
+    let archive = record["id"].as_str().unwrap();
+    let reveal = format!("/archives/{archive}/reveal");
+    let finance = {
+        server.add_operator("finance-clerk", &[flexwork_server::auth::Team::Finance]);
+        server.client("finance-clerk")
+    };
+    assert_eq!(finance.post(&reveal, json!({ "reason": "curious" })).0, 403);
+    assert_eq!(finance.get("/archives").0, 403);
+    let (status, refused) = reviewer.post(&reveal, json!({ "reason": "" }));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("reason_required"))
+    );
+    let why = "labour inspection request 2026-117";
+    let (status, document) = reviewer.post(&reveal, json!({ "reason": why }));
+    assert_eq!(status, 200, "{document}");
+    assert_eq!(document["applicant"]["id_number"], ID_NUMBER);
+    assert_eq!(document["decision"]["state"], "approved");
+    let text = document["declaration_text"].as_str().unwrap();
+    assert_eq!(
+        document["signature"]["signed_text_sha256"],
+        flexwork_sync::ContentHash::of(text.as_bytes()).to_hex(),
+        "the archive holds exactly the text that was signed"
+    );
+    assert_eq!(document["consents"].as_array().unwrap().len(), 1);
+    let (_, records) = reviewer.get("/audit?action=archive_revealed");
+    assert_eq!(records[0]["detail"]["reason"], why);
+
+    // 3. The archive is sealed at rest: no file of the server holds the ID number.
+    let mut stack = vec![server.state().config.data_dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let found = bytes
+                    .windows(ID_NUMBER.len())
+                    .any(|w| w == ID_NUMBER.as_bytes());
+                assert!(!found, "{} holds the ID number", path.display());
+            }
+        }
+    }
+
+    // 4. Neither the archive row nor the application can be changed away or deleted young,
+    //    by the application or by hand.
+    let refused = [
+        format!("DELETE FROM archives WHERE id = '{archive}'"),
+        format!("UPDATE archives SET retain_until = 0 WHERE id = '{archive}'"),
+        format!("DELETE FROM worker_applications WHERE id = '{id}'"),
+    ];
+    for statement in refused {
+        let error = sql(&server, &statement).unwrap_err();
+        assert!(error.contains("cannot be"), "{statement}: {error}");
+    }
+
+    // 5. The hourly backfill archives what has no archive, once: an application whose
+    //    mark was lost gets it back without a second archive.
+    sql(
+        &server,
+        &format!("UPDATE worker_applications SET retain_until = NULL WHERE id = '{id}'"),
+    )
+    .unwrap();
+    let archived = server.block_on(flexwork_server::archive::archive_missing(server.state()));
+    assert_eq!(archived.unwrap(), 1);
+    let again = server.block_on(flexwork_server::archive::archive_missing(server.state()));
+    assert_eq!(again.unwrap(), 0);
+    let (_, archives) = reviewer.get(&format!("/archives?subject={subject}"));
+    assert_eq!(archives.as_array().unwrap().len(), 1);
+}
