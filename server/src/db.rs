@@ -43,6 +43,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "",
         "",
     ),
+    (
+        9,
+        include_str!("../migrations/0009_face_checks.sql"),
+        "",
+        "",
+    ),
 ];
 
 /// Which database the pool talks to.

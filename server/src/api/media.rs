@@ -390,6 +390,7 @@ pub async fn download(
     let hash = parse_hash(&hash)?;
     require_reference(&state, &caller, &hash).await?;
     require_readable(&state, &caller, &hash).await?;
+    crate::face::refuse_face_image(&state, &hash).await?;
     let row = sqlx::query("SELECT media_type FROM media_objects WHERE hash = $1")
         .bind(hash.to_hex())
         .fetch_optional(&state.db.pool)
