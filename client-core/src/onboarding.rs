@@ -25,7 +25,7 @@
 //! application must therefore be filled in again.
 
 use flexwork_sync::{ContentHash, StrokePoint};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
