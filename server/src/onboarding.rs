@@ -908,3 +908,51 @@ pub async fn decide(
 pub(crate) fn to_json(value: &impl Serialize) -> ApiResult<String> {
     serde_json::to_string(value).map_err(ApiError::internal)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signing_time_must_be_after_publication_within_30_days_and_not_ahead() {
+        let published = parse_time(DECLARATION_PUBLISHED_AT).unwrap();
+        let day = 86_400_000;
+        let code = |at: i64, now: i64| {
+            check_plausible_time(at, now, "signature", "signed")
+                .err()
+                .map(|e| e.code)
+        };
+        let now = published + 60 * day;
+        assert_eq!(code(now - day, now), None);
+        assert_eq!(code(now + CLOCK_SKEW_MS - 1, now), None);
+        assert_eq!(
+            code(now + CLOCK_SKEW_MS + 1, now),
+            Some("signature_in_future")
+        );
+        assert_eq!(code(now - 31 * day, now), Some("signature_too_old"));
+        assert_eq!(
+            code(published - 1, now),
+            Some("signature_before_declaration")
+        );
+        let face = check_plausible_time(now - 31 * day, now, "face_capture", "captured");
+        assert_eq!(face.unwrap_err().code, "face_capture_too_old");
+    }
+
+    #[test]
+    fn signature_points_have_three_or_four_numbers_and_sane_values() {
+        let point: SignaturePoint = serde_json::from_str("[1, 2, 3]").unwrap();
+        assert!(point.in_range() && point.pressure.is_none());
+        let point: SignaturePoint = serde_json::from_str("[1, 2, 3, 0.5]").unwrap();
+        assert_eq!(serde_json::to_string(&point).unwrap(), "[1.0,2.0,3.0,0.5]");
+        assert!(serde_json::from_str::<SignaturePoint>("[1, 2]").is_err());
+        for bad in [
+            "[1e6, 2, 3]",
+            "[1, 2, -1]",
+            "[1, 2, 3, 1.5]",
+            "[1, 2, 1e14]",
+        ] {
+            let point: SignaturePoint = serde_json::from_str(bad).unwrap();
+            assert!(!point.in_range(), "{bad}");
+        }
+    }
+}
