@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::ClientError;
 
 /// Schema steps; step `i` moves the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE device (
@@ -67,6 +67,44 @@ CREATE INDEX items_by_order ON items (order_id, seq);
 CREATE INDEX items_by_hash ON items (hash);
 ";
 
+/// Worker applications signed on the device (see `onboarding.rs`). `request` holds the whole
+/// application as it will be sent — the applicant's name, ID number, bank card, phone, password,
+/// signature and face image — only while it waits to be sent; it is erased (overwritten, with
+/// `secure_delete`) once the server took or refused it. What stays is what the app shows:
+/// the login, the masked name, what was signed and when, and the server's answer.
+const SCHEMA_V2: &str = "
+CREATE TABLE onboarding_terms (
+    server_url         TEXT PRIMARY KEY,
+    declaration_text   TEXT NOT NULL,
+    declaration_sha256 TEXT NOT NULL,
+    notice_version     TEXT NOT NULL,
+    notice_text        TEXT NOT NULL,
+    fetched_at_ms      INTEGER NOT NULL
+);
+CREATE TABLE applications (
+    seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                 TEXT NOT NULL UNIQUE,
+    server_url         TEXT NOT NULL,
+    state              TEXT NOT NULL CHECK (state IN ('queued', 'submitted', 'refused')),
+    request            TEXT,
+    login              TEXT NOT NULL,
+    masked_name        TEXT NOT NULL,
+    signed_text_sha256 TEXT NOT NULL,
+    signed_at_ms       INTEGER NOT NULL,
+    notice_version     TEXT NOT NULL,
+    has_face           INTEGER NOT NULL,
+    server_id          TEXT,
+    review_deadline    TEXT,
+    face_check         TEXT,
+    warnings           TEXT,
+    error_code         TEXT,
+    error_message      TEXT,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    created_at_ms      INTEGER NOT NULL,
+    updated_at_ms      INTEGER NOT NULL
+);
+";
+
 /// Opens (creating if needed) the store database and brings its schema up to date.
 pub(crate) fn open(path: &Path) -> Result<Connection, ClientError> {
     let mut conn = Connection::open(path)?;
@@ -79,6 +117,9 @@ pub(crate) fn open(path: &Path) -> Result<Connection, ClientError> {
     }
 
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Deleted and overwritten content is zeroed, not left in free pages: the store holds a
+    // worker's application (ID number, bank card, face) only until the server took it.
+    conn.query_row("PRAGMA secure_delete = ON", [], |_| Ok(()))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(&mut conn)?;
 

@@ -33,6 +33,10 @@
 //!    naming an item id) into the same document; after a sync, [`Device::evidence`] and
 //!    [`Device::item_findings`] show the worker why something was flagged.
 //!
+//! 5. **Apply.** Before any of this, a person applies to work on the platform:
+//!    [`Device::fetch_onboarding_terms`], [`Device::sign_application`] (offline) and
+//!    [`Device::submit_applications`]; see the `onboarding` module for what the device keeps.
+//!
 //! Time that is evidence (capture, signing, note time) is passed in by the caller; record
 //! ids are random UUIDs; the device id is a UUID created on first open, and the Automerge
 //! actor of this device is derived from it.
@@ -44,6 +48,7 @@ mod device;
 mod docs;
 mod error;
 mod items;
+mod onboarding;
 mod orders;
 mod record;
 mod session;
@@ -56,6 +61,10 @@ pub use cache::DEFAULT_DOC_CACHE_DOCS;
 pub use device::{DEFAULT_CHUNK_SIZE, Device};
 pub use error::ClientError;
 pub use items::{EvidenceItem, ItemFailure, ItemKind, ItemState};
+pub use onboarding::{
+    Applicant, ApplicantDeclarations, Application, ApplicationDraft, ApplicationState, FaceCapture,
+    MAX_FACE_IMAGE_BYTES, MaskedApplicant, OnboardingTerms,
+};
 pub use orders::Order;
 pub use record::TrackImport;
 pub use session::SessionInfo;

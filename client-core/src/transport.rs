@@ -120,6 +120,29 @@ impl HttpTransport {
             .map_err(|e| TransportError::BadResponse(e.to_string()))
     }
 
+    /// `GET {base_url}{path}` without a session (onboarding: no account exists yet).
+    pub(crate) fn get_anonymous<T: serde::de::DeserializeOwned>(
+        base_url: &str,
+        path: &str,
+    ) -> Result<T, TransportError> {
+        let url = format!("{}{path}", base_url.trim_end_matches('/'));
+        json(send(client()?.get(url))?)
+    }
+
+    /// `POST {base_url}{path}` with a JSON body, without a session.
+    pub(crate) fn post_anonymous<T: serde::de::DeserializeOwned>(
+        base_url: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<T, TransportError> {
+        let url = format!("{}{path}", base_url.trim_end_matches('/'));
+        let builder = client()?
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        json(send(builder)?)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

@@ -9,9 +9,13 @@
 //! the photo's own EXIF GPS tags stand in for the fix, and the command says so; a photo
 //! without them is recorded with no fix.
 //!
+//! `apply` plays a person applying to work on the platform: the declaration is fetched once
+//! online, signed and queued offline, and sent when the server answers.
+//!
 //! Output is for people by default and JSON with `--json`. Tokens, passwords, note texts and
-//! positions read from photos are never printed. Failures exit non-zero with one line.
+//! positions read from photos are never printed; an applicant's personal fields only masked. Failures exit non-zero with one line.
 
+mod apply;
 mod photo;
 
 use std::path::{Path, PathBuf};
@@ -94,6 +98,10 @@ enum Command {
     Status { order: Option<String> },
     /// Show the server's verdict and findings for an order.
     Findings { order: String },
+    /// Apply to work on the platform: fetch the terms, sign, send (personal data from a file
+    /// or the environment, never from the command line).
+    #[command(subcommand)]
+    Apply(apply::ApplyCommand),
     /// Sync with the server: documents, then photo uploads.
     Sync {
         /// Upload chunk size in KiB.
@@ -164,6 +172,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status { order } => cmd_status(&device, &out, order.as_deref()),
         Command::Findings { order } => cmd_findings(&device, &out, &order),
         Command::Sync { chunk_kib } => cmd_sync(&mut device, &out, chunk_kib),
+        Command::Apply(command) => apply::run(&mut device, &out, command),
     }
 }
 

@@ -134,6 +134,31 @@ impl std::fmt::Debug for Config {
 pub struct RealNameConfig {
     /// How the sandbox provider behaves (latency, failures, duplicate callbacks).
     pub sandbox: crate::realname::SandboxConfig,
+    /// The secret a provider signs its HTTP callbacks with (HMAC-SHA256), at least 32
+    /// characters; without it `POST /api/v1/realname/callbacks` accepts nothing.
+    pub callback_secret: Option<Secret>,
+}
+
+/// A configured secret: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for computing a MAC.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Sign-in rules.
@@ -233,6 +258,11 @@ impl Config {
         self.calendar
             .validate()
             .map_err(|e| format!("[calendar]: {e}"))?;
+        if let Some(secret) = &self.realname.callback_secret
+            && secret.expose().chars().count() < 32
+        {
+            return Err("[realname] callback_secret must have at least 32 characters".into());
+        }
         Ok(())
     }
 

@@ -45,6 +45,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     ),
     (8, include_str!("../migrations/0008_roles.sql"), "", ""),
     (
+        9,
+        include_str!("../migrations/0009_face_checks.sql"),
+        "",
+        "",
+    ),
+    (
         11,
         include_str!("../migrations/0011_archives.sql"),
         include_str!("../migrations/0011_archives.sqlite.sql"),

@@ -31,6 +31,7 @@ pub mod drill;
 pub mod enterprises;
 pub mod error;
 pub mod evidence;
+pub mod face;
 pub mod identity;
 pub mod keys;
 pub mod onboarding;
@@ -129,6 +130,7 @@ impl AppState {
         };
         let state = AppState(Arc::new(inner));
         verification::spawn_worker(state.clone(), jobs);
+        face::spawn_consumer(state.clone());
         replication::spawn_worker(state.clone());
         replication::spawn_scheduled_scrub(state.clone());
         archive::spawn_backfill(state.clone());
@@ -145,7 +147,7 @@ fn clean_staging(dir: &std::path::Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let transient = [".copy-", ".sealed-part", ".document-"];
+        let transient = [".copy-", ".sealed-part", ".document-", ".face-"];
         if transient.iter().any(|t| name.contains(t)) {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => tracing::info!(file = %name, "removed a staging file left by a stop"),

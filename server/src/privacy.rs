@@ -84,6 +84,14 @@ pub const CATALOGUE: &[Field] = &[
         retention: "2 years after the worker leaves the platform",
     },
     Field {
+        name: "face_image",
+        class: Class::SensitivePersonal,
+        grade: 4,
+        purpose: "face comparison with liveness against the ID photo by the real-name \
+                  verification provider (standard 5.1.4)",
+        retention: "2 years after the worker leaves the platform",
+    },
+    Field {
         name: "photos_tracks_signatures_of_work",
         class: Class::SensitivePersonal,
         grade: 4,
@@ -122,7 +130,7 @@ pub fn notice() -> Notice {
 }
 
 /// Consent as a registration carries it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Consent {
     pub notice_version: String,
     #[serde(default)]

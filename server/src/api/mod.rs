@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             post(onboarding::decide),
         )
         .route("/onboarding/workers/{id}/reveal", post(onboarding::reveal))
+        .route("/realname/callbacks", post(onboarding::realname_callback))
         .route(
             "/onboarding/enterprises",
             post(onboarding::apply_enterprise).get(onboarding::list_enterprises),

@@ -172,3 +172,16 @@ pub async fn decide_enterprise(
         enterprises::decide(&state, &caller, &id, approve, &body.reason).await?,
     ))
 }
+
+/// `POST /realname/callbacks`: a licensed provider's callback, signed with HMAC-SHA256 under
+/// the configured secret; applied once per ticket.
+pub async fn realname_callback(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::face::CallbackAck>> {
+    Ok(Json(
+        crate::face::receive(&state, &headers, &body, address).await?,
+    ))
+}
