@@ -33,7 +33,7 @@ this work as those rules require.\n本人自愿通过平台承接灵活用工业
 不是公务员。本人已阅读享受社会保险或社会救助待遇人员须知，并将按规定申报本业务收入。";
 
 /// The declaration and the hash a signature must carry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Declaration {
     pub text: &'static str,
     pub sha256: String,
@@ -47,7 +47,7 @@ pub fn declaration() -> Declaration {
 }
 
 /// The declarations of 5.1.1 b and g, each of which must be true.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Declarations {
     pub not_manager_of_hiring_enterprise: bool,
     pub not_civil_servant: bool,
@@ -55,7 +55,7 @@ pub struct Declarations {
 }
 
 /// The applicant's signature: strokes of points `[x, y, t_ms]`, over the declaration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signature {
     pub strokes: Vec<Vec<[f64; 3]>>,
     pub signed_text_sha256: String,
@@ -63,7 +63,8 @@ pub struct Signature {
 }
 
 /// A worker's application as sent.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = WorkerApplication)]
 pub struct Application {
     pub login: String,
     pub password: String,
@@ -89,7 +90,7 @@ impl std::fmt::Debug for Application {
 }
 
 /// What the automated checks found, for the reviewer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Automated {
     /// The card fails the Luhn check: probably mistyped (a hint, not a refusal).
     pub card_luhn_failed: bool,
@@ -108,7 +109,8 @@ pub struct Automated {
 }
 
 /// What the applicant gets back.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WorkerSubmitted)]
 pub struct Submitted {
     pub id: String,
     pub state: &'static str,
@@ -358,7 +360,8 @@ fn check_declarations(app: &Application) -> ApiResult<()> {
 }
 
 /// An application as a reviewer sees it: personal fields masked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WorkerReviewed)]
 pub struct Reviewed {
     pub id: String,
     pub login: String,
