@@ -47,8 +47,8 @@ fn parse_hash(raw: &str) -> ApiResult<ContentHash> {
 ///
 /// Who may call: callers whose evidence references the blob: workers (their orders'), enterprise
 /// accounts (their organisation's orders'), and holders of Permission `read_all_work` (any
-/// order's): operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison team,
-/// and regulators.
+/// order's): operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison
+/// team, and regulators.
 #[utoipa::path(
     get,
     path = "/media/{hash}/status",
@@ -469,10 +469,10 @@ async fn requeue_orders_using(
 ///
 /// The answer's `Content-Type` is the type sniffed at upload.
 ///
-/// Who may call: for a blob that evidence references, the worker who uploaded it, the
-/// enterprise of an order whose evidence references it and whose worker uploaded it, and
-/// holders of Permission `read_all_work` likewise for any order: operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison team,
-/// and regulators.
+/// Who may call: for a blob that evidence references, the worker who uploaded it, the enterprise of
+/// an order whose evidence references it and whose worker uploaded it, and holders of Permission
+/// `read_all_work` likewise for any order: operators in the reviewer, risk, finance, legal,
+/// welfare, support or regulator liaison team, and regulators.
 #[utoipa::path(
     get,
     path = "/media/{hash}",

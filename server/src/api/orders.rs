@@ -138,8 +138,8 @@ pub async fn visible(state: &AppState, caller: &Caller, order_id: &str) -> ApiRe
 /// One order: status, verdict, report, decisions, settlement.
 ///
 /// Who may call: the order's worker, its enterprise (administrators and staff), and holders of
-/// Permission `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison team,
-/// and regulators.
+/// Permission `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or
+/// regulator liaison team, and regulators.
 #[utoipa::path(
     get,
     path = "/orders/{id}",
@@ -166,9 +166,9 @@ pub async fn get(
 
 /// Orders, oldest first: the caller's own, or all of them.
 ///
-/// Who may call: workers (their orders), enterprise accounts (their organisation's), and
-/// holders of Permission `read_all_work` (every order): operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison team,
-/// and regulators.
+/// Who may call: workers (their orders), enterprise accounts (their organisation's), and holders of
+/// Permission `read_all_work` (every order): operators in the reviewer, risk, finance, legal,
+/// welfare, support or regulator liaison team, and regulators.
 #[utoipa::path(
     get,
     path = "/orders",
@@ -459,8 +459,8 @@ async fn rewrite_review(state: &AppState, order_id: &str) -> ApiResult<()> {
 /// The order's settlement: gross fee, tax withheld, net pay.
 ///
 /// Who may call: the order's worker, its enterprise (administrators and staff), and holders of
-/// Permission `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison team,
-/// and regulators.
+/// Permission `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or
+/// regulator liaison team, and regulators.
 #[utoipa::path(
     get,
     path = "/orders/{id}/settlement",

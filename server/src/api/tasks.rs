@@ -301,8 +301,8 @@ async fn visible_task(state: &AppState, caller: &Caller, id: &str) -> ApiResult<
 /// One task.
 ///
 /// Who may call: the task's enterprise (administrators and staff), and holders of Permission
-/// `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison team,
-/// and regulators.
+/// `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or regulator
+/// liaison team, and regulators.
 #[utoipa::path(
     get,
     path = "/tasks/{id}",
@@ -330,8 +330,8 @@ pub async fn get(
 /// Tasks, oldest first: an enterprise's own, or all of them.
 ///
 /// Who may call: enterprise accounts (their organisation's tasks), and holders of Permission
-/// `read_all_work` (every task): operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison team,
-/// and regulators. Workers see their tasks through sync.
+/// `read_all_work` (every task): operators in the reviewer, risk, finance, legal, welfare, support
+/// or regulator liaison team, and regulators. Workers see their tasks through sync.
 #[utoipa::path(
     get,
     path = "/tasks",
