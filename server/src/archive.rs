@@ -24,7 +24,7 @@ use crate::{AppState, new_id, now_ms, onboarding, privacy, rfc3339};
 pub const WORKER_MATERIALS_RETENTION_DAYS: i64 = 2 * 366;
 
 /// The row that finds an archive.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ArchiveRecord {
     pub id: String,
     /// What the archive is about, such as `worker_application:<id>`.

@@ -126,7 +126,7 @@ fn redact(value: serde_json::Value) -> serde_json::Value {
 }
 
 /// One audit record as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Record {
     pub at: String,
     pub actor_id: Option<String>,

@@ -192,7 +192,7 @@ async fn record(
 
 /// The last successful drill (at least one object, no failure), and whether a quarter has
 /// passed since (or none ever succeeded): an empty or failed drill proves nothing.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DrillStatus {
     pub last_drill_at: Option<String>,
     pub last_drill_site: Option<String>,

@@ -29,7 +29,7 @@ use crate::{AppState, new_id, now_ms, rfc3339};
 pub const DOCUMENTS: [&str; 4] = ["business_licence", "storefront", "office", "business_scene"];
 
 /// One declared director, supervisor or senior manager.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Manager {
     pub name: String,
     pub id_number: String,
@@ -48,7 +48,8 @@ impl std::fmt::Debug for Manager {
 }
 
 /// An enterprise's application as sent.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EnterpriseApplication)]
 pub struct Application {
     pub login: String,
     pub password: String,
@@ -74,7 +75,8 @@ impl std::fmt::Debug for Application {
 }
 
 /// What the applicant gets back: the id, the token for uploading documents, the deadline.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EnterpriseSubmitted)]
 pub struct Submitted {
     pub id: String,
     pub upload_token: String,
@@ -323,7 +325,8 @@ pub async fn upload_document(
 }
 
 /// An enterprise application as a reviewer sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EnterpriseReviewed)]
 pub struct Reviewed {
     pub id: String,
     pub login: String,
@@ -346,7 +349,8 @@ pub struct Reviewed {
     pub decision_reason: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A declared manager as a reviewer sees it: the name masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewedManager {
     pub position: String,
     pub name: String,

@@ -400,7 +400,7 @@ pub struct CallbackBody {
 }
 
 /// The answer to an HTTP callback.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallbackAck {
     pub ticket: String,
     /// True the first time; a repeat is acknowledged with `duplicate` and changes nothing.

@@ -1,5 +1,6 @@
 //! `flexwork`: the server's command line. `flexwork serve` runs the platform; `flexwork verify`
-//! re-checks evidence files by hand; `flexwork account add` creates accounts.
+//! re-checks evidence files by hand; `flexwork account add` creates accounts; `flexwork openapi`
+//! prints the HTTP API's OpenAPI document.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,9 @@ enum Command {
     Account(AccountCommand),
     /// Print the default configuration as TOML.
     DefaultConfig,
+    /// Print the OpenAPI 3.1 document of the HTTP API as JSON (what `GET /api/v1/openapi.json`
+    /// serves, and what `server/openapi.json` must hold).
+    Openapi,
     /// Read every copy of every media blob at every site, verify it, and repair what is
     /// missing or corrupt; prints a summary as JSON.
     Scrub,
@@ -278,6 +282,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::DefaultConfig => {
             print!("{}", Config::default_toml());
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", flexwork_server::api::openapi::document_json());
             Ok(())
         }
     }

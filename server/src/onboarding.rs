@@ -58,7 +58,7 @@ pub const MAX_SIGNATURE_COORDINATE: f64 = 100_000.0;
 const MAX_POINT_TIME_MS: f64 = 1e13;
 
 /// The declaration and the hash a signature must carry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Declaration {
     pub text: &'static str,
     pub sha256: String,
@@ -74,7 +74,7 @@ pub fn declaration() -> Declaration {
 }
 
 /// The declarations of 5.1.1 b and g, each of which must be true.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Declarations {
     pub not_manager_of_hiring_enterprise: bool,
     pub not_civil_servant: bool,
@@ -83,8 +83,9 @@ pub struct Declarations {
 
 /// The applicant's signature: strokes of points `[x, y, t_ms]` or `[x, y, t_ms, pressure]`,
 /// over the declaration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signature {
+    #[schema(value_type = Vec<Vec<Vec<f64>>>)]
     pub strokes: Vec<Vec<SignaturePoint>>,
     pub signed_text_sha256: String,
     pub signed_at: String,
@@ -145,7 +146,7 @@ impl SignaturePoint {
 
 /// A face image captured with liveness by the app: base64 bytes (JPEG, PNG or WebP) and the
 /// capture time. `Debug` shows neither.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FaceCapture {
     pub image_base64: String,
     pub captured_at: String,
@@ -163,7 +164,8 @@ impl std::fmt::Debug for FaceCapture {
 }
 
 /// A worker's application as sent.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = WorkerApplication)]
 pub struct Application {
     /// The phone's own reference of this application (a UUID): resubmitting it answers the
     /// first submission again.
@@ -197,7 +199,7 @@ impl std::fmt::Debug for Application {
 }
 
 /// The face check of 5.1.4 as the reviewer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FaceCheck {
     /// `not_submitted` (no face image came with the application), `pending`, `match`,
     /// `mismatch` (the face is not the ID photo's), `unverifiable` or `error`.
@@ -233,7 +235,7 @@ impl FaceCheck {
 }
 
 /// What the automated checks found, for the reviewer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Automated {
     /// The card fails the Luhn check: probably mistyped (a hint, not a refusal).
     pub card_luhn_failed: bool,
@@ -255,7 +257,8 @@ pub struct Automated {
 }
 
 /// What the applicant gets back.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WorkerSubmitted)]
 pub struct Submitted {
     pub id: String,
     pub state: String,
@@ -668,7 +671,7 @@ pub(crate) fn check_plausible_time(
 }
 
 /// The signature as a reviewer sees it: what was signed and when, and its size.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignatureView {
     pub signed_text_sha256: String,
     pub signed_at: String,
@@ -677,7 +680,7 @@ pub struct SignatureView {
 }
 
 /// A face image as listed: that it exists, never the image or its hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FaceImageView {
     pub shown: &'static str,
     pub media_type: String,
@@ -686,7 +689,8 @@ pub struct FaceImageView {
 }
 
 /// An application as a reviewer sees it: personal fields masked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WorkerReviewed)]
 pub struct Reviewed {
     pub id: String,
     pub login: String,

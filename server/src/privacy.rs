@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 /// How sensitive a field is (PIPL's classes, and the platform's grade 1–4, 4 the highest).
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// Personal information.
@@ -30,7 +30,7 @@ pub enum Class {
 }
 
 /// One field the platform collects.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Field {
     pub name: &'static str,
     pub class: Class,
@@ -101,7 +101,7 @@ pub const CATALOGUE: &[Field] = &[
 ];
 
 /// The privacy notice: its version and the fields it lists.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Notice {
     pub version: String,
     pub text: String,
@@ -129,8 +129,8 @@ pub fn notice() -> Notice {
     }
 }
 
-/// Consent as a registration carries it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Consent as a registration carries it: the version of the notice read, accepted.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consent {
     pub notice_version: String,
     #[serde(default)]

@@ -343,7 +343,7 @@ async fn record(
 }
 
 /// Where one blob's copy stands at one site.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CopyState {
     pub site: String,
     /// `stored` (where the upload itself was written), `pending`, `done`, or `not_queued`

@@ -102,7 +102,7 @@ fn div_round(numerator: i64, denominator: i64) -> i64 {
 }
 
 /// A settlement as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Settlement {
     pub id: String,
     pub order_id: String,

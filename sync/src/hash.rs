@@ -93,6 +93,25 @@ impl<'de> Deserialize<'de> for ContentHash {
     }
 }
 
+/// In the OpenAPI document: a string of 64 hex digits.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ContentHash {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[0-9a-fA-F]{64}$"))
+            .description(Some(
+                "The SHA-256 of a media blob's bytes: 64 hexadecimal digits (the server writes \
+                 them lower-case).",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ContentHash {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ pub const MAX_DOCS_PER_REQUEST: usize = 200;
 pub const CBOR_MEDIA_TYPE: &str = "application/cbor";
 
 /// One round of sync from a device: an Automerge sync message per document it has news for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub protocol: u32,
@@ -38,14 +39,18 @@ fn yes() -> bool {
 }
 
 /// An Automerge sync message about one order's evidence document.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocMessage {
     pub order_id: String,
+    /// The Automerge sync message, as a CBOR byte string.
     #[serde(with = "serde_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Binary))]
     pub message: Vec<u8>,
 }
 
 /// The server's answer to one round.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncResponse {
     pub protocol: u32,
@@ -61,6 +66,7 @@ pub struct SyncResponse {
 }
 
 /// Why one document's sync message was refused.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocRejection {
     pub order_id: String,
@@ -69,6 +75,7 @@ pub struct DocRejection {
 }
 
 /// An order as the phone sees it: the task and where the order stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderSummary {
     pub order_id: String,
@@ -86,6 +93,7 @@ pub struct OrderSummary {
 }
 
 /// Where the work happens: a WGS-84 point and a radius.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SiteSpec {
     pub lat: f64,
@@ -94,6 +102,7 @@ pub struct SiteSpec {
 }
 
 /// When the work happens, ms since the epoch (UTC), inclusive.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowSpec {
     pub from_ms: i64,
@@ -101,6 +110,7 @@ pub struct WindowSpec {
 }
 
 /// What evidence the task requires.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequirementsSpec {
     pub min_photos: u32,
@@ -109,6 +119,7 @@ pub struct RequirementsSpec {
 }
 
 /// Body of every error response of the HTTP API.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Stable, machine-readable, snake_case.
@@ -118,6 +129,7 @@ pub struct ErrorBody {
 }
 
 /// `POST /api/v1/sessions`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub login: String,
@@ -145,6 +157,7 @@ impl std::fmt::Debug for LoginRequest {
 }
 
 /// The bearer token for later calls.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Serialize, Deserialize)]
 pub struct LoginResponse {
     pub token: String,
@@ -177,6 +190,7 @@ impl std::fmt::Debug for LoginResponse {
 /// interruption it asks for the status and continues from `received`, not from zero. When the
 /// last byte arrives the server checks the SHA-256 of the whole blob against the hash in the
 /// URL, sniffs its type, and only then stores it and answers `complete`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaStatus {
     pub hash: ContentHash,
@@ -185,6 +199,8 @@ pub struct MediaStatus {
     pub received: u64,
 }
 
+/// `absent`: nothing received yet; `partial`: an unfinished upload; `complete`: stored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaState {

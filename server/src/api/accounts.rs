@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use flexwork_sync::{LoginRequest, LoginResponse};
+use flexwork_sync::{ErrorBody, LoginRequest, LoginResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -13,8 +13,36 @@ use crate::audit::{self, Event, Outcome};
 use crate::auth::{self, Caller, ClientAddress, Duties, NewAccount, Permission, Role, Team};
 use crate::error::{ApiError, ApiResult};
 
-/// `POST /sessions`: exchanges a login, password and (for roles that need it) a TOTP or
-/// recovery code for a new bearer token.
+/// Signs in: a login, password and second factor for a bearer token.
+///
+/// Operators, enterprises and regulators also send the current code of their authenticator app
+/// (`totp`) or one of their recovery codes (`recovery_code`). An account of such a role that
+/// has not set up its second factor yet gets a setup-only token
+/// (`second_factor_setup_required: true`), good only for `POST /me/totp`,
+/// `POST /me/totp/confirm`, `GET /me` and `DELETE /sessions`. Failed attempts are throttled
+/// per login and per address.
+///
+/// Who may call: anyone; no token needed.
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    operation_id = "sign_in",
+    tag = "sessions",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 400, description = "`invalid_json`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: no account with that login and \
+            password; `totp_required`: this account also needs its TOTP or a recovery code; \
+            `invalid_totp`, `invalid_recovery_code`: the second factor is wrong",
+            body = ErrorBody),
+        (status = 403, description = "`account_suspended`", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: wait before trying again",
+            body = ErrorBody),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -37,7 +65,20 @@ pub async fn login(
     }))
 }
 
-/// `DELETE /sessions`: revokes the token used for this call.
+/// Signs out: revokes the token used for this call.
+///
+/// Who may call: any signed-in account, with a setup-only token too.
+#[utoipa::path(
+    delete,
+    path = "/sessions",
+    operation_id = "sign_out",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token is revoked", body = Done),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+    ),
+)]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
@@ -49,7 +90,24 @@ pub async fn logout(
     Ok(Json(Done { done: true }))
 }
 
-/// `POST /me/totp`: starts setting up two-factor sign-in.
+/// Starts setting up two-factor sign-in: a new TOTP secret for an authenticator app.
+///
+/// Confirm it with `POST /me/totp/confirm`; until then sign-in does not ask for it.
+///
+/// Who may call: any signed-in account, with a setup-only token too.
+#[utoipa::path(
+    post,
+    path = "/me/totp",
+    operation_id = "start_totp_setup",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The secret, as text and as an `otpauth://` URL",
+            body = auth::totp::Enrollment),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 409, description = "`totp_already_enabled`", body = ErrorBody),
+    ),
+)]
 pub async fn totp_setup(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,13 +115,36 @@ pub async fn totp_setup(
     Ok(Json(auth::totp::enroll(&state, &caller).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /me/totp/confirm` body: the code the authenticator app shows now.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TotpCode {
     pub code: String,
 }
 
-/// `POST /me/totp/confirm`: `{code}` from the app turns two-factor sign-in on; answers the
-/// recovery codes (shown this once) and a new token, every earlier token being revoked.
+/// Confirms two-factor sign-in with a code from the authenticator app.
+///
+/// Answers the recovery codes (shown this once) and a new full token; every earlier token of
+/// the account is revoked.
+///
+/// Who may call: any signed-in account, with a setup-only token too.
+#[utoipa::path(
+    post,
+    path = "/me/totp/confirm",
+    operation_id = "confirm_totp_setup",
+    tag = "sessions",
+    security(("bearer" = [])),
+    request_body = TotpCode,
+    responses(
+        (status = 200, description = "Two-factor sign-in is on", body = auth::totp::Enabled),
+        (status = 400, description = "`invalid_totp`: the code is not the current one; \
+            `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 409, description = "`totp_already_enabled`; `totp_not_started`: call \
+            `POST /me/totp` first", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn totp_confirm(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,7 +155,8 @@ pub async fn totp_confirm(
     ))
 }
 
-#[derive(Deserialize)]
+/// `POST /me/password` body.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
@@ -86,13 +168,37 @@ impl std::fmt::Debug for PasswordChange {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A new bearer token, replacing every earlier one of the account.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     pub token: String,
 }
 
-/// `POST /me/password`: changes the caller's password; every token of the account is revoked
-/// and a new one returned.
+/// Changes the caller's password.
+///
+/// Every token of the account is revoked and a new one returned. Wrong current passwords
+/// count as failed sign-ins of the account.
+///
+/// Who may call: any signed-in account.
+#[utoipa::path(
+    post,
+    path = "/me/password",
+    operation_id = "change_password",
+    tag = "sessions",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed; use the new token", body = NewToken),
+        (status = 400, description = "`weak_password`; `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token; \
+            `invalid_credentials`: the current password is not right", body = ErrorBody),
+        (status = 403, description = "`second_factor_setup_required`: a setup-only token",
+            body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`", body = ErrorBody),
+    ),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,13 +243,37 @@ pub async fn change_password(
     Ok(Json(NewToken { token }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A reason, kept in the audit trail.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Reason {
     pub reason: String,
 }
 
-/// `POST /accounts/{id}/suspend`: an operator suspends an account with `{reason}`; its tokens
-/// are revoked at once and it cannot sign in until reinstated.
+/// Suspends an account, with a reason.
+///
+/// Its tokens are revoked at once and it cannot sign in until reinstated.
+///
+/// Who may call: Permission `manage_accounts`: operators in the administrator team; nobody
+/// suspends their own account.
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/suspend",
+    operation_id = "suspend_account",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "Suspended", body = Done),
+        (status = 400, description = "`reason_required`; `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 409, description = "`cannot_suspend_self`", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Caller,
@@ -153,7 +283,27 @@ pub async fn suspend(
     set_suspended(&state, &caller, &id, &body.reason, true).await
 }
 
-/// `POST /accounts/{id}/reinstate`: lifts a suspension, with `{reason}`.
+/// Lifts a suspension, with a reason.
+///
+/// Who may call: Permission `manage_accounts`: operators in the administrator team.
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/reinstate",
+    operation_id = "reinstate_account",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "Reinstated", body = Done),
+        (status = 400, description = "`reason_required`; `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn reinstate(
     State(state): State<AppState>,
     caller: Caller,
@@ -189,15 +339,39 @@ async fn set_suspended(
     Ok(Json(Done { done: true }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Filters of the audit trail.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only records of this account.
     pub actor: Option<String>,
+    /// Only records of this action, e.g. `account_suspended`.
     pub action: Option<String>,
+    /// At most this many records (default 100).
     pub limit: Option<i64>,
 }
 
-/// `GET /audit?actor=&action=&limit=`: the audit trail, newest first (operators); reading it
-/// is itself recorded.
+/// The audit trail, newest first.
+///
+/// Reading it is itself recorded.
+///
+/// Who may call: Permission `read_audit`: operators in the administrator or legal team.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    operation_id = "read_audit_trail",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The records", body = Vec<audit::Record>),
+        (status = 400, description = "`bad_request`: the query string is not understood",
+            body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: neither administrator nor legal team",
+            body = ErrorBody),
+    ),
+)]
 pub async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,12 +392,14 @@ pub async fn audit_log(
     Ok(Json(records))
 }
 
-#[derive(Debug, Serialize)]
+/// The call did what it was asked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Done {
     pub done: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// The account behind a token.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     pub account_id: String,
     pub role: Role,
@@ -238,7 +414,20 @@ pub struct Me {
     pub permissions: Vec<Permission>,
 }
 
-/// `GET /me`: who the token belongs to and what it may do.
+/// Who the token belongs to and what it may do.
+///
+/// Who may call: any signed-in account, with a setup-only token too.
+#[utoipa::path(
+    get,
+    path = "/me",
+    operation_id = "me",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account, its teams and permissions", body = Me),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+    ),
+)]
 pub async fn me(caller: Caller) -> Json<Me> {
     let enterprise = caller.role == Role::Enterprise;
     Json(Me {
@@ -251,12 +440,36 @@ pub async fn me(caller: Caller) -> Json<Me> {
     })
 }
 
-#[derive(Debug, Serialize)]
+/// The id of what was created.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Created {
     pub id: String,
 }
 
-/// `POST /accounts`: an operator creates an account.
+/// Creates an account of any role.
+///
+/// An operator needs at least one team; other roles have none. An enterprise account created
+/// here is the administrator of a new organisation.
+///
+/// Who may call: Permission `manage_accounts`: operators in the administrator team.
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    operation_id = "create_account",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = NewAccount,
+    responses(
+        (status = 200, description = "Created", body = Created),
+        (status = 400, description = "`invalid_login`, `weak_password`, `teams_required`, \
+            `teams_not_allowed`; `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        (status = 409, description = "`login_taken`", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -276,9 +489,30 @@ pub async fn create(
     Ok(Json(Created { id }))
 }
 
-/// `POST /accounts/{id}/second-factor/reset`: an administrator turns off another account's
-/// two-factor sign-in, with `{reason}`, when its owner lost the authenticator and the recovery
-/// codes; the owner sets up a new one at the next sign-in.
+/// Turns off another account's two-factor sign-in, with a reason.
+///
+/// For an owner who lost the authenticator and the recovery codes: the secret and codes are
+/// deleted and the tokens revoked; the owner sets up a new app at the next sign-in.
+///
+/// Who may call: Permission `manage_accounts`: operators in the administrator team; nobody
+/// resets their own.
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/second-factor/reset",
+    operation_id = "reset_second_factor",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "Reset", body = Done),
+        (status = 400, description = "`reason_required`; `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 409, description = "`cannot_reset_own_second_factor`", body = ErrorBody),
+    ),
+)]
 pub async fn reset_second_factor(
     State(state): State<AppState>,
     caller: Caller,
@@ -302,12 +536,29 @@ pub async fn reset_second_factor(
     Ok(Json(Done { done: true }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ArchiveQuery {
+    /// Only the archives of this subject, such as `worker_application:<id>`.
     pub subject: Option<String>,
 }
 
-/// `GET /archives?subject=`: archived materials, metadata only (administrators, legal).
+/// Archived materials of workers, newest first: metadata only, nothing personal.
+///
+/// Who may call: Permission `read_audit`: operators in the administrator and legal teams.
+#[utoipa::path(
+    get,
+    path = "/archives",
+    operation_id = "list_archives",
+    tag = "audit",
+    security(("bearer" = [])),
+    params(ArchiveQuery),
+    responses(
+        (status = 200, description = "The archives", body = Vec<crate::archive::ArchiveRecord>),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+    ),
+)]
 pub async fn archives(
     State(state): State<AppState>,
     caller: Caller,
@@ -317,8 +568,26 @@ pub async fn archives(
     Ok(Json(records))
 }
 
-/// `POST /archives/{id}/reveal`: one archive's document, with `{reason}` (reviewers, legal);
+/// One archive's document in plaintext, checked against its content address, with a reason;
 /// audited.
+///
+/// Who may call: Permission `reveal_personal_data`: operators in the reviewer and legal teams.
+#[utoipa::path(
+    post,
+    path = "/archives/{id}/reveal",
+    operation_id = "reveal_archive",
+    tag = "audit",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The archive's id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "The archived document", body = serde_json::Value),
+        (status = 400, description = "`reason_required`; `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such archive", body = ErrorBody),
+    ),
+)]
 pub async fn reveal_archive(
     State(state): State<AppState>,
     caller: Caller,
@@ -330,14 +599,38 @@ pub async fn reveal_archive(
 }
 
 /// `PUT /accounts/{id}/teams` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TeamChange {
     pub teams: Vec<Team>,
     pub reason: String,
 }
 
-/// `PUT /accounts/{id}/teams`: an administrator sets another operator's teams, with a reason;
-/// the operator's tokens are revoked so the change holds from their next sign-in.
+/// Sets another operator's teams, with a reason.
+///
+/// The operator's tokens are revoked so the change holds from their next sign-in.
+///
+/// Who may call: Permission `manage_accounts`: operators in the administrator team; nobody
+/// changes their own teams.
+#[utoipa::path(
+    put,
+    path = "/accounts/{id}/teams",
+    operation_id = "set_operator_teams",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The operator's account id")),
+    request_body = TeamChange,
+    responses(
+        (status = 200, description = "Set", body = Done),
+        (status = 400, description = "`reason_required`, `teams_required`, \
+            `teams_not_allowed` (not an operator); `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 409, description = "`cannot_change_own_teams`", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn set_teams(
     State(state): State<AppState>,
     caller: Caller,
@@ -387,7 +680,7 @@ pub async fn set_teams(
 }
 
 /// `POST /enterprise/staff` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewStaff {
     pub login: String,
     pub password: String,
@@ -397,9 +690,31 @@ pub struct NewStaff {
     pub admin: bool,
 }
 
-/// `POST /enterprise/staff`: an enterprise's administrator adds an account that acts for the
-/// same organisation, as staff (publishes tasks, assigns workers, disputes completion) or as
-/// another administrator (also confirms completion and manages staff).
+/// Adds an account acting for the caller's organisation.
+///
+/// As staff (publishes tasks, assigns workers, disputes completion) or as another
+/// administrator (also confirms completion and manages staff).
+///
+/// Who may call: Permission `manage_staff`: an enterprise's administrator.
+#[utoipa::path(
+    post,
+    path = "/enterprise/staff",
+    operation_id = "add_enterprise_staff",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = NewStaff,
+    responses(
+        (status = 200, description = "Added", body = Created),
+        (status = 400, description = "`invalid_login`, `weak_password`; `invalid_json`",
+            body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an enterprise administrator",
+            body = ErrorBody),
+        (status = 409, description = "`login_taken`", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn add_staff(
     State(state): State<AppState>,
     caller: Caller,
@@ -431,7 +746,7 @@ pub async fn add_staff(
 }
 
 /// A staff member of the caller's organisation, as its administrators see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffMember {
     pub id: String,
     pub login: String,
@@ -440,7 +755,22 @@ pub struct StaffMember {
     pub suspended: bool,
 }
 
-/// `GET /enterprise/staff`: the accounts acting for the caller's organisation.
+/// The accounts acting for the caller's organisation.
+///
+/// Who may call: Permission `manage_staff`: an enterprise's administrator.
+#[utoipa::path(
+    get,
+    path = "/enterprise/staff",
+    operation_id = "list_enterprise_staff",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The staff, oldest first", body = Vec<StaffMember>),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an enterprise administrator",
+            body = ErrorBody),
+    ),
+)]
 pub async fn list_staff(
     State(state): State<AppState>,
     caller: Caller,

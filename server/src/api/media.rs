@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flexwork_sync::{ContentHash, ContentHasher, MediaState, MediaStatus};
+use flexwork_sync::{ContentHash, ContentHasher, ErrorBody, MediaState, MediaStatus};
 use serde::Deserialize;
 use sqlx::Row;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,9 +25,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::{AppState, now_ms};
 
 /// Query of a chunk upload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChunkParams {
+    /// Where this chunk starts in the blob: the `received` of the upload's status.
     pub offset: u64,
+    /// The whole blob's size in bytes.
     pub size: u64,
 }
 
@@ -37,7 +40,31 @@ fn parse_hash(raw: &str) -> ApiResult<ContentHash> {
     })
 }
 
-/// `GET /media/{hash}/status`.
+/// Where the caller's upload of a blob stands.
+///
+/// `complete` only once the caller uploaded the bytes: knowing a hash proves nothing. After
+/// an interruption a device continues from `received`.
+///
+/// Who may call: callers whose evidence references the blob: workers (their orders'), enterprise
+/// accounts (their organisation's orders'), and holders of Permission `read_all_work` (any
+/// order's): operators in the reviewer, risk, finance, legal, welfare, support or regulator liaison
+/// team, and regulators.
+#[utoipa::path(
+    get,
+    path = "/media/{hash}/status",
+    operation_id = "media_upload_status",
+    tag = "media",
+    security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256: 64 hex digits")),
+    responses(
+        (status = 200, description = "The upload's state", body = MediaStatus),
+        (status = 400, description = "`invalid_hash`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`media_not_referenced`: no evidence of the caller's \
+            references it (sync documents first); `forbidden`: an operator whose teams read no \
+            work", body = ErrorBody),
+    ),
+)]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -185,7 +212,42 @@ async fn require_readable(state: &AppState, caller: &Caller, hash: &ContentHash)
     hit.map(|_| ()).ok_or_else(|| ApiError::not_found("media"))
 }
 
-/// `PUT /media/{hash}?offset=N&size=TOTAL`: one chunk of an upload.
+/// Uploads one chunk of a blob; a resumable, content-addressed upload.
+///
+/// The body is the chunk's bytes, at most 8 MiB, starting at `offset`, which must be where
+/// the server's copy ends. When the last byte arrives the whole blob's SHA-256 is compared
+/// with `{hash}` and its type sniffed (JPEG, PNG, WebP, GIF, TIFF, HEIC or MP4); only then is
+/// it stored and acknowledged as `complete`. A blob already complete is acknowledged at once.
+///
+/// Who may call: Permission `record_evidence`: workers, for media their own evidence
+/// references.
+#[utoipa::path(
+    put,
+    path = "/media/{hash}",
+    operation_id = "upload_media_chunk",
+    tag = "media",
+    security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256: 64 hex digits"), ChunkParams),
+    request_body(description = "The chunk's bytes",
+        content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "Where the upload stands now: `partial` or `complete`",
+            body = MediaStatus),
+        (status = 400, description = "`invalid_hash`, `invalid_query`, `empty_media`, \
+            `chunk_out_of_range`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a worker; `media_not_referenced`: none \
+            of the worker's evidence references it (sync documents first)", body = ErrorBody),
+        (status = 409, description = "`upload_offset_mismatch`: continue from the server's \
+            `received`", body = ErrorBody),
+        (status = 413, description = "`media_too_large`: the declared size is over the \
+            server's limit; `body_too_large`: a chunk over 8 MiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not a photo or video the \
+            platform accepts (the upload is discarded)", body = ErrorBody),
+        (status = 422, description = "`hash_mismatch`: the bytes do not hash to `{hash}` (the \
+            upload is discarded; upload again)", body = ErrorBody),
+    ),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -407,7 +469,34 @@ async fn requeue_orders_using(
     Ok(())
 }
 
-/// `GET /media/{hash}`: the bytes, verified against their hash on the way out.
+/// Downloads a blob's bytes, verified against their hash on the way out.
+///
+/// The answer's `Content-Type` is the type sniffed at upload.
+///
+/// Who may call: for a blob that evidence references, the worker who uploaded it, the enterprise of
+/// an order whose evidence references it and whose worker uploaded it, and holders of Permission
+/// `read_all_work` likewise for any order: operators in the reviewer, risk, finance, legal,
+/// welfare, support or regulator liaison team, and regulators.
+#[utoipa::path(
+    get,
+    path = "/media/{hash}",
+    operation_id = "download_media",
+    tag = "media",
+    security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256: 64 hex digits")),
+    responses(
+        (status = 200, description = "The blob's bytes", content(
+            ("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif"), ("image/tiff"),
+            ("image/heic"), ("video/mp4"),
+        )),
+        (status = 400, description = "`invalid_hash`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`media_not_referenced`: no evidence the caller may see \
+            references it; `forbidden`: an operator whose teams read no work", body = ErrorBody),
+        (status = 404, description = "`not_found`: not stored, or not the caller's to read",
+            body = ErrorBody),
+    ),
+)]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -432,7 +521,24 @@ pub async fn download(
     Ok(response)
 }
 
-/// `GET /media/{hash}/copies`: where each site's copy of a blob stands (operators).
+/// Where each media site's copy of a blob stands.
+///
+/// Who may call: Permission `manage_storage`: operators in the administrator team.
+#[utoipa::path(
+    get,
+    path = "/media/{hash}/copies",
+    operation_id = "media_copies",
+    tag = "media",
+    security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256: 64 hex digits")),
+    responses(
+        (status = 200, description = "One entry per site",
+            body = Vec<crate::replication::CopyState>),
+        (status = 400, description = "`invalid_hash`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+    ),
+)]
 pub async fn copies(
     State(state): State<AppState>,
     caller: Caller,
@@ -443,7 +549,21 @@ pub async fn copies(
     Ok(Json(crate::replication::copies(&state, &hash).await?))
 }
 
-/// `GET /drills/status`: when the last restore drill ran, and whether one is overdue.
+/// When the last successful restore drill ran, and whether one is overdue.
+///
+/// Who may call: Permission `manage_storage`: operators in the administrator team.
+#[utoipa::path(
+    get,
+    path = "/drills/status",
+    operation_id = "restore_drill_status",
+    tag = "media",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The last drill", body = crate::drill::DrillStatus),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+    ),
+)]
 pub async fn drill_status(
     State(state): State<AppState>,
     caller: Caller,

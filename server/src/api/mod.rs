@@ -1,9 +1,17 @@
 //! The HTTP API, under `/api/v1`. JSON everywhere except sync bodies (CBOR) and media bytes;
 //! every error is an [`ErrorBody`](flexwork_sync::ErrorBody) with a stable code.
+//!
+//! Every route is registered with its documentation: a handler carries `#[utoipa::path(...)]`
+//! (method, path relative to `/api/v1`, params, bodies, responses with their error codes,
+//! `security`, and a "Who may call:" paragraph naming the permission) and is added in
+//! [`routes`] with `.routes(routes!(module::handler))`, never with axum's `.route(...)`, so
+//! [`openapi::document`] lists exactly what the server serves; then regenerate the committed
+//! `server/openapi.json` (`flexwork openapi > server/openapi.json`).
 
 pub mod accounts;
 pub mod media;
 pub mod onboarding;
+pub mod openapi;
 pub mod orders;
 pub mod sync;
 pub mod tasks;
@@ -11,8 +19,10 @@ pub mod tasks;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -20,81 +30,84 @@ use crate::error::ApiError;
 /// Largest body of one media chunk.
 pub const MAX_CHUNK_BYTES: usize = 8 * 1024 * 1024;
 
-/// Every route of the API.
-pub fn router(state: AppState) -> Router {
-    let sync_limit = state.config.limits.max_sync_body_bytes;
-    let api = Router::new()
-        .route("/sessions", post(accounts::login).delete(accounts::logout))
-        .route("/me", get(accounts::me))
-        .route("/me/totp", post(accounts::totp_setup))
-        .route("/me/totp/confirm", post(accounts::totp_confirm))
-        .route("/me/password", post(accounts::change_password))
-        .route("/accounts", post(accounts::create))
-        .route("/accounts/{id}/suspend", post(accounts::suspend))
-        .route("/accounts/{id}/reinstate", post(accounts::reinstate))
-        .route("/accounts/{id}/teams", put(accounts::set_teams))
-        .route(
-            "/accounts/{id}/second-factor/reset",
-            post(accounts::reset_second_factor),
-        )
-        .route(
-            "/enterprise/staff",
-            post(accounts::add_staff).get(accounts::list_staff),
-        )
-        .route("/audit", get(accounts::audit_log))
-        .route("/archives", get(accounts::archives))
-        .route("/archives/{id}/reveal", post(accounts::reveal_archive))
-        .route("/privacy/notice", get(onboarding::notice))
-        .route("/onboarding/declaration", get(onboarding::declaration))
-        .route(
-            "/onboarding/workers",
-            post(onboarding::apply).get(onboarding::list),
-        )
-        .route(
-            "/onboarding/workers/{id}/decision",
-            post(onboarding::decide),
-        )
-        .route("/onboarding/workers/{id}/reveal", post(onboarding::reveal))
-        .route("/realname/callbacks", post(onboarding::realname_callback))
-        .route(
-            "/onboarding/enterprises",
-            post(onboarding::apply_enterprise).get(onboarding::list_enterprises),
-        )
-        .route(
-            "/onboarding/enterprises/{id}/documents/{kind}",
-            put(onboarding::upload_document),
-        )
-        .route(
-            "/onboarding/enterprises/{id}/decision",
-            post(onboarding::decide_enterprise),
-        )
-        .route("/tasks", post(tasks::create).get(tasks::list))
-        .route("/tasks/{id}", get(tasks::get))
-        .route("/tasks/{id}/orders", post(tasks::assign))
-        .route("/orders", get(orders::list))
-        .route("/orders/{id}", get(orders::get))
-        .route("/orders/{id}/confirm", post(orders::confirm))
-        .route("/orders/{id}/dispute", post(orders::dispute))
-        .route("/orders/{id}/review", post(orders::review))
-        .route("/orders/{id}/settlement", get(orders::settlement))
-        .route(
-            "/sync",
-            post(sync::sync).layer(DefaultBodyLimit::max(sync_limit)),
-        )
-        .route("/media/{hash}/status", get(media::status))
-        .route("/media/{hash}/copies", get(media::copies))
-        .route("/drills/status", get(media::drill_status))
-        .route("/media/{hash}", put(media::upload).get(media::download))
+/// Every route of the API, each registered together with its OpenAPI operation; `sync_limit`
+/// is the body limit of `POST /sync`.
+pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::default()
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(accounts::login, accounts::logout))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::totp_setup))
+        .routes(routes!(accounts::totp_confirm))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(accounts::create))
+        .routes(routes!(accounts::suspend))
+        .routes(routes!(accounts::reinstate))
+        .routes(routes!(accounts::set_teams))
+        .routes(routes!(accounts::reset_second_factor))
+        .routes(routes!(accounts::add_staff, accounts::list_staff))
+        .routes(routes!(accounts::audit_log))
+        .routes(routes!(accounts::archives))
+        .routes(routes!(accounts::reveal_archive))
+        .routes(routes!(onboarding::notice))
+        .routes(routes!(onboarding::declaration))
+        .routes(routes!(onboarding::apply, onboarding::list))
+        .routes(routes!(onboarding::decide))
+        .routes(routes!(onboarding::reveal))
+        .routes(routes!(onboarding::realname_callback))
+        .routes(routes!(
+            onboarding::apply_enterprise,
+            onboarding::list_enterprises
+        ))
+        .routes(routes!(onboarding::upload_document))
+        .routes(routes!(onboarding::decide_enterprise))
+        .routes(routes!(tasks::create, tasks::list))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::assign))
+        .routes(routes!(orders::list))
+        .routes(routes!(orders::get))
+        .routes(routes!(orders::confirm))
+        .routes(routes!(orders::dispute))
+        .routes(routes!(orders::review))
+        .routes(routes!(orders::settlement))
+        .routes(routes!(sync::sync).map(|route| route.layer(DefaultBodyLimit::max(sync_limit))))
+        .routes(routes!(media::status))
+        .routes(routes!(media::copies))
+        .routes(routes!(media::drill_status))
+        .routes(routes!(media::upload, media::download))
         .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES));
 
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
         .nest("/api/v1", api)
+}
+
+/// The router of the whole server: [`routes`], the fallback and the layers every request
+/// passes.
+pub fn router(state: AppState) -> Router {
+    let sync_limit = state.config.limits.max_sync_body_bytes;
+    let (routes, _document) = routes(sync_limit).split_for_parts();
+    routes
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint") })
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Whether the server is up.
+///
+/// Who may call: anyone; no token needed.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health",
+    tag = "meta",
+    responses((status = 200, description = "The server is up", body = String,
+        content_type = "text/plain", example = "ok")),
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// Errors produced below the handlers (body limits, wrong methods, a caught panic) come as

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use flexwork_sync::ErrorBody;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -12,7 +13,7 @@ use crate::settlement::{self, Settlement};
 use crate::{AppState, now_ms, rfc3339};
 
 /// An order as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: String,
     pub task_id: String,
@@ -134,7 +135,27 @@ pub async fn visible(state: &AppState, caller: &Caller, order_id: &str) -> ApiRe
     Ok(order)
 }
 
-/// `GET /orders/{id}`.
+/// One order: status, verdict, report, decisions, settlement.
+///
+/// Who may call: the order's worker, its enterprise (administrators and staff), and holders of
+/// Permission `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or
+/// regulator liaison team, and regulators.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    operation_id = "get_order",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an operator whose teams read no work",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or not the caller's to see",
+            body = ErrorBody),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,7 +164,24 @@ pub async fn get(
     Ok(Json(visible(&state, &caller, &id).await?))
 }
 
-/// `GET /orders`: the caller's own orders (all of them for an operator).
+/// Orders, oldest first: the caller's own, or all of them.
+///
+/// Who may call: workers (their orders), enterprise accounts (their organisation's), and holders of
+/// Permission `read_all_work` (every order): operators in the reviewer, risk, finance, legal,
+/// welfare, support or regulator liaison team, and regulators.
+#[utoipa::path(
+    get,
+    path = "/orders",
+    operation_id = "list_orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The orders", body = Vec<OrderView>),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an operator whose teams read no work",
+            body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -169,7 +207,29 @@ pub async fn list(
     Ok(Json(orders))
 }
 
-/// `POST /orders/{id}/confirm`: the enterprise accepts the work as done.
+/// Accepts the work as done, which lets the order be settled and paid.
+///
+/// Once confirmed, the order's evidence can no longer change.
+///
+/// Who may call: Permission `confirm_work`: the administrators of the order's enterprise.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/confirm",
+    operation_id = "confirm_order",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order, settled if everything else holds",
+            body = OrderView),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an enterprise administrator",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or not the caller's",
+            body = ErrorBody),
+        (status = 409, description = "`not_submitted`, `already_settled`", body = ErrorBody),
+    ),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,12 +239,36 @@ pub async fn confirm(
 }
 
 /// A reason for a decision.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DisputeReason)]
 pub struct Reason {
     pub reason: String,
 }
 
-/// `POST /orders/{id}/dispute`: the enterprise says the work was not done as agreed.
+/// Disputes completion: the work was not done as agreed.
+///
+/// Who may call: Permission `dispute_work`: the order's enterprise, administrators and staff.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/dispute",
+    operation_id = "dispute_order",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "The order, disputed", body = OrderView),
+        (status = 400, description = "`reason_required`, `reason_too_long`; `invalid_json`",
+            body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an enterprise account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or not the caller's",
+            body = ErrorBody),
+        (status = 409, description = "`not_submitted`, `already_settled`", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn dispute(
     State(state): State<AppState>,
     caller: Caller,
@@ -249,14 +333,40 @@ async fn decide_completion(
 }
 
 /// `POST /orders/{id}/review` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ReviewDecision {
     /// `approve` or `reject`.
     pub decision: String,
     pub reason: String,
 }
 
-/// `POST /orders/{id}/review`: an operator decides on evidence verification flagged.
+/// Approves or rejects verified evidence, with a reason.
+///
+/// Only the latest verdict can be decided on: `needs_review` can be approved or rejected,
+/// `passed` only rejected. The reason reaches the worker's phone.
+///
+/// Who may call: Permission `review_evidence`: operators in the reviewer team.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/review",
+    operation_id = "review_order_evidence",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id")),
+    request_body = ReviewDecision,
+    responses(
+        (status = 200, description = "The order, decided", body = OrderView),
+        (status = 400, description = "`invalid_decision`, `reason_required`, \
+            `reason_too_long`; `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a reviewer", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order", body = ErrorBody),
+        (status = 409, description = "`not_verified`, `nothing_to_approve`, \
+            `cannot_approve_rejected`, `already_settled`", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn review(
     State(state): State<AppState>,
     caller: Caller,
@@ -346,7 +456,27 @@ async fn rewrite_review(state: &AppState, order_id: &str) -> ApiResult<()> {
     crate::verification::write_review(state, order_id, &report).await
 }
 
-/// `GET /orders/{id}/settlement`.
+/// The order's settlement: gross fee, tax withheld, net pay.
+///
+/// Who may call: the order's worker, its enterprise (administrators and staff), and holders of
+/// Permission `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or
+/// regulator liaison team, and regulators.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/settlement",
+    operation_id = "get_settlement",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The settlement", body = Settlement),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an operator whose teams read no work",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order (or not the caller's), or not \
+            settled yet", body = ErrorBody),
+    ),
+)]
 pub async fn settlement(
     State(state): State<AppState>,
     caller: Caller,

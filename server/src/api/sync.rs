@@ -11,7 +11,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flexwork_sync::protocol::{self, CBOR_MEDIA_TYPE};
 use flexwork_sync::{
-    DocMessage, DocPeer, DocRejection, OrderSummary, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+    DocMessage, DocPeer, DocRejection, ErrorBody, OrderSummary, PROTOCOL_VERSION, SyncRequest,
+    SyncResponse,
 };
 use std::collections::HashMap;
 
@@ -21,7 +22,32 @@ use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, evidence, now_ms};
 
-/// Handles one sync round.
+/// One round of evidence-document sync with a worker's device.
+///
+/// The body is a CBOR `SyncRequest` (`application/cbor`), within the server's configured sync
+/// body limit; the answer a CBOR `SyncResponse`. One document's bad message is reported in
+/// `rejected` and does not stop the others. A device repeats rounds until neither side has
+/// anything to send.
+///
+/// Who may call: Permission `record_evidence`: workers, for their own orders.
+#[utoipa::path(
+    post,
+    path = "/sync",
+    operation_id = "sync",
+    tag = "sync",
+    security(("bearer" = [])),
+    request_body(content = SyncRequest, content_type = "application/cbor"),
+    responses(
+        (status = 200, description = "The server's messages, the worker's orders and the \
+            media still wanted", body = SyncResponse, content_type = "application/cbor"),
+        (status = 400, description = "`unsupported_protocol`, `malformed_sync_message`, \
+            `too_many_documents` (more than 200), `invalid_device_id`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a worker", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over the configured sync body limit",
+            body = ErrorBody),
+    ),
+)]
 pub async fn sync(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use flexwork_sync::{RequirementsSpec, SiteSpec, WindowSpec};
+use flexwork_sync::{ErrorBody, RequirementsSpec, SiteSpec, WindowSpec};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -15,7 +15,7 @@ use crate::verify::{Context, Requirements, Site, Window};
 use crate::{AppState, new_id, now_ms};
 
 /// A task as stored and shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: String,
     pub enterprise_id: String,
@@ -60,7 +60,7 @@ fn from_ms(ms: i64) -> OffsetDateTime {
 }
 
 /// Which coordinate system a site was entered in.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Crs {
     /// GPS coordinates.
@@ -71,7 +71,7 @@ pub enum Crs {
 }
 
 /// `POST /tasks` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewTask {
     pub title: String,
     #[serde(default)]
@@ -98,7 +98,31 @@ fn one() -> u32 {
     1
 }
 
-/// `POST /tasks`: an enterprise describes work to be done.
+/// Publishes a task: work to be done, where, when and for what fee.
+///
+/// The site is a point and radius, in WGS-84 or, with `site_crs: "gcj02"`, as read off a map
+/// published in China; it is stored in WGS-84. The window is two RFC 3339 times.
+///
+/// Who may call: Permission `publish_tasks`: enterprise accounts, administrators and staff; the
+/// task belongs to their organisation.
+#[utoipa::path(
+    post,
+    path = "/tasks",
+    operation_id = "create_task",
+    tag = "tasks",
+    security(("bearer" = [])),
+    request_body = NewTask,
+    responses(
+        (status = 200, description = "Published", body = Task),
+        (status = 400, description = "`invalid_title`, `invalid_site`, `invalid_radius`, \
+            `invalid_fee`, `invalid_requirements`, `invalid_window`; `invalid_json`",
+            body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an enterprise account", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -274,7 +298,27 @@ async fn visible_task(state: &AppState, caller: &Caller, id: &str) -> ApiResult<
     Ok(task)
 }
 
-/// `GET /tasks/{id}`.
+/// One task.
+///
+/// Who may call: the task's enterprise (administrators and staff), and holders of Permission
+/// `read_all_work`: operators in the reviewer, risk, finance, legal, welfare, support or regulator
+/// liaison team, and regulators.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    operation_id = "get_task",
+    tag = "tasks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = Task),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an operator whose teams read no work",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no such task, or not the caller's to see",
+            body = ErrorBody),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -283,7 +327,24 @@ pub async fn get(
     Ok(Json(visible_task(&state, &caller, &id).await?))
 }
 
-/// `GET /tasks`: an enterprise's own tasks, or all for an operator.
+/// Tasks, oldest first: an enterprise's own, or all of them.
+///
+/// Who may call: enterprise accounts (their organisation's tasks), and holders of Permission
+/// `read_all_work` (every task): operators in the reviewer, risk, finance, legal, welfare, support
+/// or regulator liaison team, and regulators. Workers see their tasks through sync.
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    operation_id = "list_tasks",
+    tag = "tasks",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tasks", body = Vec<Task>),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a worker, or an operator whose teams read \
+            no work", body = ErrorBody),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
     let rows = match caller.work_scope() {
         WorkScope::All => {
@@ -307,13 +368,39 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 /// `POST /tasks/{id}/orders` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Assignment {
     /// The worker's login.
     pub worker_login: String,
 }
 
-/// `POST /tasks/{id}/orders`: the task's enterprise assigns a worker, creating an order.
+/// Assigns a worker to a task, creating an order.
+///
+/// One order per worker and task. A worker the enterprise declared among its managers cannot
+/// take its tasks.
+///
+/// Who may call: Permission `publish_tasks`: the task's enterprise, administrators and staff.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/orders",
+    operation_id = "assign_worker",
+    tag = "tasks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    request_body = Assignment,
+    responses(
+        (status = 200, description = "The new order", body = super::orders::OrderView),
+        (status = 400, description = "`invalid_json`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an enterprise account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such task (or not the caller's), or no \
+            worker with that login", body = ErrorBody),
+        (status = 409, description = "`already_assigned`, `conflict_of_interest`",
+            body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
 pub async fn assign(
     State(state): State<AppState>,
     caller: Caller,

@@ -32,7 +32,7 @@ pub mod totp;
 pub use roles::{Caller, Duties, Permission, Role, Team, WorkScope};
 
 /// A new account's details.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewAccount {
     pub login: String,
     pub password: String,

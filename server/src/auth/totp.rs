@@ -22,7 +22,7 @@ const STEP_SECS: u64 = 30;
 const RECOVERY_CODES: usize = 10;
 
 /// What an account needs to add the secret to an authenticator app.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enrollment {
     /// The secret in base32, to type in by hand.
     pub secret: String,
@@ -31,7 +31,7 @@ pub struct Enrollment {
 }
 
 /// What confirming the first code gives: recovery codes (shown once) and a new full token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enabled {
     pub recovery_codes: Vec<String>,
     pub token: String,
