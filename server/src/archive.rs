@@ -174,16 +174,8 @@ async fn store(
     retain_until: i64,
 ) -> ApiResult<()> {
     let hash = flexwork_sync::ContentHash::of(bytes);
-    let staged = state
-        .config
-        .uploads_dir()
-        .join(format!("{hash}.archive-{}", new_id()));
-    tokio::fs::write(&staged, bytes)
-        .await
-        .map_err(ApiError::internal)?;
-    let stored = crate::replication::store_upload(state, &hash, &staged).await;
-    let _ = tokio::fs::remove_file(&staged).await;
-    stored?;
+    let sealed = bytes::Bytes::copy_from_slice(bytes);
+    crate::replication::store_bytes(state, &hash, sealed).await?;
     sqlx::query(
         "INSERT INTO media_objects (hash, size, media_type, created_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
@@ -264,11 +256,8 @@ pub async fn reveal(
     reason: &str,
 ) -> ApiResult<serde_json::Value> {
     caller.require(Permission::RevealPersonalData)?;
-    let reason = reason.trim();
-    if reason.is_empty() {
-        let message = "give a reason; it is kept in the audit trail";
-        return Err(ApiError::bad_request("reason_required", message));
-    }
+    // As for revealing one field: a reason that says something.
+    let reason = audit::reason(reason, 5)?;
     let row = sqlx::query("SELECT * FROM archives WHERE id = $1")
         .bind(id)
         .fetch_optional(&state.db.pool)

@@ -20,6 +20,28 @@ use crate::{AppState, new_id, now_ms, rfc3339};
 /// Days an audit record is kept at least; the database refuses to delete younger ones.
 pub const RETENTION_DAYS: i64 = 183;
 
+/// Longest reason kept with an audited action, in characters.
+pub const MAX_REASON_CHARS: usize = 2_000;
+
+/// A reason given for an audited action, trimmed: it must say something (at least
+/// `min_chars` characters, one of them a letter or digit) and fit the trail.
+pub fn reason(text: &str, min_chars: usize) -> ApiResult<&str> {
+    let text = text.trim();
+    let count = text.chars().count();
+    if count < min_chars.max(1) || !text.chars().any(char::is_alphanumeric) {
+        let message = format!(
+            "give a reason of at least {} characters; it is kept in the audit trail",
+            min_chars.max(1)
+        );
+        return Err(ApiError::bad_request("reason_required", message));
+    }
+    if count > MAX_REASON_CHARS {
+        let message = format!("a reason is at most {MAX_REASON_CHARS} characters");
+        return Err(ApiError::bad_request("reason_too_long", message));
+    }
+    Ok(text)
+}
+
 /// How an audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

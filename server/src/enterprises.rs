@@ -285,16 +285,7 @@ pub async fn upload_document(
         ));
     };
     let hash = flexwork_sync::ContentHash::of(bytes);
-    let staged = state
-        .config
-        .uploads_dir()
-        .join(format!("{hash}.document-{}", new_id()));
-    tokio::fs::write(&staged, bytes)
-        .await
-        .map_err(ApiError::internal)?;
-    let stored = crate::replication::store_upload(state, &hash, &staged).await;
-    let _ = tokio::fs::remove_file(&staged).await;
-    stored?;
+    crate::replication::store_bytes(state, &hash, bytes::Bytes::copy_from_slice(bytes)).await?;
     sqlx::query(
         "INSERT INTO media_objects (hash, size, media_type, created_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
@@ -445,10 +436,7 @@ pub async fn decide(
     reason: &str,
 ) -> ApiResult<Reviewed> {
     caller.require(Permission::ReviewApplications)?;
-    if reason.trim().is_empty() {
-        let message = "give a reason; the applicant is told it and it is audited";
-        return Err(ApiError::bad_request("reason_required", message));
-    }
+    crate::audit::reason(reason, 1)?;
     let current = reviewed(state, id).await?;
     if current.state != "pending" {
         let message = format!("the application is already {}", current.state);

@@ -61,6 +61,15 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        // PostgreSQL refuses a NUL character in text (SQLite stores it): that is bad input.
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("22021")
+        {
+            return Self::bad_request(
+                "invalid_text",
+                "text may not contain NUL characters; remove them and send again",
+            );
+        }
         Self::internal(e)
     }
 }

@@ -26,7 +26,7 @@ use crate::audit::{self, Event, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::onboarding::{self, Automated, FaceCapture, FaceCheck};
 use crate::realname::{Callback, Element, Verdict, VerificationResult};
-use crate::{AppState, new_id, now_ms};
+use crate::{AppState, now_ms};
 
 /// Largest face image, in bytes.
 pub const MAX_FACE_IMAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -121,16 +121,8 @@ impl FaceImage {
 /// Stores the image sealed in the media store (every site), before the application that
 /// names it is written.
 pub async fn store(state: &AppState, face: &FaceImage) -> ApiResult<()> {
-    let staged = state
-        .config
-        .uploads_dir()
-        .join(format!("{}.face-{}", face.hash, new_id()));
-    tokio::fs::write(&staged, &face.bytes)
-        .await
-        .map_err(ApiError::internal)?;
-    let stored = crate::replication::store_upload(state, &face.hash, &staged).await;
-    let _ = tokio::fs::remove_file(&staged).await;
-    stored?;
+    let bytes = bytes::Bytes::copy_from_slice(&face.bytes);
+    crate::replication::store_bytes(state, &face.hash, bytes).await?;
     sqlx::query(
         "INSERT INTO media_objects (hash, size, media_type, created_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",

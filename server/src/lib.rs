@@ -102,6 +102,19 @@ impl AppState {
             .map_err(StartError::Config)?;
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(config.uploads_dir())?;
+        // Uploads in progress are photos not yet sealed, and the database holds personal
+        // data sealed but logins and hashes in the clear: only the server's user reads them.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for dir in [config.data_dir.clone(), config.uploads_dir()] {
+                let private = std::fs::Permissions::from_mode(0o700);
+                if let Err(e) = std::fs::set_permissions(&dir, private) {
+                    tracing::warn!(dir = %dir.display(), error = %e,
+                        "could not make the folder private to the server's user");
+                }
+            }
+        }
         let db = Db::connect(&config.database_url()).await?;
         let sites = replication::Sites::open(&config).await?;
         clean_staging(&config.uploads_dir());

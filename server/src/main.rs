@@ -152,10 +152,7 @@ async fn account_state(config: Config, command: AccountCommand) -> anyhow::Resul
         }
         AccountCommand::Add { .. } => unreachable!("handled by the caller"),
     };
-    anyhow::ensure!(
-        !reason.trim().is_empty(),
-        "give a reason with --reason; it is kept in the audit trail"
-    );
+    let reason = audit::reason(reason, 1).context("--reason")?.to_owned();
     let state = AppState::start(config).await?;
     let id = auth::account_id_of(&state, login).await?;
     match command {
@@ -165,7 +162,7 @@ async fn account_state(config: Config, command: AccountCommand) -> anyhow::Resul
     }
     let event = Event::anonymous(action, Outcome::Ok)
         .object(format!("account:{id}"))
-        .detail(serde_json::json!({ "reason": reason.trim(), "by": "command line" }));
+        .detail(serde_json::json!({ "reason": reason, "by": "command line" }));
     audit::record(&state, event).await?;
     println!("{action}: {id}");
     Ok(())

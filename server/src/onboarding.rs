@@ -806,10 +806,7 @@ pub async fn reveal(
             return Err(ApiError::bad_request("unknown_field", message));
         }
     };
-    if reason.trim().chars().count() < 5 {
-        let message = "say why the plaintext is needed; the reason is kept in the audit trail";
-        return Err(ApiError::bad_request("reason_required", message));
-    }
+    crate::audit::reason(reason, 5)?;
     if column == "face_image" {
         let plain = crate::face::reveal(state, id).await?;
         let event = Event::by(caller, "reveal", Outcome::Ok)
@@ -842,10 +839,7 @@ pub async fn decide(
     reason: &str,
 ) -> ApiResult<Reviewed> {
     caller.require(Permission::ReviewApplications)?;
-    if reason.trim().is_empty() {
-        let message = "give a reason; the applicant is told it and it is audited";
-        return Err(ApiError::bad_request("reason_required", message));
-    }
+    crate::audit::reason(reason, 1)?;
     let mut tx = state.db.begin_write().await?;
     let row = sqlx::query("SELECT * FROM worker_applications WHERE id = $1")
         .bind(id)

@@ -479,6 +479,37 @@ pub async fn scrub(state: &AppState, progress: impl Fn(usize, usize)) -> ApiResu
 /// Writes a finished upload durably: at the primary, or — when the primary cannot take it —
 /// at the first other site that can. Every site still without a copy gets a queued job, so
 /// the primary catches up once it is back.
+/// Stores bytes held in memory (an archive, a document, a face image) at the first site
+/// that takes them and queues copies for the others, as [`store_upload`] does for a file —
+/// without ever writing them to disk unsealed.
+pub async fn store_bytes(state: &AppState, hash: &ContentHash, bytes: Bytes) -> ApiResult<()> {
+    if matches!(state.sites.primary().contains(hash).await, Ok(true)) {
+        for site in state.sites.replicas() {
+            ensure_job(state, hash, site.name()).await?;
+        }
+        return Ok(());
+    }
+    for (index, store) in state.sites.stores.iter().enumerate() {
+        if let Err(e) = store.put(hash, bytes.clone()).await {
+            tracing::warn!(%hash, site = store.name(), error = %e, "site could not take a blob");
+            continue;
+        }
+        mark_stored(state, hash, store.name()).await?;
+        for (other, site) in state.sites.stores.iter().enumerate() {
+            if other != index {
+                queue(state, hash, site.name()).await?;
+            }
+        }
+        return Ok(());
+    }
+    let message = "no media site can take this right now; try again shortly";
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        message,
+    ))
+}
+
 pub async fn store_upload(state: &AppState, hash: &ContentHash, path: &Path) -> ApiResult<()> {
     if matches!(state.sites.primary().contains(hash).await, Ok(true)) {
         // Stored before (perhaps by a process that stopped before queueing the copies):

@@ -134,3 +134,93 @@ fn suspensions_are_not_repeated_and_lost_second_factors_are_reset_by_another_adm
     assert_eq!(record["detail"]["reason"], "phone lost, identity checked");
     assert_eq!(record["object"], format!("account:{enterprise}"));
 }
+
+#[test]
+fn a_suspended_organisation_stops_its_staff_and_the_last_administrator_stays() {
+    let server = TestServer::start();
+    let scene = server.scene("org", &AREZZO);
+    let admin = &scene.operator;
+
+    // The enterprise's clerk works until the organisation's account is suspended.
+    let staff = json!({
+        "login": "org-clerk", "password": password_of("org-clerk"), "display_name": "clerk",
+    });
+    assert_eq!(scene.enterprise.post("/enterprise/staff", staff).0, 200);
+    server.set_up_second_factor("org-clerk");
+    let clerk = server.client("org-clerk");
+    assert_eq!(clerk.get("/orders").0, 200);
+    let (_, me) = scene.enterprise.get("/me");
+    let organisation = me["organisation_id"].as_str().unwrap();
+    let reason = json!({ "reason": "fraud investigation of the enterprise" });
+    let (status, body) = admin.post(&format!("/accounts/{organisation}/suspend"), reason);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(clerk.get("/orders").0, 401);
+    assert_eq!(clerk.post("/tasks", support::task_body(&AREZZO)).0, 401);
+
+    // The only administrator cannot be suspended, by anyone; a worker has no second factor
+    // to reset; a reason must say something and fit the trail.
+    let (_, me) = admin.get("/me");
+    let own = me["account_id"].as_str().unwrap().to_owned();
+    server.add_operator(
+        "second-admin",
+        &[flexwork_server::auth::Team::Administrator],
+    );
+    let second = server.client("second-admin");
+    let (status, refused) = second.post(
+        &format!("/accounts/{own}/suspend"),
+        json!({ "reason": "testing the last administrator" }),
+    );
+    assert_eq!(status, 200, "{refused}");
+    let (_, me) = second.get("/me");
+    let second_id = me["account_id"].as_str().unwrap().to_owned();
+    server.add_operator("third-admin", &[flexwork_server::auth::Team::Administrator]);
+    let third = server.client("third-admin");
+    let (status, refused) = third.post(
+        &format!("/accounts/{second_id}/suspend"),
+        json!({ "reason": "leaves only one" }),
+    );
+    assert_eq!(status, 200, "{refused}");
+    let (_, me) = third.get("/me");
+    let third_id = me["account_id"].as_str().unwrap().to_owned();
+    // third-admin is now the only active administrator; only another one could suspend it,
+    // and the command line is refused too.
+    let state = server.state();
+    let last = server.block_on(flexwork_server::auth::set_suspended(state, &third_id, true));
+    assert_eq!(last.unwrap_err().code, "last_administrator");
+
+    let worker = server.block_on(flexwork_server::auth::account_id_of(state, "wang-org"));
+    let reset = format!("/accounts/{}/second-factor/reset", worker.unwrap());
+    let (status, refused) = third.post(&reset, json!({ "reason": "phone lost" }));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("no_second_factor"))
+    );
+    for (reason, code) in [
+        ("\u{200b}", "reason_required"),
+        (&*"r".repeat(2_001), "reason_too_long"),
+    ] {
+        let (status, refused) = third.post(&reset, json!({ "reason": reason }));
+        assert_eq!((status, refused["code"].as_str()), (400, Some(code)));
+    }
+}
+
+#[test]
+fn a_nul_character_is_bad_input_on_every_backend() {
+    let server = TestServer::start();
+    let http = reqwest::blocking::Client::new();
+    let response = http
+        .post(format!("{}/api/v1/sessions", server.url()))
+        .json(&json!({ "login": "someone\u{0}", "password": "whatever-123" }))
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap();
+    assert!(matches!(status, 400 | 401), "{status} {body}");
+    assert!(body["code"].is_string());
+    assert_eq!(
+        reqwest::blocking::get(format!("{}/healthz", server.url()))
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -94,6 +94,15 @@ fn call(client: &Client, method: &Method, path: &str, body: Body) -> (u16, Value
     )
 }
 
+/// Whether a concrete path fits a documented template such as `/orders/{id}`.
+fn matches_template(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+}
+
 fn with(names: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
     names.iter().chain(more).copied().collect()
 }
@@ -133,6 +142,39 @@ fn every_endpoint_refuses_everyone_the_table_does_not_name() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Every operation the server documents as needing a token is in the table, except those
+    // acting only on the caller's own account.
+    let own_account = [
+        "/sessions",
+        "/me",
+        "/me/totp",
+        "/me/totp/confirm",
+        "/me/password",
+    ];
+    let document: Value = reqwest::blocking::get(format!("{}/api/v1/openapi.json", server.url()))
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut checked = 0;
+    for (template, operations) in document["paths"].as_object().unwrap() {
+        let template = template.trim_start_matches("/api/v1");
+        for (method, operation) in operations.as_object().unwrap() {
+            if operation.get("security").is_none() || own_account.contains(&template) {
+                continue;
+            }
+            let covered = rows.iter().any(|row| {
+                row.method.as_str().eq_ignore_ascii_case(method)
+                    && matches_template(template, row.path.split('?').next().unwrap())
+            });
+            assert!(covered, "{method} {template} is not in the matrix");
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= rows.len() - 1,
+        "only {checked} documented operations checked"
+    );
     assert!(refused > 250, "only {refused} cross calls were tried");
 
     // Lists answer only what is the caller's own.
@@ -437,6 +479,12 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
         row(
             Method::POST,
             format!("/accounts/{}/reinstate", f.victim),
+            vec!["administrator"],
+            json_body(reason.clone()),
+        ),
+        row(
+            Method::POST,
+            format!("/accounts/{}/second-factor/reset", f.victim_operator),
             vec!["administrator"],
             json_body(reason.clone()),
         ),

@@ -721,6 +721,9 @@ pub async fn add_staff(
     JsonBody(body): JsonBody<NewStaff>,
 ) -> ApiResult<Json<Created>> {
     caller.require(Permission::ManageStaff)?;
+    // A new login answers whether it is taken: limited per organisation like applications.
+    let source = format!("staff:{}", caller.organisation_id);
+    auth::throttle_application(&state, Some(&source)).await?;
     let account = NewAccount {
         login: body.login,
         password: body.password,
@@ -799,10 +802,5 @@ pub async fn list_staff(
 }
 
 fn required(reason: &str) -> ApiResult<&str> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        let message = "give a reason; it is kept in the audit trail";
-        return Err(ApiError::bad_request("reason_required", message));
-    }
-    Ok(reason)
+    audit::reason(reason, 1)
 }

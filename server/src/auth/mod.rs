@@ -527,6 +527,10 @@ pub(crate) async fn revoke_all(state: &AppState, account_id: &str) -> ApiResult<
 /// (`409 already_suspended` / `not_suspended`) when the account is already so, so the audit
 /// trail holds one suspension per suspension.
 pub async fn set_suspended(state: &AppState, account_id: &str, suspended: bool) -> ApiResult<()> {
+    if suspended && is_last_administrator(state, account_id).await? {
+        let message = "this is the last active administrator; make another one first";
+        return Err(ApiError::conflict("last_administrator", message));
+    }
     let changed =
         sqlx::query("UPDATE accounts SET suspended = $1 WHERE id = $2 AND suspended = $3")
             .bind(i64::from(suspended))
@@ -559,19 +563,50 @@ pub async fn set_suspended(state: &AppState, account_id: &str, suspended: bool) 
 pub async fn reset_second_factor(state: &AppState, account_id: &str) -> ApiResult<()> {
     let changed = sqlx::query(
         "UPDATE accounts SET totp_enabled = 0, totp_secret = NULL, totp_last_step = 0 \
-         WHERE id = $1",
+         WHERE id = $1 AND totp_enabled = 1",
     )
     .bind(account_id)
     .execute(&state.db.pool)
     .await?;
     if changed.rows_affected() == 0 {
-        return Err(ApiError::not_found("account"));
+        let exists = sqlx::query("SELECT 1 AS hit FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+        return Err(match exists {
+            None => ApiError::not_found("account"),
+            Some(_) => ApiError::conflict(
+                "no_second_factor",
+                "this account has no second factor set up; nothing to reset",
+            ),
+        });
     }
     sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
         .bind(account_id)
         .execute(&state.db.pool)
         .await?;
     revoke_all(state, account_id).await
+}
+
+/// Whether the account is an active administrator and no other active one exists.
+async fn is_last_administrator(state: &AppState, account_id: &str) -> ApiResult<bool> {
+    let rows =
+        sqlx::query("SELECT id, duties FROM accounts WHERE role = 'operator' AND suspended = 0")
+            .fetch_all(&state.db.pool)
+            .await?;
+    let mut target = false;
+    let mut others = 0;
+    for row in rows {
+        let duties = Duties::parse(Role::Operator, &row.try_get::<String, _>("duties")?)?;
+        if duties.teams.contains(&Team::Administrator) {
+            if row.try_get::<String, _>("id")? == account_id {
+                target = true;
+            } else {
+                others += 1;
+            }
+        }
+    }
+    Ok(target && others == 0)
 }
 
 /// The id of the account with this login (compared without regard to case).
@@ -628,7 +663,9 @@ async fn caller_for_token(state: &AppState, token: &str) -> ApiResult<Caller> {
     let row = sqlx::query(
         "SELECT a.id, a.role, a.duties, a.organisation_id, t.scope \
          FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
-         WHERE t.token_hash = $1 AND t.expires_at > $2 AND a.suspended = 0",
+         WHERE t.token_hash = $1 AND t.expires_at > $2 AND a.suspended = 0 \
+         AND NOT EXISTS (SELECT 1 FROM accounts o \
+                         WHERE o.id = a.organisation_id AND o.suspended = 1)",
     )
     .bind(token_hash(token))
     .bind(now_ms())
