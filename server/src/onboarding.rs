@@ -851,6 +851,9 @@ pub async fn decide(
         let message = format!("the application is already {current}");
         return Err(ApiError::conflict("already_decided", message));
     }
+    if approve {
+        refuse_unverified(&row)?;
+    }
     let account_id = if approve {
         let account_id = new_id();
         let name: String = row.try_get("name_sealed")?;
@@ -907,6 +910,26 @@ pub async fn decide(
         .fetch_one(&state.db.pool)
         .await?;
     masked(state, &row).await
+}
+
+/// Nobody is admitted before the real-name check has answered, nor after it found a
+/// mismatch (5.1.1 d, 5.1.4): approval waits for the answer; a mismatch is rejected or applied
+/// again.
+fn refuse_unverified(row: &sqlx::any::AnyRow) -> ApiResult<()> {
+    let automated: String = row.try_get("automated")?;
+    let automated: Automated = serde_json::from_str(&automated).map_err(ApiError::internal)?;
+    let verdict = automated.real_name_verification.as_str();
+    if verdict.starts_with("pending") {
+        let message = "the real-name check has not answered yet; approve once the queue shows \
+                       its result";
+        return Err(ApiError::conflict("real_name_pending", message));
+    }
+    if verdict.starts_with("mismatch") {
+        let message = "the real-name check found a mismatch; reject the application, or ask \
+                       the applicant to apply again with the right details";
+        return Err(ApiError::conflict("real_name_mismatch", message));
+    }
+    Ok(())
 }
 
 pub(crate) fn to_json(value: &impl Serialize) -> ApiResult<String> {

@@ -12,6 +12,10 @@ use support::{AREZZO, Client, TestServer, password_of};
 const ID_NUMBER: &str = "34052419800101001X";
 
 fn apply(server: &TestServer) -> String {
+    apply_with(server, "archived-worker", ID_NUMBER)
+}
+
+fn apply_with(server: &TestServer, login: &str, id_number: &str) -> String {
     let public = Client {
         http: reqwest::blocking::Client::new(),
         base: server.url(),
@@ -20,8 +24,8 @@ fn apply(server: &TestServer) -> String {
     let (_, notice) = public.get("/privacy/notice");
     let (_, declaration) = public.get("/onboarding/declaration");
     let body = json!({
-        "login": "archived-worker", "password": password_of("archived-worker"),
-        "name": "王小明", "id_number": ID_NUMBER, "bank_card": "6228480402564890018",
+        "login": login, "password": password_of(login),
+        "name": "王小明", "id_number": id_number, "bank_card": "6228480402564890018",
         "phone": "13812345678", "trade": "shop-front photography",
         "declarations": {
             "not_manager_of_hiring_enterprise": true, "not_civil_servant": true,
@@ -62,6 +66,7 @@ fn a_decided_application_is_archived_sealed_read_back_with_a_reason_and_kept_two
     let (_, none) = reviewer.get(&format!("/archives?subject={subject}"));
     assert_eq!(none, json!([]));
     let decide = format!("/onboarding/workers/{id}/decision");
+    support::wait_real_name(reviewer, &id);
     let (status, decided) =
         reviewer.post(&decide, json!({ "decision": "approve", "reason": "ok" }));
     assert_eq!(status, 200, "{decided}");
@@ -147,4 +152,33 @@ fn a_decided_application_is_archived_sealed_read_back_with_a_reason_and_kept_two
     assert_eq!(again.unwrap(), 0);
     let (_, archives) = reviewer.get(&format!("/archives?subject={subject}"));
     assert_eq!(archives.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn nobody_is_admitted_before_the_real_name_check_answers_or_after_it_mismatches() {
+    let server = TestServer::start_with(|c| c.realname.sandbox.latency_ms = (1_500, 1_500));
+    let scene = server.scene("mismatch", &AREZZO);
+    let reviewer = &scene.operator;
+    // Sequence digits 999: the sandbox's documented identity whose name does not match.
+    let id = apply_with(&server, "not-the-person", "340524198001019997");
+    let decide = format!("/onboarding/workers/{id}/decision");
+    let approve = json!({ "decision": "approve", "reason": "looks fine" });
+    let (status, early) = reviewer.post(&decide, approve.clone());
+    assert_eq!(
+        (status, early["code"].as_str()),
+        (409, Some("real_name_pending"))
+    );
+    let verdict = support::wait_real_name(reviewer, &id);
+    assert!(verdict.starts_with("mismatch"), "{verdict}");
+    let (status, refused) = reviewer.post(&decide, approve);
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("real_name_mismatch"))
+    );
+    let reject = json!({ "decision": "reject", "reason": "name does not match the ID" });
+    let (status, rejected) = reviewer.post(&decide, reject);
+    assert_eq!(
+        (status, rejected["state"].as_str()),
+        (200, Some("rejected"))
+    );
 }

@@ -388,6 +388,7 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
     let victim_operator = server.add_operator("spare-operator", &[Team::Support]);
     let worker_application = apply_as_worker(server, "applicant");
     let archived = apply_as_worker(server, "archived-applicant");
+    support::wait_real_name(&a.operator, &archived);
     let decision = json!({ "decision": "approve", "reason": "documents match" });
     let (status, decided) = a.operator.post(
         &format!("/onboarding/workers/{archived}/decision"),

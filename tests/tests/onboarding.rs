@@ -208,10 +208,21 @@ fn a_reviewer_sees_it_masked_reveals_with_a_reason_approves_and_nothing_leaks() 
     let (status, revealed) = operator.post(&reveal, json!({ "field": "id_number", "reason": why }));
     assert_eq!((status, revealed["value"].as_str()), (200, Some(ID_NUMBER)));
 
-    // 4. Approval creates the worker's account; a second decision is refused.
+    // 4. Approval waits for the real-name check; then it creates the worker's account, and a
+    //    second decision is refused.
     let decide = format!("/onboarding/workers/{id}/decision");
     let approve = json!({ "decision": "approve", "reason": "documents match" });
-    let (status, approved) = operator.post(&decide, approve.clone());
+    let (status, early) = operator.post(&decide, approve.clone());
+    if status == 409 {
+        assert_eq!(early["code"], "real_name_pending", "{early}");
+    }
+    let verdict = support::wait_real_name(operator, id);
+    assert!(verdict.starts_with("match"), "{verdict}");
+    let (status, approved) = if status == 200 {
+        (status, early)
+    } else {
+        operator.post(&decide, approve.clone())
+    };
     assert_eq!(
         (status, approved["state"].as_str()),
         (200, Some("approved")),
@@ -373,6 +384,7 @@ fn an_enterprise_applies_with_its_documents_and_its_managers_cannot_work_for_it(
         applied["id"].as_str().unwrap()
     );
     let admit = json!({ "decision": "approve", "reason": "may work for other enterprises" });
+    support::wait_real_name(operator, applied["id"].as_str().unwrap());
     assert_eq!(operator.post(&worker_decision, admit).0, 200);
     server.set_up_second_factor("lotus-trading");
     let lotus = server.client("lotus-trading");

@@ -19,6 +19,36 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 /// The shared fixtures of real photos and tracks.
+/// Waits until the real-name check of a pending worker application has answered, as a
+/// reviewer watching the queue would, and returns its result.
+pub fn wait_real_name(reviewer: &Client, application_id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, queue) = reviewer.get("/onboarding/workers?state=pending");
+        assert_eq!(status, 200, "{queue}");
+        let verdict = queue
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == application_id)
+            .map(|a| {
+                a["automated"]["real_name_verification"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .expect("the application is pending");
+        if !verdict.starts_with("pending") {
+            return verdict;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no real-name answer for {application_id}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/fixtures")
