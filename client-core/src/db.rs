@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::ClientError;
 
 /// Schema steps; step `i` moves the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE device (
@@ -65,6 +65,22 @@ CREATE TABLE items (
 );
 CREATE INDEX items_by_order ON items (order_id, seq);
 CREATE INDEX items_by_hash ON items (hash);
+";
+
+/// The device key replaces the bearer token: the sign-in keeps the server's device id and
+/// the private key (until the apps keep it in the OS keystore), and a token stored by an
+/// older version is dropped, since the server no longer takes it for sync.
+const SCHEMA_V2: &str = "
+CREATE TABLE credential (
+    singleton     INTEGER PRIMARY KEY CHECK (singleton = 1),
+    server_url    TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    device_id     TEXT NOT NULL,
+    private_key   BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+DROP TABLE session;
 ";
 
 /// Opens (creating if needed) the store database and brings its schema up to date.

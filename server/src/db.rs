@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "",
         "",
     ),
+    (10, include_str!("../migrations/0010_devices.sql"), "", ""),
 ];
 
 /// Which database the pool talks to.

@@ -91,8 +91,8 @@ pub struct NewToken {
     pub token: String,
 }
 
-/// `POST /me/password`: changes the caller's password; every token of the account is revoked
-/// and a new one returned.
+/// `POST /me/password`: changes the caller's password; every token and registered phone of
+/// the account is revoked and a new token returned.
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,6 +127,8 @@ pub async fn change_password(
         .bind(&caller.account_id)
         .execute(&state.db.pool)
         .await?;
+    let reason = "password_changed";
+    auth::device::revoke_all(&state, &caller.account_id, reason, Some(&caller)).await?;
     auth::revoke_all(&state, &caller.account_id).await?;
     sqlx::query("DELETE FROM login_failures WHERE login_key = $1")
         .bind(&key)
@@ -188,6 +190,7 @@ async fn set_suspended(
         return Err(ApiError::not_found("account"));
     }
     if suspended {
+        auth::device::revoke_all(state, id, "account_suspended", Some(caller)).await?;
         auth::revoke_all(state, id).await?;
     }
     let action = if suspended {

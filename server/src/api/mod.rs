@@ -2,6 +2,7 @@
 //! every error is an [`ErrorBody`](flexwork_sync::ErrorBody) with a stable code.
 
 pub mod accounts;
+pub mod devices;
 pub mod media;
 pub mod onboarding;
 pub mod orders;
@@ -29,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .route("/me/totp", post(accounts::totp_setup))
         .route("/me/totp/confirm", post(accounts::totp_confirm))
         .route("/me/password", post(accounts::change_password))
+        .route("/devices", post(devices::register).get(devices::list))
+        .route("/devices/{id}", axum::routing::delete(devices::revoke))
         .route("/accounts", post(accounts::create))
         .route("/accounts/{id}/suspend", post(accounts::suspend))
         .route("/accounts/{id}/reinstate", post(accounts::reinstate))
@@ -73,7 +76,11 @@ pub fn router(state: AppState) -> Router {
         .route("/media/{hash}/copies", get(media::copies))
         .route("/drills/status", get(media::drill_status))
         .route("/media/{hash}", put(media::upload).get(media::download))
-        .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::device::authenticate,
+        ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -11,6 +11,8 @@
 //! database does not let anyone act as a user. Tokens are revoked at sign-out, at a password
 //! change and when the account is suspended. Each request's token becomes a [`Caller`]
 //! (account id and role), which every handler checks against the object it touches.
+//! Workers' phones sign their requests with a registered device key instead ([`device`]);
+//! such a request yields the same [`Caller`].
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -26,6 +28,7 @@ use crate::audit::{self, Event, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, new_id, now_ms};
 
+pub mod device;
 pub mod totp;
 
 /// What an account may do.
@@ -480,8 +483,10 @@ pub(crate) async fn issue_token(
     Ok(token)
 }
 
-/// Revokes every token of an account (password change, suspension, new second factor).
+/// Revokes every token and every registered phone of an account (password change,
+/// suspension, new second factor).
 pub(crate) async fn revoke_all(state: &AppState, account_id: &str) -> ApiResult<()> {
+    device::revoke_all(state, account_id, "sessions_revoked", None).await?;
     sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
         .bind(account_id)
         .execute(&state.db.pool)
@@ -547,6 +552,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        // A phone's request signed with its device key, verified by `device::authenticate`.
+        if let Some(caller) = device::signed_caller(parts)? {
+            return Ok(caller);
+        }
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let caller = caller_for_token(state, token).await?;
         // Inside the nested API router the path has lost its `/api/v1` prefix.
@@ -554,6 +563,7 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<axum::extract::OriginalUri>()
             .map_or_else(|| parts.uri.path().to_owned(), |o| o.0.path().to_owned());
+        device::refuse_worker_bearer(&caller, &path)?;
         if caller.setup_only && !allowed_during_setup(&path) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
