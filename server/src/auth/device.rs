@@ -67,21 +67,28 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let limit = state
-        .config
-        .limits
-        .max_sync_body_bytes
-        .max(crate::api::MAX_CHUNK_BYTES);
-    // The body is part of what is signed, so it is read before the handler runs; the
-    // handlers of signed calls read their whole body anyway.
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        let message = "the request body is larger than this endpoint accepts: media go in \
-                       chunks of at most 8 MiB, sync requests within the server's limit";
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
-            .into_response();
+    let checked = async {
+        // What needs no body is checked first, so nobody makes the server read large
+        // bodies for requests it would refuse anyway.
+        let claim = claim(&state, &parts).await?;
+        let limit = if original_uri(&parts).path() == "/api/v1/sync" {
+            state.config.limits.max_sync_body_bytes
+        } else {
+            crate::api::MAX_CHUNK_BYTES
+        };
+        // The body is part of what is signed, so it is read before the handler runs; the
+        // handlers of signed calls read their whole body anyway.
+        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+            let message = "the request body is larger than this endpoint accepts: media go \
+                           in chunks of at most 8 MiB, sync requests within the server's limit";
+            let error = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message);
+            return Err(error.into());
+        };
+        let signed = verify(&state, &parts, claim, &bytes).await?;
+        Ok::<_, Refusal>((signed, bytes))
     };
-    match verify(&state, &parts, &bytes).await {
-        Ok(signed) => {
+    match checked.await {
+        Ok((signed, bytes)) => {
             parts.extensions.insert(signed);
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
@@ -105,7 +112,9 @@ pub(crate) fn signed_caller(parts: &Parts) -> ApiResult<Option<Caller>> {
         return Ok(Some(signed.caller.clone()));
     }
     if parts.headers.contains_key(HEADER_DEVICE) {
-        return Err(signature_invalid("this endpoint does not take device signatures"));
+        return Err(signature_invalid(
+            "this endpoint does not take device signatures",
+        ));
     }
     Ok(None)
 }
@@ -140,12 +149,23 @@ impl From<ApiError> for Refusal {
     }
 }
 
-async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<SignedBy, Refusal> {
+/// What a signed request's headers claim, checked as far as it can be without the body.
+struct Claim {
+    device_id: String,
+    timestamp_ms: i64,
+    nonce: String,
+    signature: Signature,
+    row: sqlx::any::AnyRow,
+}
+
+async fn claim(state: &AppState, parts: &Parts) -> Result<Claim, Refusal> {
     let headers = &parts.headers;
     let device_id = header(headers, HEADER_DEVICE)?;
     if device_id.is_empty()
         || device_id.len() > 64
-        || !device_id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        || !device_id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'-')
     {
         return Err(signature_invalid("the device id header is malformed").into());
     }
@@ -185,6 +205,39 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<SignedBy
         )
         .into());
     };
+    Ok(Claim {
+        device_id: device_id.to_owned(),
+        timestamp_ms,
+        nonce: nonce.to_owned(),
+        signature,
+        row,
+    })
+}
+
+/// The full URI of the request: inside the nested API router the path lost its prefix.
+fn original_uri(parts: &Parts) -> &axum::http::Uri {
+    parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0)
+}
+
+async fn verify(
+    state: &AppState,
+    parts: &Parts,
+    claim: Claim,
+    body: &[u8],
+) -> Result<SignedBy, Refusal> {
+    let Claim {
+        device_id,
+        timestamp_ms,
+        nonce,
+        signature,
+        row,
+    } = claim;
+    let (device_id, nonce) = (device_id.as_str(), nonce.as_str());
+    let now = now_ms();
+    let headers = &parts.headers;
     let caller = super::caller_from_row(&row, false)?;
     let address = client_address(parts);
     let refused = |reason: &'static str| {
@@ -196,10 +249,7 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<SignedBy
 
     let key: String = row.try_get("public_key").map_err(ApiError::from)?;
     let key = decode_public_key(&key).ok_or_else(|| ApiError::internal("stored device key"))?;
-    let path = parts
-        .extensions
-        .get::<axum::extract::OriginalUri>()
-        .map_or(&parts.uri, |original| &original.0);
+    let path = original_uri(parts);
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("\u{fffd}"))
@@ -318,7 +368,11 @@ fn decode_public_key(text: &str) -> Option<VerifyingKey> {
 }
 
 fn signature_invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "device_signature_invalid", message)
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "device_signature_invalid",
+        message,
+    )
 }
 
 fn clock_skew(skew_ms: i64) -> ApiError {
@@ -461,7 +515,10 @@ pub async fn list(
     rows.iter()
         .map(|row| {
             let id: String = row.try_get("id")?;
-            let time = |column: &str| row.try_get::<Option<i64>, _>(column).map(|t| t.map(rfc3339));
+            let time = |column: &str| {
+                row.try_get::<Option<i64>, _>(column)
+                    .map(|t| t.map(rfc3339))
+            };
             Ok(DeviceInfo {
                 current: current == Some(id.as_str()),
                 device_id: id,
@@ -566,8 +623,16 @@ mod tests {
 
     #[test]
     fn skew_messages_say_which_way_in_whole_minutes() {
-        assert!(clock_skew(6 * 60_000).message.contains("6 minutes ahead of"));
-        assert!(clock_skew(-(5 * 60_000 + 1)).message.contains("6 minutes behind"));
+        assert!(
+            clock_skew(6 * 60_000)
+                .message
+                .contains("6 minutes ahead of")
+        );
+        assert!(
+            clock_skew(-(5 * 60_000 + 1))
+                .message
+                .contains("6 minutes behind")
+        );
     }
 
     #[test]
