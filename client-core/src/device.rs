@@ -101,7 +101,8 @@ impl Device {
     /// key, registers its public half under `name` with that password session (which the
     /// server then revokes) and keeps the key and the device id for every later call. The
     /// password and the session's token are not kept. An earlier registration of the same
-    /// account on the same server is replaced (the server revokes it).
+    /// account on the same server is replaced (the server revokes it); one of another
+    /// account is revoked with its own key first, when the server can be reached.
     pub fn login_named(
         &mut self,
         server_url: &str,
@@ -126,9 +127,21 @@ impl Device {
             return Err(ClientError::invalid(message));
         }
 
-        let earlier = session::load(&self.conn)?.filter(|s| {
+        let earlier = session::load(&self.conn)?;
+        let same_account = |s: &Session| {
             s.info.server_url == server_url && s.info.account_id == response.account_id
-        });
+        };
+        if let Some(other) = earlier.as_ref().filter(|s| !same_account(s)) {
+            // Another account's registration on this phone: revoke it while its key is here
+            // (best effort: offline, it stays until that worker revokes it from the list).
+            let transport = HttpTransport::new(
+                &other.info.server_url,
+                &other.info.registered_device_id,
+                other.key.clone(),
+            )?;
+            let _ = transport.revoke_device(&other.info.registered_device_id);
+        }
+        let earlier = earlier.filter(same_account);
         let key = DeviceKey::generate();
         let registration = DeviceRegistration {
             public_key: key.public_key(),
@@ -222,8 +235,9 @@ impl Device {
         Ok(())
     }
 
-    /// Signs out: the server revokes this phone's registration (when it can be reached) and
-    /// the key is deleted from the store.
+    /// Signs out: the server revokes this phone's registration and the key is deleted from
+    /// the store. The key is deleted also when the server cannot be reached (the error says
+    /// so); the registration then stays in the worker's list until revoked there.
     pub fn logout(&mut self) -> Result<(), ClientError> {
         let Some(session) = session::load(&self.conn)? else {
             return Ok(());
