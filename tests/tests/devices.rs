@@ -355,6 +355,10 @@ fn captured_requests_cannot_be_replayed_altered_or_sent_late() {
             .unwrap();
         assert!((server_time - now_ms()).abs() < 60_000);
     }
+    let mut extreme = fresh();
+    extreme[1].1 = i64::MIN.to_string();
+    let answer = sync(&server, &body, &extreme);
+    assert_eq!((answer.status, answer.code()), (401, "device_clock_skew"));
 
     // 5. A device nobody registered is unknown; the server keeps serving the real one.
     let stranger = DeviceCredential {

@@ -182,7 +182,7 @@ async fn claim(state: &AppState, parts: &Parts) -> Result<Claim, Refusal> {
 
     let now = now_ms();
     let skew = timestamp_ms.saturating_sub(now);
-    if skew.abs() > MAX_CLOCK_SKEW_MS {
+    if skew.unsigned_abs() > MAX_CLOCK_SKEW_MS.unsigned_abs() {
         return Err(Refusal {
             error: clock_skew(skew),
             server_time: Some(now),
@@ -376,7 +376,7 @@ fn signature_invalid(message: impl Into<String>) -> ApiError {
 }
 
 fn clock_skew(skew_ms: i64) -> ApiError {
-    let minutes = (skew_ms.abs() + 59_999) / 60_000;
+    let minutes = skew_ms.unsigned_abs().div_ceil(60_000);
     let direction = if skew_ms > 0 { "ahead of" } else { "behind" };
     let message = format!(
         "this phone's clock is about {minutes} minutes {direction} the server's; turn on \
@@ -623,6 +623,7 @@ mod tests {
 
     #[test]
     fn skew_messages_say_which_way_in_whole_minutes() {
+        assert!(clock_skew(i64::MIN).message.contains("behind"));
         assert!(
             clock_skew(6 * 60_000)
                 .message
