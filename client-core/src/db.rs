@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::ClientError;
 
 /// Schema steps; step `i` moves the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE device (
@@ -67,12 +67,28 @@ CREATE INDEX items_by_order ON items (order_id, seq);
 CREATE INDEX items_by_hash ON items (hash);
 ";
 
+/// The device key replaces the bearer token: the sign-in keeps the server's device id and
+/// the private key (until the apps keep it in the OS keystore), and a token stored by an
+/// older version is dropped, since the server no longer takes it for sync.
+const SCHEMA_V2: &str = "
+CREATE TABLE credential (
+    singleton     INTEGER PRIMARY KEY CHECK (singleton = 1),
+    server_url    TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    device_id     TEXT NOT NULL,
+    private_key   BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+DROP TABLE session;
+";
+
 /// Worker applications signed on the device (see `onboarding.rs`). `request` holds the whole
 /// application as it will be sent — the applicant's name, ID number, bank card, phone, password,
 /// signature and face image — only while it waits to be sent; it is erased (overwritten, with
 /// `secure_delete`) once the server took or refused it. What stays is what the app shows:
 /// the login, the masked name, what was signed and when, and the server's answer.
-const SCHEMA_V2: &str = "
+const SCHEMA_V3: &str = "
 CREATE TABLE onboarding_terms (
     server_url         TEXT PRIMARY KEY,
     declaration_text   TEXT NOT NULL,

@@ -1,8 +1,9 @@
-//! The device store: opening it, its identity, the session and reading what it holds.
+//! The device store: opening it, its identity, the sign-in and reading what it holds.
 
 use std::path::{Path, PathBuf};
 
 use automerge::ActorId;
+use flexwork_sync::device_auth::{DeviceInfo, DeviceRegistration, RequestToSign};
 use flexwork_sync::{Evidence, FindingRecord, LoginRequest, MessageLimits, OrderSummary};
 use rusqlite::{Connection, TransactionBehavior};
 use uuid::Uuid;
@@ -11,7 +12,8 @@ use crate::blobs::BlobStore;
 use crate::cache::{DEFAULT_DOC_CACHE_DOCS, DocCache};
 use crate::db::{self, now_ms};
 use crate::session::{self, Session, SessionInfo};
-use crate::transport::HttpTransport;
+use crate::signing::{DeviceKey, SignedHeaders, new_nonce};
+use crate::transport::{HttpTransport, TransportError};
 use crate::{ClientError, EvidenceItem, Order, docs, items, orders};
 
 /// Default size of one media upload chunk: 256 KiB.
@@ -82,13 +84,33 @@ impl Device {
         self.docs.set_capacity(documents);
     }
 
-    /// Logs in at `server_url` over HTTP and stores the session for later syncs.
+    /// Signs in at `server_url` over HTTP once and registers this phone: see
+    /// [`Device::login_named`]; the device's name is `phone` and the start of its
+    /// installation id.
     pub fn login(
         &mut self,
         server_url: &str,
         login: &str,
         password: &str,
     ) -> Result<SessionInfo, ClientError> {
+        let name = format!("phone {}", &self.device_id[..8]);
+        self.login_named(server_url, login, password, &name)
+    }
+
+    /// Signs in at `server_url` with the worker's login and password, makes a new device
+    /// key, registers its public half under `name` with that password session (which the
+    /// server then revokes) and keeps the key and the device id for every later call. The
+    /// password and the session's token are not kept. An earlier registration of the same
+    /// account on the same server is replaced (the server revokes it); one of another
+    /// account is revoked with its own key first, when the server can be reached.
+    pub fn login_named(
+        &mut self,
+        server_url: &str,
+        login: &str,
+        password: &str,
+        name: &str,
+    ) -> Result<SessionInfo, ClientError> {
+        let server_url = server_url.trim_end_matches('/');
         let request = LoginRequest {
             login: login.to_owned(),
             password: password.to_owned(),
@@ -97,23 +119,61 @@ impl Device {
         };
         let response = HttpTransport::login(server_url, &request)?;
         if response.role != "worker" {
+            let _ = HttpTransport::logout(server_url, &response.token);
             let message = format!(
                 "this is the workers' app; `{login}` is a {} account",
                 response.role
             );
             return Err(ClientError::invalid(message));
         }
+
+        let earlier = session::load(&self.conn)?;
+        let same_account = |s: &Session| {
+            s.info.server_url == server_url && s.info.account_id == response.account_id
+        };
+        if let Some(other) = earlier.as_ref().filter(|s| !same_account(s)) {
+            // Another account's registration on this phone: revoke it while its key is here
+            // (best effort: offline, it stays until that worker revokes it from the list).
+            let transport = HttpTransport::new(
+                &other.info.server_url,
+                &other.info.registered_device_id,
+                other.key.clone(),
+            )?;
+            let _ = transport.revoke_device(&other.info.registered_device_id);
+        }
+        let earlier = earlier.filter(same_account);
+        let key = DeviceKey::generate();
+        let registration = DeviceRegistration {
+            public_key: key.public_key(),
+            name: name.to_owned(),
+            proof: key.registration_proof(&response.account_id),
+            replaces: earlier.map(|s| s.info.registered_device_id),
+        };
+        let registered =
+            match HttpTransport::register_device(server_url, &response.token, &registration) {
+                Ok(registered) => registered,
+                Err(e) => {
+                    // The password session is of no use to the phone: do not leave it open.
+                    let _ = HttpTransport::logout(server_url, &response.token);
+                    return Err(e.into());
+                }
+            };
         let session = Session {
             info: SessionInfo {
-                server_url: server_url.trim_end_matches('/').to_owned(),
+                server_url: server_url.to_owned(),
                 account_id: response.account_id,
                 role: response.role,
+                registered_device_id: registered.device_id,
             },
-            token: response.token,
+            key,
         };
 
         session::save(&self.conn, &session, now_ms())?;
-        tracing::info!(account_id = %session.info.account_id, "device logged in");
+        tracing::info!(
+            account_id = %session.info.account_id,
+            device_id = %session.info.registered_device_id,
+            "device signed in and registered"
+        );
         Ok(session.info)
     }
 
@@ -122,13 +182,74 @@ impl Device {
         Ok(session::load(&self.conn)?.map(|s| s.info))
     }
 
-    /// The HTTP transport for the stored session.
+    /// The HTTP transport for the stored sign-in, signing with the device key.
     pub fn transport(&self) -> Result<HttpTransport, ClientError> {
         let session = session::load(&self.conn)?.ok_or(ClientError::NotLoggedIn)?;
         Ok(HttpTransport::new(
             &session.info.server_url,
-            &session.token,
+            &session.info.registered_device_id,
+            session.key,
         )?)
+    }
+
+    /// The signed headers for a call the app makes itself (one not in [`HttpTransport`]):
+    /// `method`, the `path_and_query` exactly as sent (like `/api/v1/orders?state=open`), its
+    /// `Content-Type` (empty for none) and body. Each set is good for one request.
+    pub fn sign_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<SignedHeaders, ClientError> {
+        let session = session::load(&self.conn)?.ok_or(ClientError::NotLoggedIn)?;
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let nonce = new_nonce();
+        Ok(session.key.headers(&RequestToSign {
+            method,
+            path,
+            query,
+            content_type,
+            device_id: &session.info.registered_device_id,
+            timestamp_ms: now_ms(),
+            nonce: &nonce,
+            body,
+        }))
+    }
+
+    /// The account's phones, as the server lists them.
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, ClientError> {
+        Ok(self.transport()?.devices()?)
+    }
+
+    /// Revokes one of the account's phones; revoking this one also signs this phone out.
+    pub fn revoke_device(&mut self, device_id: &str) -> Result<(), ClientError> {
+        let transport = self.transport()?;
+        transport.revoke_device(device_id)?;
+        let current = session::load(&self.conn)?.map(|s| s.info.registered_device_id);
+        if current.as_deref() == Some(device_id) {
+            session::clear(&self.conn)?;
+        }
+        Ok(())
+    }
+
+    /// Signs out: the server revokes this phone's registration and the key is deleted from
+    /// the store. The key is deleted also when the server cannot be reached (the error says
+    /// so); the registration then stays in the worker's list until revoked there.
+    pub fn logout(&mut self) -> Result<(), ClientError> {
+        let Some(session) = session::load(&self.conn)? else {
+            return Ok(());
+        };
+        let transport = self.transport()?;
+        let revoked = transport.revoke_device(&session.info.registered_device_id);
+        session::clear(&self.conn)?;
+        match revoked {
+            // Already revoked or unknown: nothing is left to sign out of.
+            Err(TransportError::Server { status: 401, .. }) | Ok(()) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Stores orders that reached the device by another channel than sync (sync does this

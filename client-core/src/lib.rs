@@ -1,8 +1,9 @@
 //! The worker's phone: records proof of work offline and syncs it with the server.
 //!
 //! A field worker's phone is often offline. Everything here works without a network except
-//! [`Device::sync`] and [`Device::login`]; the app calls the recording methods whenever the
-//! worker takes a photo, walks, signs or writes a note, and syncs when it has a connection.
+//! [`Device::sync`], [`Device::login`] and the device calls; the app calls the recording
+//! methods whenever the worker takes a photo, walks, signs or writes a note, and syncs when
+//! it has a connection.
 //!
 //! # Data flow
 //!
@@ -37,6 +38,14 @@
 //!    [`Device::fetch_onboarding_terms`], [`Device::sign_application`] (offline) and
 //!    [`Device::submit_applications`]; see the `onboarding` module for what the device keeps.
 //!
+//! # Signing in
+//!
+//! [`Device::login`] signs in with the worker's password once, makes a P-256 device key,
+//! registers its public half with the server (the password session is then revoked) and
+//! keeps the key in the store. Every call of [`HttpTransport`] is signed with it (method,
+//! path, query, content type, time, nonce and body hash; see
+//! [`flexwork_sync::device_auth`]); no bearer token is kept.
+//!
 //! Time that is evidence (capture, signing, note time) is passed in by the caller; record
 //! ids are random UUIDs; the device id is a UUID created on first open, and the Automerge
 //! actor of this device is derived from it.
@@ -52,6 +61,7 @@ mod onboarding;
 mod orders;
 mod record;
 mod session;
+mod signing;
 mod sync;
 mod track;
 mod transport;
@@ -68,10 +78,12 @@ pub use onboarding::{
 pub use orders::Order;
 pub use record::TrackImport;
 pub use session::SessionInfo;
+pub use signing::{DeviceKey, SignedHeaders, new_nonce};
 pub use sync::{MAX_ROUNDS, SyncFailure, SyncReport};
 pub use transport::{HttpTransport, Transport, TransportError};
 pub use validate::{MAX_PHOTO_BYTES, MAX_SIGNATURE_POINTS, MAX_TRACK_POINTS};
 
+pub use flexwork_sync::device_auth::DeviceInfo;
 pub use flexwork_sync::{
     Evidence, FindingRecord, Fix, NoteRecord, OrderSummary, PhotoRecord, ReviewRecord,
     SignatureRecord, StrokePoint, TrackPoint,

@@ -1,12 +1,21 @@
 //! How the device reaches the server: the [`Transport`] trait and its HTTP implementation.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use flexwork_sync::device_auth::{
+    DeviceInfo, DeviceRegistered, DeviceRegistration, HEADER_SERVER_TIME, RequestToSign,
+};
 use flexwork_sync::protocol::{self, CBOR_MEDIA_TYPE};
 use flexwork_sync::{
     ContentHash, ErrorBody, LoginRequest, LoginResponse, MediaStatus, SyncRequest, SyncResponse,
 };
 use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::{Method, Url};
+
+use crate::db::now_ms;
+use crate::signing::{DeviceKey, new_nonce};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -84,30 +93,39 @@ pub trait Transport {
     ) -> Result<MediaStatus, TransportError>;
 }
 
-/// The server's HTTP API with a bearer token (reqwest, blocking, with timeouts).
+/// The server's HTTP API, every call signed with the phone's device key (reqwest, blocking,
+/// with timeouts).
 #[derive(Clone)]
 pub struct HttpTransport {
     client: Client,
     base_url: String,
-    token: String,
+    device_id: String,
+    key: DeviceKey,
+    /// Milliseconds to add to this phone's clock to get the server's, learnt from a
+    /// `device_clock_skew` refusal.
+    clock_offset_ms: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpTransport")
             .field("base_url", &self.base_url)
-            .field("token", &"<redacted>")
+            .field("device_id", &self.device_id)
+            .field("key", &"<redacted>")
             .finish()
     }
 }
 
 impl HttpTransport {
-    /// A transport for `base_url` (like `http://127.0.0.1:8080`) authenticated by `token`.
-    pub fn new(base_url: &str, token: &str) -> Result<Self, TransportError> {
+    /// A transport for `base_url` (like `http://127.0.0.1:8080`) signing as the registered
+    /// device `device_id` with `key`.
+    pub fn new(base_url: &str, device_id: &str, key: DeviceKey) -> Result<Self, TransportError> {
         Ok(Self {
             client: client()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
+            device_id: device_id.to_owned(),
+            key,
+            clock_offset_ms: Arc::default(),
         })
     }
 
@@ -143,32 +161,97 @@ impl HttpTransport {
         json(send(builder)?)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+    /// `POST /api/v1/devices`: registers a device key with the bearer `token` of a password
+    /// sign-in; the server revokes that token.
+    pub fn register_device(
+        base_url: &str,
+        token: &str,
+        registration: &DeviceRegistration,
+    ) -> Result<DeviceRegistered, TransportError> {
+        let url = format!("{}/api/v1/devices", base_url.trim_end_matches('/'));
+        let builder = client()?.post(url).bearer_auth(token).json(registration);
+        json(send(builder)?)
     }
 
-    fn authorized(&self, builder: RequestBuilder) -> RequestBuilder {
-        builder.bearer_auth(&self.token)
+    /// `DELETE /api/v1/sessions`: revokes a password session's token.
+    pub fn logout(base_url: &str, token: &str) -> Result<(), TransportError> {
+        let url = format!("{}/api/v1/sessions", base_url.trim_end_matches('/'));
+        send(client()?.delete(url).bearer_auth(token)).map(drop)
     }
+
+    /// `GET /api/v1/devices`: the account's phones.
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, TransportError> {
+        json(self.signed(Method::GET, "/api/v1/devices", None, Vec::new())?)
+    }
+
+    /// `DELETE /api/v1/devices/{id}`: revokes one of the account's phones.
+    pub fn revoke_device(&self, device_id: &str) -> Result<(), TransportError> {
+        let path = format!("/api/v1/devices/{device_id}");
+        self.signed(Method::DELETE, &path, None, Vec::new())
+            .map(drop)
+    }
+
+    /// Sends a request signed with the device key. A refusal for clock skew is retried once
+    /// with the server's clock, which the refusal carries.
+    pub fn signed(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Response, TransportError> {
+        let url = Url::parse(&format!("{}{path_and_query}", self.base_url))
+            .map_err(|e| TransportError::BadResponse(format!("not a usable url: {e}")))?;
+        let mut retried = false;
+        loop {
+            let nonce = new_nonce();
+            let request = RequestToSign {
+                method: method.as_str(),
+                path: url.path(),
+                query: url.query().unwrap_or_default(),
+                content_type: content_type.unwrap_or_default(),
+                device_id: &self.device_id,
+                timestamp_ms: now_ms() + self.clock_offset_ms.load(Ordering::Relaxed),
+                nonce: &nonce,
+                body: &body,
+            };
+            let mut builder = self.client.request(method.clone(), url.clone());
+            for (name, value) in self.key.headers(&request) {
+                builder = builder.header(name, value);
+            }
+            if let Some(content_type) = content_type {
+                builder = builder.header(reqwest::header::CONTENT_TYPE, content_type);
+            }
+            match send_timed(builder.body(body.clone())) {
+                Ok(response) => return Ok(response),
+                Err((error, Some(server_ms))) if !retried && is_clock_skew(&error) => {
+                    retried = true;
+                    let offset = server_ms - now_ms();
+                    tracing::warn!(offset_ms = offset, "phone clock differs from the server's");
+                    self.clock_offset_ms.store(offset, Ordering::Relaxed);
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+}
+
+fn is_clock_skew(error: &TransportError) -> bool {
+    matches!(error, TransportError::Server { code, .. } if code == "device_clock_skew")
 }
 
 impl Transport for HttpTransport {
     fn sync(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
-        let builder = self
-            .client
-            .post(self.url("/api/v1/sync"))
-            .header(reqwest::header::CONTENT_TYPE, CBOR_MEDIA_TYPE)
-            .body(protocol::encode(request));
-        let response = send(self.authorized(builder))?;
+        let body = protocol::encode(request);
+        let response = self.signed(Method::POST, "/api/v1/sync", Some(CBOR_MEDIA_TYPE), body)?;
 
         let body = response.bytes().map_err(network)?;
         protocol::decode_response(&body).map_err(|e| TransportError::BadResponse(e.to_string()))
     }
 
     fn media_status(&self, hash: &ContentHash) -> Result<MediaStatus, TransportError> {
-        let url = self.url(&format!("/api/v1/media/{hash}/status"));
-        let response = send(self.authorized(self.client.get(url)))?;
-        json(response)
+        let path = format!("/api/v1/media/{hash}/status");
+        json(self.signed(Method::GET, &path, None, Vec::new())?)
     }
 
     fn upload_chunk(
@@ -179,15 +262,9 @@ impl Transport for HttpTransport {
         media_type: &str,
         chunk: &[u8],
     ) -> Result<MediaStatus, TransportError> {
-        let url = self.url(&format!(
-            "/api/v1/media/{hash}?offset={offset}&size={total}"
-        ));
-        let builder = self
-            .client
-            .put(url)
-            .header(reqwest::header::CONTENT_TYPE, media_type)
-            .body(chunk.to_vec());
-        json(send(self.authorized(builder))?)
+        let path = format!("/api/v1/media/{hash}?offset={offset}&size={total}");
+        let response = self.signed(Method::PUT, &path, Some(media_type), chunk.to_vec())?;
+        json(response)
     }
 }
 
@@ -201,22 +278,33 @@ fn client() -> Result<Client, TransportError> {
 
 /// Sends a request; an error status becomes [`TransportError::Server`].
 fn send(builder: RequestBuilder) -> Result<Response, TransportError> {
-    let response = builder.send().map_err(network)?;
+    send_timed(builder).map_err(|(error, _)| error)
+}
+
+/// [`send`], also giving the server's clock when a refusal carries it.
+fn send_timed(builder: RequestBuilder) -> Result<Response, (TransportError, Option<i64>)> {
+    let response = builder.send().map_err(|e| (network(e), None))?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
 
+    let server_time = response
+        .headers()
+        .get(HEADER_SERVER_TIME)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
     let text = response.text().unwrap_or_default();
     let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
         code: format!("http_{}", status.as_u16()),
         message: text.chars().take(MAX_RAW_MESSAGE).collect(),
     });
-    Err(TransportError::Server {
+    let error = TransportError::Server {
         status: status.as_u16(),
         code: body.code,
         message: body.message,
-    })
+    };
+    Err((error, server_time))
 }
 
 fn json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, TransportError> {
@@ -252,9 +340,13 @@ mod tests {
     }
 
     #[test]
-    fn the_token_is_not_in_debug_output() {
-        let transport = HttpTransport::new("http://127.0.0.1:1", "very-secret").unwrap();
+    fn the_key_is_not_in_debug_output() {
+        let key = DeviceKey::generate();
+        let secret: String = key.secret().iter().map(|b| format!("{b:02x}")).collect();
+        let transport = HttpTransport::new("http://127.0.0.1:1", "d1", key).unwrap();
 
-        assert!(!format!("{transport:?}").contains("very-secret"));
+        let shown = format!("{transport:?}");
+        assert!(shown.contains("<redacted>"));
+        assert!(!shown.contains(&secret));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! It drives [`flexwork_client_core::Device`] the way the phone app does, so a person can play
 //! the worker against a real server over HTTP: log in, fetch tasks, record photos, tracks,
-//! signatures and notes, submit, sync, and read the findings. Everything except `login` and
-//! `sync` works with the server stopped.
+//! signatures and notes, submit, sync, and read the findings. Everything except `login`,
+//! `logout`, `sync` and the device commands works with the server stopped.
 //!
 //! A photo file has no phone location fix. Without `--lat/--lon`, the position and time in
 //! the photo's own EXIF GPS tags stand in for the fix, and the command says so; a photo
@@ -12,8 +12,9 @@
 //! `apply` plays a person applying to work on the platform: the declaration is fetched once
 //! online, signed and queued offline, and sent when the server answers.
 //!
-//! Output is for people by default and JSON with `--json`. Tokens, passwords, note texts and
-//! positions read from photos are never printed; an applicant's personal fields only masked. Failures exit non-zero with one line.
+//! Output is for people by default and JSON with `--json`. Keys, tokens, passwords, note texts
+//! and positions read from photos are never printed; an applicant's personal fields only
+//! masked. Failures exit non-zero with one line.
 
 mod apply;
 mod photo;
@@ -55,7 +56,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Log in to a server and keep the session in the store.
+    /// Sign in once with the password and register this phone's new device key; every
+    /// later call is signed with the key, and neither password nor token is kept.
     Login {
         /// Base URL, like http://127.0.0.1:8080.
         #[arg(long)]
@@ -64,7 +66,16 @@ enum Command {
         login: String,
         #[arg(long, env = "FLEXWORK_PASSWORD", hide_env_values = true)]
         password: String,
+        /// The name this phone gets in the worker's device list.
+        #[arg(long)]
+        name: Option<String>,
     },
+    /// Sign out: the server revokes this phone's registration and the key is deleted.
+    Logout,
+    /// List the account's registered phones.
+    Devices,
+    /// Revoke one of the account's phones (a lost one, say).
+    RevokeDevice { device_id: String },
     /// List the tasks (orders) on the device.
     Tasks,
     /// Record a photo from a file.
@@ -162,7 +173,20 @@ fn run(cli: Cli) -> Result<()> {
             server,
             login,
             password,
-        } => cmd_login(&mut device, &out, &server, &login, &password),
+            name,
+        } => cmd_login(&mut device, &out, &server, &login, &password, name),
+        Command::Logout => {
+            device.logout().context("sign-out failed")?;
+            out.emit(json!({ "signed_out": true }), || vec!["signed out".into()])
+        }
+        Command::Devices => cmd_devices(&device, &out),
+        Command::RevokeDevice { device_id } => {
+            device
+                .revoke_device(&device_id)
+                .context("revoking failed")?;
+            let text = format!("device {device_id} revoked");
+            out.emit(json!({ "revoked": device_id }), || vec![text])
+        }
         Command::Tasks => cmd_tasks(&device, &out),
         Command::Photo(args) => cmd_photo(&mut device, &out, &args),
         Command::Track { order, file } => cmd_track(&mut device, &out, &order, &file),
@@ -192,13 +216,49 @@ impl Output {
     }
 }
 
-fn cmd_login(device: &mut Device, out: &Output, server: &str, login: &str, pw: &str) -> Result<()> {
-    let session = device.login(server, login, pw).context("login failed")?;
+fn cmd_login(
+    device: &mut Device,
+    out: &Output,
+    server: &str,
+    login: &str,
+    pw: &str,
+    name: Option<String>,
+) -> Result<()> {
+    let session = match name {
+        Some(name) => device.login_named(server, login, pw, &name),
+        None => device.login(server, login, pw),
+    };
+    let session = session.context("login failed")?;
     let text = format!(
-        "logged in as {} (account {})",
-        session.role, session.account_id
+        "logged in as {} (account {}); this phone is registered as device {}",
+        session.role, session.account_id, session.registered_device_id
     );
     out.emit(serde_json::to_value(&session)?, || vec![text])
+}
+
+fn cmd_devices(device: &Device, out: &Output) -> Result<()> {
+    let devices = device.devices().context("listing devices failed")?;
+    out.emit(serde_json::to_value(&devices)?, || {
+        devices
+            .iter()
+            .map(|d| {
+                let state = match (&d.revoked_at, &d.revoked_reason) {
+                    (Some(at), reason) => {
+                        format!("revoked {at} ({})", reason.as_deref().unwrap_or("-"))
+                    }
+                    (None, _) => format!(
+                        "active, last seen {}",
+                        d.last_seen_at.as_deref().unwrap_or("never")
+                    ),
+                };
+                let current = if d.current { " (this phone)" } else { "" };
+                format!(
+                    "{} {}{current}: registered {}, {state}",
+                    d.device_id, d.name, d.registered_at
+                )
+            })
+            .collect()
+    })
 }
 
 fn cmd_tasks(device: &Device, out: &Output) -> Result<()> {

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "",
         "",
     ),
+    (10, include_str!("../migrations/0010_devices.sql"), "", ""),
     (
         11,
         include_str!("../migrations/0011_archives.sql"),

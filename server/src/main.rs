@@ -156,8 +156,8 @@ async fn account_state(config: Config, command: AccountCommand) -> anyhow::Resul
     let state = AppState::start(config).await?;
     let id = auth::account_id_of(&state, login).await?;
     match command {
-        AccountCommand::Suspend { .. } => auth::set_suspended(&state, &id, true).await?,
-        AccountCommand::Reinstate { .. } => auth::set_suspended(&state, &id, false).await?,
+        AccountCommand::Suspend { .. } => auth::set_suspended(&state, &id, true, None).await?,
+        AccountCommand::Reinstate { .. } => auth::set_suspended(&state, &id, false, None).await?,
         _ => auth::reset_second_factor(&state, &id).await?,
     }
     let event = Event::anonymous(action, Outcome::Ok)

@@ -23,6 +23,8 @@
 //!    with `PUT /api/v1/media/{hash}?offset=N&size=TOTAL`; an interrupted upload resumes at
 //!    the offset the server reports. The server stores a blob only when the hash of all its
 //!    bytes matches the name.
+//! 4. **Device credentials** ([`device_auth`]). A worker's phone signs each call with a key it
+//!    registered at its first sign-in; the text it signs is defined here.
 //!
 //! Bodies are CBOR and start with a protocol version; a peer speaking an unsupported
 //! version gets [`ProtocolError::UnsupportedVersion`].
@@ -62,6 +64,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod device_auth;
 pub mod evidence;
 pub mod guard;
 pub mod hash;

@@ -16,7 +16,8 @@ fn nobody_reaches_what_is_not_theirs() {
     let a = server.scene("a", &AREZZO);
     let b = server.scene("b", &AREZZO);
     let worker_a = server.client(&a.worker_login);
-    let worker_b = server.client(&b.worker_login);
+    // Media calls are a phone's: worker B plays one over raw HTTP.
+    let worker_b = server.device_client(&b.worker_login);
     let mut phone = Phone::new();
     phone.login(&server, &a.worker_login);
     phone.sync();
@@ -150,7 +151,7 @@ fn knowing_a_photos_hash_does_not_give_its_bytes() {
 
     // 2. Worker B references the same hash in his own evidence without having the bytes.
     let hash = ContentHash::of(&photo);
-    let worker_b = server.client(&b.worker_login);
+    let worker_b = server.device_client(&b.worker_login);
     let mut doc =
         flexwork_sync::EvidenceDoc::new(&b.order_id, automerge::ActorId::random()).unwrap();
     let record = flexwork_sync::PhotoRecord {

@@ -14,6 +14,7 @@ fn public(server: &TestServer) -> Client {
         http: reqwest::blocking::Client::new(),
         base: server.url(),
         token: String::new(),
+        device: None,
     }
 }
 
@@ -185,7 +186,9 @@ fn a_suspended_organisation_stops_its_staff_and_the_last_administrator_stays() {
     // third-admin is now the only active administrator; only another one could suspend it,
     // and the command line is refused too.
     let state = server.state();
-    let last = server.block_on(flexwork_server::auth::set_suspended(state, &third_id, true));
+    let last = server.block_on(flexwork_server::auth::set_suspended(
+        state, &third_id, true, None,
+    ));
     assert_eq!(last.unwrap_err().code, "last_administrator");
 
     let worker = server.block_on(flexwork_server::auth::account_id_of(state, "wang-org"));

@@ -20,6 +20,7 @@ fn apply_with(server: &TestServer, login: &str, id_number: &str) -> String {
         http: reqwest::blocking::Client::new(),
         base: server.url(),
         token: String::new(),
+        device: None,
     };
     let (_, notice) = public.get("/privacy/notice");
     let (_, declaration) = public.get("/onboarding/declaration");

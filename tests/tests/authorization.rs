@@ -72,20 +72,20 @@ enum Body {
     Bytes(Vec<u8>, &'static str),
 }
 
+/// Calls as the client: with its bearer token, or signed by its phone's device key.
 fn call(client: &Client, method: &Method, path: &str, body: Body) -> (u16, Value) {
-    let url = format!("{}/api/v1{path}", client.base_url());
-    let request = client
-        .http
-        .request(method.clone(), url)
-        .bearer_auth(&client.token);
-    let request = match body {
-        Body::None => request,
-        Body::Json(value) => request.json(&value),
-        Body::Bytes(bytes, content_type) => {
-            request.header("content-type", content_type).body(bytes)
-        }
+    let (content_type, bytes) = match body {
+        Body::None => (None, Vec::new()),
+        Body::Json(value) => (
+            Some("application/json"),
+            serde_json::to_vec(&value).unwrap(),
+        ),
+        Body::Bytes(bytes, content_type) => (Some(content_type), bytes),
     };
-    let response = request.send().unwrap();
+    let response = client
+        .request(method.clone(), path, content_type, bytes)
+        .send()
+        .unwrap();
     let status = response.status().as_u16();
     let bytes = response.bytes().unwrap();
     (
@@ -151,6 +151,7 @@ fn every_endpoint_refuses_everyone_the_table_does_not_name() {
         "/me/totp",
         "/me/totp/confirm",
         "/me/password",
+        "/devices",
     ];
     let document: Value = reqwest::blocking::get(format!("{}/api/v1/openapi.json", server.url()))
         .unwrap()
@@ -328,6 +329,7 @@ struct Fixtures {
     archive: String,
     victim: String,
     victim_operator: String,
+    spare_device: String,
     accounts: BTreeMap<&'static str, String>,
 }
 
@@ -400,8 +402,12 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
     let archive = archives[0]["id"].as_str().unwrap().to_owned();
     let enterprise_application = apply_as_enterprise(server);
 
-    clients.insert("worker", server.client(&a.worker_login));
-    clients.insert("other_worker", server.client(&b.worker_login));
+    // Workers call as their phones do: every request signed by the device key.
+    clients.insert("worker", server.device_client(&a.worker_login));
+    // A second phone of the same worker, for the row that revokes a phone.
+    let spare_phone = server.device_client(&a.worker_login);
+    let spare_device = spare_phone.device.as_ref().unwrap().device_id.clone();
+    clients.insert("other_worker", server.device_client(&b.worker_login));
     clients.insert("enterprise_admin", a.enterprise);
     clients.insert("other_enterprise", b.enterprise);
 
@@ -415,6 +421,7 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         archive,
         victim,
         victim_operator,
+        spare_device,
         accounts,
     };
     (Cast { clients }, fixtures)
@@ -653,6 +660,13 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             order_readers.clone(),
             none(),
         ),
+        // A phone is revoked by its owner only.
+        row(
+            Method::DELETE,
+            format!("/devices/{}", f.spare_device),
+            vec!["worker"],
+            none(),
+        ),
         // Storage: administrators.
         row(
             Method::GET,
@@ -675,6 +689,7 @@ fn apply_as_worker(server: &TestServer, login: &str) -> String {
         http: reqwest::blocking::Client::new(),
         base: server.url(),
         token: String::new(),
+        device: None,
     };
     let (_, notice) = public.get("/privacy/notice");
     let (_, declaration) = public.get("/onboarding/declaration");
@@ -704,6 +719,7 @@ fn apply_as_enterprise(server: &TestServer) -> String {
         http: reqwest::blocking::Client::new(),
         base: server.url(),
         token: String::new(),
+        device: None,
     };
     let (_, notice) = public.get("/privacy/notice");
     let body = json!({

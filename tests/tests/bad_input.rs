@@ -66,7 +66,7 @@ fn hostile_sync_bodies_get_clear_errors_and_hurt_nobody() {
     // 1. A worker's order has evidence on the server.
     let server = TestServer::start();
     let scene = server.scene("hostile", &AREZZO);
-    let worker = server.client(&scene.worker_login);
+    let worker = server.device_client(&scene.worker_login);
     let mut phone = Phone::new();
     phone.login(&server, &scene.worker_login);
     phone.sync();
@@ -136,7 +136,7 @@ fn uploads_are_checked_for_reference_hash_type_and_size() {
     // 1. A device that skips client-core's checks references a text file named .jpg.
     let server = TestServer::start_with(|c| c.limits.max_upload_bytes = 100_000);
     let scene = server.scene("upload", &AREZZO);
-    let worker = server.client(&scene.worker_login);
+    let worker = server.device_client(&scene.worker_login);
     let text = b"this is not a photo, whatever its name says".to_vec();
     let big = fixture_bytes("photos/DSCN0010.jpg");
     let mut doc = EvidenceDoc::new(&scene.order_id, automerge::ActorId::random()).unwrap();
@@ -233,7 +233,7 @@ fn an_oversized_photo_fails_on_the_phone_with_the_servers_reason() {
 fn errors_below_the_handlers_are_json_too_and_assignments_are_unique() {
     let server = TestServer::start_with(|c| c.limits.max_sync_body_bytes = 1024);
     let scene = server.scene("plumbing", &AREZZO);
-    let worker = server.client(&scene.worker_login);
+    let worker = server.device_client(&scene.worker_login);
 
     // 1. A body over the limit, and a method the endpoint does not take.
     let (status, body) = post_cbor(&worker, vec![0; 4096]);

@@ -125,7 +125,7 @@ fn confirmed_evidence_is_frozen_and_no_device_may_rewrite_evidence() {
     let open = server.scene("rewrite", &AREZZO);
     let mut honest = phone_with_evidence(&server, &open);
     honest.sync();
-    let worker = server.client(&open.worker_login);
+    let worker = server.device_client(&open.worker_login);
     let mut doc = EvidenceDoc::new(&open.order_id, automerge::ActorId::random()).unwrap();
     assert!(push(&worker, &open.order_id, &mut doc).is_empty());
     assert_eq!(doc.photos().unwrap().len(), 1);

@@ -24,6 +24,7 @@ fn with_token(server: &TestServer, token: &str) -> Client {
         http: reqwest::blocking::Client::new(),
         base: server.url(),
         token: token.to_owned(),
+        device: None,
     }
 }
 

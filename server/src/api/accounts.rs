@@ -176,7 +176,7 @@ pub struct NewToken {
 
 /// Changes the caller's password.
 ///
-/// Every token of the account is revoked and a new one returned. Wrong current passwords
+/// Every token and registered phone of the account is revoked and a new token returned. Wrong current passwords
 /// count as failed sign-ins of the account.
 ///
 /// Who may call: any signed-in account.
@@ -233,6 +233,8 @@ pub async fn change_password(
         .bind(&caller.account_id)
         .execute(&state.db.pool)
         .await?;
+    let reason = "password_changed";
+    auth::device::revoke_all(&state, &caller.account_id, reason, Some(&caller)).await?;
     auth::revoke_all(&state, &caller.account_id).await?;
     sqlx::query("DELETE FROM login_failures WHERE login_key = $1")
         .bind(&key)
@@ -326,7 +328,7 @@ async fn set_suspended(
         return Err(ApiError::conflict("cannot_suspend_self", message));
     }
     let reason = required(reason)?;
-    auth::set_suspended(state, id, suspended).await?;
+    auth::set_suspended(state, id, suspended, Some(caller)).await?;
     let action = if suspended {
         "account_suspended"
     } else {

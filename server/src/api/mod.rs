@@ -9,6 +9,7 @@
 //! `server/openapi.json` (`flexwork openapi > server/openapi.json`).
 
 pub mod accounts;
+pub mod devices;
 pub mod media;
 pub mod onboarding;
 pub mod openapi;
@@ -40,6 +41,8 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::totp_setup))
         .routes(routes!(accounts::totp_confirm))
         .routes(routes!(accounts::change_password))
+        .routes(routes!(devices::register, devices::list))
+        .routes(routes!(devices::revoke))
         .routes(routes!(accounts::create))
         .routes(routes!(accounts::suspend))
         .routes(routes!(accounts::reinstate))
@@ -88,6 +91,11 @@ pub fn router(state: AppState) -> Router {
     let sync_limit = state.config.limits.max_sync_body_bytes;
     let (routes, _document) = routes(sync_limit).split_for_parts();
     routes
+        // A phone's request signed with its device key is verified before any handler runs.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::device::authenticate,
+        ))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint") })
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::map_response(json_errors))

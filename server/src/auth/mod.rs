@@ -11,6 +11,8 @@
 //! database does not let anyone act as a user. Tokens are revoked at sign-out, at a password
 //! change and when the account is suspended. Each request's token becomes a [`Caller`]
 //! (account id and role), which every handler checks against the object it touches.
+//! Workers' phones sign their requests with a registered device key instead ([`device`]);
+//! such a request yields the same [`Caller`].
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -26,6 +28,7 @@ use crate::audit::{self, Event, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, new_id, now_ms};
 
+pub mod device;
 pub mod roles;
 pub mod totp;
 
@@ -514,8 +517,10 @@ pub(crate) async fn issue_token(
     Ok(token)
 }
 
-/// Revokes every token of an account (password change, suspension, new second factor).
+/// Revokes every token and every registered phone of an account (password change,
+/// suspension, new second factor).
 pub(crate) async fn revoke_all(state: &AppState, account_id: &str) -> ApiResult<()> {
+    device::revoke_all(state, account_id, "sessions_revoked", None).await?;
     sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
         .bind(account_id)
         .execute(&state.db.pool)
@@ -526,7 +531,12 @@ pub(crate) async fn revoke_all(state: &AppState, account_id: &str) -> ApiResult<
 /// Suspends an account (revoking every token) or lifts its suspension. Refuses
 /// (`409 already_suspended` / `not_suspended`) when the account is already so, so the audit
 /// trail holds one suspension per suspension.
-pub async fn set_suspended(state: &AppState, account_id: &str, suspended: bool) -> ApiResult<()> {
+pub async fn set_suspended(
+    state: &AppState,
+    account_id: &str,
+    suspended: bool,
+    actor: Option<&Caller>,
+) -> ApiResult<()> {
     if suspended && is_last_administrator(state, account_id).await? {
         let message = "this is the last active administrator; make another one first";
         return Err(ApiError::conflict("last_administrator", message));
@@ -552,6 +562,7 @@ pub async fn set_suspended(state: &AppState, account_id: &str, suspended: bool) 
         });
     }
     if suspended {
+        device::revoke_all(state, account_id, "account_suspended", actor).await?;
         revoke_all(state, account_id).await?;
     }
     Ok(())
@@ -686,6 +697,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        // A phone's request signed with its device key, verified by `device::authenticate`.
+        if let Some(mut caller) = device::signed_caller(parts)? {
+            caller.address = client_address(parts);
+            return Ok(caller);
+        }
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let mut caller = caller_for_token(state, token).await?;
         caller.address = client_address(parts);
@@ -694,6 +710,7 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<axum::extract::OriginalUri>()
             .map_or_else(|| parts.uri.path().to_owned(), |o| o.0.path().to_owned());
+        device::refuse_worker_bearer(&caller, &path)?;
         if caller.setup_only && !allowed_during_setup(&path) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -385,6 +385,7 @@ impl TestServer {
             http,
             base: self.url(),
             token: session["token"].as_str().unwrap().to_owned(),
+            device: None,
         };
         let (status, enrollment) = setup.post("/me/totp", json!({}));
         assert_eq!(status, 200, "{enrollment}");
@@ -461,7 +462,30 @@ impl TestServer {
             http,
             base: self.url(),
             token,
+            device: None,
         }
+    }
+
+    /// A worker's phone played over raw HTTP: signs in with the password, registers a new
+    /// device key with that session (which the server then revokes) and signs every later
+    /// request with the key.
+    pub fn device_client(&self, login: &str) -> Client {
+        let mut client = self.client(login);
+        let (status, me) = client.get("/me");
+        assert_eq!(status, 200, "{me}");
+        let key = flexwork_client_core::DeviceKey::generate();
+        let registration = json!({
+            "public_key": key.public_key(),
+            "name": "raw phone",
+            "proof": key.registration_proof(me["account_id"].as_str().unwrap()),
+        });
+        let (status, registered) = client.post("/devices", registration);
+        assert_eq!(status, 200, "registering a device of {login}: {registered}");
+        client.device = Some(DeviceCredential {
+            device_id: registered["device_id"].as_str().unwrap().to_owned(),
+            key,
+        });
+        client
     }
 
     /// Waits until the order's latest evidence has been verified; returns the order.
@@ -582,11 +606,69 @@ async fn media_from_env() -> Option<flexwork_storage::StoreConfig> {
     })
 }
 
-/// An API client signed in as one account.
+/// An API client signed in as one account: with a bearer token, or as a registered phone
+/// signing every request with its device key.
 pub struct Client {
     pub http: reqwest::blocking::Client,
     pub base: String,
+    /// The bearer token; revoked once a device was registered with it.
     pub token: String,
+    pub device: Option<DeviceCredential>,
+}
+
+/// A registered phone's id and key.
+pub struct DeviceCredential {
+    pub device_id: String,
+    pub key: flexwork_client_core::DeviceKey,
+}
+
+impl DeviceCredential {
+    /// The headers signing one request at `timestamp_ms` with `nonce`; `path_and_query` is
+    /// the full one, like `/api/v1/media/ab?offset=0&size=2`.
+    pub fn headers_at(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: &str,
+        body: &[u8],
+        timestamp_ms: i64,
+        nonce: &str,
+    ) -> Vec<(&'static str, String)> {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        self.key
+            .headers(&flexwork_sync::device_auth::RequestToSign {
+                method,
+                path,
+                query,
+                content_type,
+                device_id: &self.device_id,
+                timestamp_ms,
+                nonce,
+                body,
+            })
+    }
+
+    /// The headers signing one request now, with a new nonce.
+    pub fn headers(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Vec<(&'static str, String)> {
+        let nonce = flexwork_client_core::new_nonce();
+        self.headers_at(method, path_and_query, content_type, body, now_ms(), &nonce)
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 impl Client {
@@ -594,22 +676,58 @@ impl Client {
         self.base.clone()
     }
 
+    /// A request to `/api/v1{path}`, authenticated the client's way.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> reqwest::blocking::RequestBuilder {
+        let full = format!("/api/v1{path}");
+        let mut builder = self
+            .http
+            .request(method.clone(), format!("{}{full}", self.base));
+        match &self.device {
+            Some(device) => {
+                let signed = device.headers(
+                    method.as_str(),
+                    &full,
+                    content_type.unwrap_or_default(),
+                    &body,
+                );
+                for (name, value) in signed {
+                    builder = builder.header(name, value);
+                }
+            }
+            None => builder = builder.bearer_auth(&self.token),
+        }
+        if let Some(content_type) = content_type {
+            builder = builder.header("content-type", content_type);
+        }
+        builder.body(body)
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
         let response = self
-            .http
-            .get(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token)
+            .request(reqwest::Method::GET, path, None, Vec::new())
             .send()
             .unwrap();
         read(response)
     }
 
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let body = serde_json::to_vec(&body).unwrap();
         let response = self
-            .http
-            .post(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
+            .request(reqwest::Method::POST, path, Some("application/json"), body)
+            .send()
+            .unwrap();
+        read(response)
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .request(reqwest::Method::DELETE, path, None, Vec::new())
             .send()
             .unwrap();
         read(response)
@@ -624,11 +742,7 @@ impl Client {
         content_type: &str,
     ) -> (u16, Value) {
         let response = self
-            .http
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", content_type)
-            .body(body)
+            .request(method, path, Some(content_type), body)
             .send()
             .unwrap();
         read(response)
@@ -879,11 +993,8 @@ pub mod raw {
     }
 
     pub fn post_cbor(client: &Client, body: Vec<u8>) -> (u16, Vec<u8>) {
-        let response = reqwest::blocking::Client::new()
-            .post(format!("{}/api/v1/sync", client.base_url()))
-            .bearer_auth(&client.token)
-            .header("content-type", CBOR_MEDIA_TYPE)
-            .body(body)
+        let response = client
+            .request(reqwest::Method::POST, "/sync", Some(CBOR_MEDIA_TYPE), body)
             .send()
             .unwrap();
         (
