@@ -10,12 +10,7 @@ use serde_json::{Value, json};
 use support::{AREZZO, Client, TestServer, password_of};
 
 fn public(server: &TestServer) -> Client {
-    Client {
-        http: reqwest::blocking::Client::new(),
-        base: server.url(),
-        token: String::new(),
-        device: None,
-    }
+    support::anonymous_client(server)
 }
 
 fn enterprise_application(public: &Client, login: &str) -> Value {

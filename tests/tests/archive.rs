@@ -7,41 +7,12 @@
 mod support;
 
 use serde_json::json;
-use support::{AREZZO, Client, TestServer, password_of};
+use support::{AREZZO, TestServer};
 
 const ID_NUMBER: &str = "34052419800101001X";
 
 fn apply(server: &TestServer) -> String {
-    apply_with(server, "archived-worker", ID_NUMBER)
-}
-
-fn apply_with(server: &TestServer, login: &str, id_number: &str) -> String {
-    let public = Client {
-        http: reqwest::blocking::Client::new(),
-        base: server.url(),
-        token: String::new(),
-        device: None,
-    };
-    let (_, notice) = public.get("/privacy/notice");
-    let (_, declaration) = public.get("/onboarding/declaration");
-    let body = json!({
-        "login": login, "password": password_of(login),
-        "name": "王小明", "id_number": id_number, "bank_card": "6228480402564890018",
-        "phone": "13812345678", "trade": "shop-front photography",
-        "declarations": {
-            "not_manager_of_hiring_enterprise": true, "not_civil_servant": true,
-            "benefits_notice_acknowledged": true,
-        },
-        "signature": {
-            "strokes": [[[10.0, 10.0, 0.0], [40.0, 12.0, 80.0]]],
-            "signed_text_sha256": declaration["sha256"],
-            "signed_at": "2026-12-04T10:00:00+08:00",
-        },
-        "consent": { "notice_version": notice["version"], "accepted": true },
-    });
-    let (status, submitted) = public.post("/onboarding/workers", body);
-    assert_eq!(status, 200, "{submitted}");
-    submitted["id"].as_str().unwrap().to_owned()
+    support::apply_as_worker(server, "archived-worker", ID_NUMBER)
 }
 
 fn sql(server: &TestServer, statement: &str) -> Result<u64, String> {
@@ -161,7 +132,7 @@ fn nobody_is_admitted_before_the_real_name_check_answers_or_after_it_mismatches(
     let scene = server.scene("mismatch", &AREZZO);
     let reviewer = &scene.operator;
     // Sequence digits 999: the sandbox's documented identity whose name does not match.
-    let id = apply_with(&server, "not-the-person", "340524198001019997");
+    let id = support::apply_as_worker(&server, "not-the-person", "340524198001019997");
     let decide = format!("/onboarding/workers/{id}/decision");
     let approve = json!({ "decision": "approve", "reason": "looks fine" });
     let (status, early) = reviewer.post(&decide, approve.clone());

@@ -388,8 +388,8 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
 
     let victim = server.add_account(Role::Worker, "spare-worker");
     let victim_operator = server.add_operator("spare-operator", &[Team::Support]);
-    let worker_application = apply_as_worker(server, "applicant");
-    let archived = apply_as_worker(server, "archived-applicant");
+    let worker_application = support::apply_as_worker(server, "applicant", "34052419800101001X");
+    let archived = support::apply_as_worker(server, "archived-applicant", "34052419800101001X");
     support::wait_real_name(&a.operator, &archived);
     let decision = json!({ "decision": "approve", "reason": "documents match" });
     let (status, decided) = a.operator.post(
@@ -683,44 +683,9 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
     ]
 }
 
-/// A pending worker application; returns its id.
-fn apply_as_worker(server: &TestServer, login: &str) -> String {
-    let public = Client {
-        http: reqwest::blocking::Client::new(),
-        base: server.url(),
-        token: String::new(),
-        device: None,
-    };
-    let (_, notice) = public.get("/privacy/notice");
-    let (_, declaration) = public.get("/onboarding/declaration");
-    let body = json!({
-        "login": login, "password": password_of(login),
-        "name": "王小明", "id_number": "34052419800101001X", "bank_card": "6228480402564890018",
-        "phone": "13812345678", "trade": "shop-front photography",
-        "declarations": {
-            "not_manager_of_hiring_enterprise": true, "not_civil_servant": true,
-            "benefits_notice_acknowledged": true,
-        },
-        "signature": {
-            "strokes": [[[10.0, 10.0, 0.0], [40.0, 12.0, 80.0]]],
-            "signed_text_sha256": declaration["sha256"],
-            "signed_at": "2026-12-04T10:00:00+08:00",
-        },
-        "consent": { "notice_version": notice["version"], "accepted": true },
-    });
-    let (status, submitted) = public.post("/onboarding/workers", body);
-    assert_eq!(status, 200, "{submitted}");
-    submitted["id"].as_str().unwrap().to_owned()
-}
-
 /// A pending enterprise application; returns its id.
 fn apply_as_enterprise(server: &TestServer) -> String {
-    let public = Client {
-        http: reqwest::blocking::Client::new(),
-        base: server.url(),
-        token: String::new(),
-        device: None,
-    };
+    let public = support::anonymous_client(server);
     let (_, notice) = public.get("/privacy/notice");
     let body = json!({
         "login": "lotus-trading", "password": password_of("lotus-trading"),

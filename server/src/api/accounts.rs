@@ -176,8 +176,8 @@ pub struct NewToken {
 
 /// Changes the caller's password.
 ///
-/// Every token and registered phone of the account is revoked and a new token returned. Wrong current passwords
-/// count as failed sign-ins of the account.
+/// Every token and registered phone of the account is revoked and a new token returned.
+/// Wrong current passwords count as failed sign-ins of the account.
 ///
 /// Who may call: any signed-in account.
 #[utoipa::path(

@@ -408,8 +408,10 @@ pub async fn decide_enterprise(
     request_body(content = String, content_type = "application/json",
         description = "The provider's callback as it signed it"),
     responses(
-        (status = 200, description = "Applied, or acknowledged as a duplicate", body = crate::face::CallbackAck),
-        (status = 400, description = "`invalid_callback`: the body is not a callback", body = ErrorBody),
+        (status = 200, description = "Applied, or acknowledged as a duplicate",
+            body = crate::face::CallbackAck),
+        (status = 400, description = "`invalid_callback`: the body is not a callback",
+            body = ErrorBody),
         (status = 401, description = "`callback_signature_invalid`; `callback_signature_expired`",
             body = ErrorBody),
         (status = 404, description = "`unknown_verification`: no such ticket", body = ErrorBody),

@@ -521,11 +521,29 @@ pub(crate) async fn issue_token(
 /// suspension, new second factor).
 pub(crate) async fn revoke_all(state: &AppState, account_id: &str) -> ApiResult<()> {
     device::revoke_all(state, account_id, "sessions_revoked", None).await?;
+    delete_tokens(state, account_id).await
+}
+
+async fn delete_tokens(state: &AppState, account_id: &str) -> ApiResult<()> {
     sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
         .bind(account_id)
         .execute(&state.db.pool)
         .await?;
     Ok(())
+}
+
+/// Why an update of one account changed nothing: `404` when it does not exist, else
+/// `conflict`.
+async fn missing_or(state: &AppState, account_id: &str, conflict: ApiError) -> ApiError {
+    let exists = sqlx::query("SELECT 1 AS hit FROM accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(&state.db.pool)
+        .await;
+    match exists {
+        Ok(None) => ApiError::not_found("account"),
+        Ok(Some(_)) => conflict,
+        Err(e) => e.into(),
+    }
 }
 
 /// Suspends an account (revoking every token) or lifts its suspension. Refuses
@@ -549,21 +567,17 @@ pub async fn set_suspended(
             .execute(&state.db.pool)
             .await?;
     if changed.rows_affected() == 0 {
-        let exists = sqlx::query("SELECT 1 AS hit FROM accounts WHERE id = $1")
-            .bind(account_id)
-            .fetch_optional(&state.db.pool)
-            .await?;
-        return Err(match (exists, suspended) {
-            (None, _) => ApiError::not_found("account"),
-            (Some(_), true) => {
-                ApiError::conflict("already_suspended", "the account is already suspended")
-            }
-            (Some(_), false) => ApiError::conflict("not_suspended", "the account is not suspended"),
-        });
+        let conflict = if suspended {
+            ApiError::conflict("already_suspended", "the account is already suspended")
+        } else {
+            ApiError::conflict("not_suspended", "the account is not suspended")
+        };
+        return Err(missing_or(state, account_id, conflict).await);
     }
     if suspended {
+        // The phones first, with the reason and who suspended; then the tokens.
         device::revoke_all(state, account_id, "account_suspended", actor).await?;
-        revoke_all(state, account_id).await?;
+        delete_tokens(state, account_id).await?;
     }
     Ok(())
 }
@@ -580,17 +594,9 @@ pub async fn reset_second_factor(state: &AppState, account_id: &str) -> ApiResul
     .execute(&state.db.pool)
     .await?;
     if changed.rows_affected() == 0 {
-        let exists = sqlx::query("SELECT 1 AS hit FROM accounts WHERE id = $1")
-            .bind(account_id)
-            .fetch_optional(&state.db.pool)
-            .await?;
-        return Err(match exists {
-            None => ApiError::not_found("account"),
-            Some(_) => ApiError::conflict(
-                "no_second_factor",
-                "this account has no second factor set up; nothing to reset",
-            ),
-        });
+        let message = "this account has no second factor set up; nothing to reset";
+        let conflict = ApiError::conflict("no_second_factor", message);
+        return Err(missing_or(state, account_id, conflict).await);
     }
     sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
         .bind(account_id)

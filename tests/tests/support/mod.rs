@@ -19,6 +19,45 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 /// The shared fixtures of real photos and tracks.
+/// A client with no account, as an applicant is.
+pub fn anonymous_client(server: &TestServer) -> Client {
+    Client {
+        http: reqwest::blocking::Client::new(),
+        base: server.url(),
+        token: String::new(),
+        device: None,
+    }
+}
+
+/// Submits a valid worker application under `login` with `id_number`, signed now over the
+/// server's declaration; returns the application's id.
+pub fn apply_as_worker(server: &TestServer, login: &str, id_number: &str) -> String {
+    let public = anonymous_client(server);
+    let (_, notice) = public.get("/privacy/notice");
+    let (_, declaration) = public.get("/onboarding/declaration");
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = json!({
+        "login": login, "password": password_of(login),
+        "name": "王小明", "id_number": id_number, "bank_card": "6228480402564890018",
+        "phone": "13812345678", "trade": "shop-front photography",
+        "declarations": {
+            "not_manager_of_hiring_enterprise": true, "not_civil_servant": true,
+            "benefits_notice_acknowledged": true,
+        },
+        "signature": {
+            "strokes": [[[10.0, 10.0, 0.0], [40.0, 12.0, 80.0]]],
+            "signed_text_sha256": declaration["sha256"],
+            "signed_at": now,
+        },
+        "consent": { "notice_version": notice["version"], "accepted": true },
+    });
+    let (status, submitted) = public.post("/onboarding/workers", body);
+    assert_eq!(status, 200, "{submitted}");
+    submitted["id"].as_str().unwrap().to_owned()
+}
+
 /// Waits until the real-name check of a pending worker application has answered, as a
 /// reviewer watching the queue would, and returns its result.
 pub fn wait_real_name(reviewer: &Client, application_id: &str) -> String {
@@ -112,8 +151,8 @@ static LEAKED: std::sync::LazyLock<std::sync::Mutex<Vec<String>>> =
 /// standing alone (not part of a longer word, hash or id) that are an 18-character ID
 /// number with a valid check character, a 16–19 digit card number of the usual issuer
 /// ranges (3–6) with a valid Luhn digit, or an 11-digit mainland mobile number. Masked values
-/// hold `*` and never match, nor do the decimals of a number such as a coordinate. Every answer of [`Client`] and every log line of the servers of
-/// the whole suite goes through this.
+/// hold `*` and never match, nor do the decimals of a number such as a coordinate. Every
+/// answer of [`Client`] and every log line of the servers of the whole suite goes through this.
 pub fn personal_numbers(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut found = Vec::new();
