@@ -57,6 +57,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0011_archives.sqlite.sql"),
         include_str!("../migrations/0011_archives.postgres.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/0013_ledger.sql"),
+        include_str!("../migrations/0013_ledger.sqlite.sql"),
+        include_str!("../migrations/0013_ledger.postgres.sql"),
+    ),
 ];
 
 /// Which database the pool talks to.

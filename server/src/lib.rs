@@ -34,6 +34,7 @@ pub mod evidence;
 pub mod face;
 pub mod identity;
 pub mod keys;
+pub mod ledger;
 pub mod onboarding;
 pub mod privacy;
 pub mod realname;

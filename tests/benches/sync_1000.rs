@@ -15,7 +15,7 @@
 //!
 //! Runs: `FLEXWORK_BENCH_RUNS` (default 3) fresh servers and phones; the median counts.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 mod common;

@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use support::{AREZZO, Phone, TestServer, fixture_bytes};
+use crate::support::{AREZZO, Phone, TestServer, fixture_bytes};
 
 /// Set in the child process: the store folder and order it records into.
 const CHILD_STORE: &str = "FLEXWORK_KILLED_DEVICE_STORE";
@@ -48,7 +46,7 @@ fn a_device_killed_after_recording_keeps_everything_and_syncs_it() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_records_until_killed",
+            "device_killed::child_records_until_killed",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
-
+use crate::support::raw::push;
+use crate::support::{AREZZO, Phone, Scene, TestServer, fix_at_arezzo, fixture_bytes, ms};
 use flexwork_sync::EvidenceDoc;
 use serde_json::json;
-use support::raw::push;
-use support::{AREZZO, Phone, Scene, TestServer, fix_at_arezzo, fixture_bytes, ms};
 
 const TAKEN_AT: &str = "2008-10-23T14:27:07Z";
 

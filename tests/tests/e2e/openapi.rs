@@ -8,12 +8,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::TestServer;
 use serde_json::Value;
-use support::TestServer;
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",

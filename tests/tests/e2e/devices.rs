@@ -4,16 +4,18 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
+use crate::support::raw::sync_request;
+use crate::support::{
+    AREZZO, DeviceCredential, Phone, TestServer, fixture_bytes, now_ms, password_of,
+};
 use flexwork_client_core::{ClientError, TransportError};
 use flexwork_sync::ContentHash;
 use flexwork_sync::device_auth::{HEADER_SERVER_TIME, MAX_CLOCK_SKEW_MS};
 use flexwork_sync::protocol::CBOR_MEDIA_TYPE;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::raw::sync_request;
-use support::{AREZZO, DeviceCredential, Phone, TestServer, fixture_bytes, now_ms, password_of};
 
 /// What the server answered: status, JSON body (or text), and the headers.
 struct Answer {

@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
+use crate::support::{AREZZO, Client, TestServer, password_of};
 use serde_json::{Value, json};
-use support::{AREZZO, Client, TestServer, password_of};
 
 fn public(server: &TestServer) -> Client {
     support::anonymous_client(server)

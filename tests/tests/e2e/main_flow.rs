@@ -3,10 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
-
+use crate::support::{AREZZO, Phone, TestServer, fix_at_arezzo, fixture_bytes, ms, signature};
 use serde_json::json;
-use support::{AREZZO, Phone, TestServer, fix_at_arezzo, fixture_bytes, ms, signature};
 
 /// GPS time of DSCN0010.jpg, which a phone standing there would also report.
 const TAKEN_AT: &str = "2008-10-23T14:27:07Z";

@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
 use std::io::Cursor;
 
-use support::{AREZZO, Phone, TaskSpec, TestServer, fix_at_arezzo, fixture, fixture_bytes, ms};
+use crate::support::{
+    AREZZO, Phone, TaskSpec, TestServer, fix_at_arezzo, fixture, fixture_bytes, ms,
+};
 
 const TAKEN_AT: &str = "2008-10-23T14:27:07Z";
 

@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
+use crate::support::raw::{post_cbor, push, sync_request};
+use crate::support::{AREZZO, Phone, TestServer, fix_at_arezzo, fixture_bytes, ms};
 use flexwork_sync::protocol;
 use flexwork_sync::{ContentHash, EvidenceDoc, PhotoRecord};
 use reqwest::Method;
-use support::raw::{post_cbor, push, sync_request};
-use support::{AREZZO, Phone, TestServer, fix_at_arezzo, fixture_bytes, ms};
 
 fn code(body: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();

@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{AREZZO, Client, Phone, Scene, TestServer, fixture_bytes};
 use flexwork_storage::{ContentHash, MediaStore, SiteConfig, StoreConfig};
-use support::{AREZZO, Client, Phone, Scene, TestServer, fixture_bytes};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/test"))

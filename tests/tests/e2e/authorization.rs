@@ -11,15 +11,15 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 
+use crate::support::{AREZZO, Client, Phone, TestServer, fixture_bytes, password_of};
 use flexwork_server::auth::{Role, Team};
 use flexwork_sync::ContentHash;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{AREZZO, Client, Phone, TestServer, fixture_bytes, password_of};
 
 /// Every operator team, by the name the matrix uses for its member.
 const TEAMS: [(&str, Team); 8] = [

@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
+use crate::support::{Client, TestServer, password_of, unix_secs};
 use flexwork_server::auth::Role;
 use flexwork_server::auth::totp::code_at;
 use serde_json::{Value, json};
-use support::{Client, TestServer, password_of, unix_secs};
 
 fn sign_in(server: &TestServer, body: Value) -> (u16, Value) {
     let response = reqwest::blocking::Client::new()

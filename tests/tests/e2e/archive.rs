@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
+use crate::support::{AREZZO, TestServer};
 use serde_json::json;
-use support::{AREZZO, TestServer};
 
 const ID_NUMBER: &str = "34052419800101001X";
 

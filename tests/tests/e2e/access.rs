@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
+use crate::support::{AREZZO, Phone, TestServer, fixture_bytes, task_body};
 use flexwork_sync::ContentHash;
 use serde_json::json;
-use support::{AREZZO, Phone, TestServer, fixture_bytes, task_body};
 
 #[test]
 fn nobody_reaches_what_is_not_theirs() {

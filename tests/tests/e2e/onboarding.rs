@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
+use crate::support;
 
+use crate::support::{TestServer, password_of};
 use serde_json::{Value, json};
-use support::{TestServer, password_of};
 
 const ID_NUMBER: &str = "34052419800101001X";
 const CARD: &str = "6228480402564890018";

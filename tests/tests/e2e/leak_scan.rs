@@ -1,9 +1,7 @@
 //! The scanner every answer and log line of the suite goes through finds what it must and
 //! nothing else — otherwise its silence would prove nothing.
 
-mod support;
-
-use support::personal_numbers;
+use crate::support::personal_numbers;
 
 #[test]
 fn the_scanner_finds_id_card_and_phone_numbers_but_not_masks_hashes_or_times() {

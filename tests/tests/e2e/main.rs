@@ -1,0 +1,24 @@
+//! End-to-end scenarios across the flexwork crates: a real server on loopback, real phones
+//! (client-core over real HTTP), real SQLite or PostgreSQL, real media stores.
+//!
+//! One test binary holds every scenario, so the suite links once and its log scan (see
+//! [`support::personal_numbers`]) covers every scenario's log lines in one place. Run one
+//! scenario with its module path, e.g. `cargo test -p flexwork-tests --test e2e main_flow::`.
+
+mod support;
+
+mod access;
+mod account_admin;
+mod archive;
+mod authorization;
+mod bad_input;
+mod device_killed;
+mod devices;
+mod flagged_evidence;
+mod leak_scan;
+mod main_flow;
+mod onboarding;
+mod openapi;
+mod replication;
+mod review_rules;
+mod two_factor;
