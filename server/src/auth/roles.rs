@@ -144,10 +144,13 @@ pub enum Permission {
     ReadAudit,
     /// See where copies of media stand and how restore drills went (administrators).
     ManageStorage,
+    /// Bill enterprises for paid work and reverse invoices with red-letter invoices
+    /// (finance).
+    IssueInvoices,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
         Permission::DisputeWork,
@@ -160,6 +163,7 @@ impl Permission {
         Permission::ManageAccounts,
         Permission::ReadAudit,
         Permission::ManageStorage,
+        Permission::IssueInvoices,
     ];
 
     /// The operator teams that hold this permission; empty for the ones no team holds.
@@ -179,6 +183,7 @@ impl Permission {
             Permission::RevealPersonalData => &[Reviewer, Legal],
             Permission::ManageAccounts | Permission::ManageStorage => &[Administrator],
             Permission::ReadAudit => &[Administrator, Legal],
+            Permission::IssueInvoices => &[Finance],
             Permission::RecordEvidence
             | Permission::PublishTasks
             | Permission::DisputeWork
@@ -210,6 +215,7 @@ impl Permission {
             Permission::ManageAccounts => "managing accounts is for administrators",
             Permission::ReadAudit => "the audit trail is for administrators and the legal team",
             Permission::ManageStorage => "storage is for administrators",
+            Permission::IssueInvoices => "invoicing is for the finance team",
         }
     }
 }

@@ -15,6 +15,7 @@ mod bad_input;
 mod device_killed;
 mod devices;
 mod flagged_evidence;
+mod invoices;
 mod leak_scan;
 mod main_flow;
 mod onboarding;
