@@ -76,6 +76,10 @@ enum Command {
         /// The blob's SHA-256, 64 hex digits.
         hash: String,
     },
+    /// Re-derive every ledger balance from its postings and compare: unbalanced events,
+    /// running balances that differ from their postings, accounts below zero. Prints the
+    /// report as JSON; exits with status 1 if anything is wrong.
+    LedgerCheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +248,16 @@ async fn main() -> anyhow::Result<()> {
             let state = AppState::start(load(cli.config.as_deref())?).await?;
             let copies = flexwork_server::replication::copies(&state, &hash).await?;
             println!("{}", serde_json::to_string_pretty(&copies)?);
+            Ok(())
+        }
+        Command::LedgerCheck => {
+            let config = load(cli.config.as_deref())?;
+            let db = flexwork_server::db::Db::connect(&config.database_url()).await?;
+            let report = flexwork_server::ledger::check(&db.pool).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.is_healthy() {
+                anyhow::bail!("the ledger is inconsistent");
+            }
             Ok(())
         }
         Command::TotpCode { secret } => {

@@ -61,3 +61,30 @@ fn an_administrator_is_suspended_once_and_reinstated_but_never_the_last_one() {
     let (ok, _) = flexwork(dir, "account suspend --login nobody", Some("x"));
     assert!(!ok);
 }
+
+#[test]
+fn the_ledger_check_reports_a_healthy_ledger_and_fails_on_a_tampered_one() {
+    let data = tempfile::tempdir().expect("temporary folder");
+    let dir = data.path();
+    let (ok, text) = flexwork(dir, "ledger-check", None);
+    assert!(ok && text.contains("\"events\": 0"), "{text}");
+
+    // A running balance changed behind the ledger's back (the only ledger table a trigger
+    // does not guard, since posting updates it) no longer matches its postings.
+    let db = dir.join("flexwork.sqlite");
+    let connection = rusqlite::Connection::open(&db).expect("database");
+    connection
+        .execute(
+            "INSERT INTO ledger_accounts (account, normal_side, balance_fen, created_at) \
+             VALUES ('escrow:tampered', 'credit', 500, 0)",
+            [],
+        )
+        .expect("tampering");
+    drop(connection);
+    let (ok, text) = flexwork(dir, "ledger-check", None);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("escrow:tampered") && text.contains("inconsistent"),
+        "{text}"
+    );
+}
