@@ -234,7 +234,8 @@ async fn validate_checks(
     for check in checks {
         let note = check.note.trim();
         let count = note.chars().count();
-        if !(5..=audit::MAX_REASON_CHARS).contains(&count) || !note.chars().any(char::is_alphanumeric)
+        if !(5..=audit::MAX_REASON_CHARS).contains(&count)
+            || !note.chars().any(char::is_alphanumeric)
         {
             let message = "each check needs a note of 5 to 2000 characters saying what was \
                            checked and found";

@@ -523,9 +523,8 @@ pub(crate) fn clean_list(
     for item in items {
         let item = item.trim();
         if item.is_empty() || item.chars().count() > MAX_ITEM_CHARS || !printable(item) {
-            let message = format!(
-                "each of the {what} is 1 to {MAX_ITEM_CHARS} characters of plain text"
-            );
+            let message =
+                format!("each of the {what} is 1 to {MAX_ITEM_CHARS} characters of plain text");
             return Err(ApiError::bad_request(code, message));
         }
         if !out.iter().any(|o| same_name(o, item)) {
@@ -559,12 +558,11 @@ fn validate_details(details: &TaskDetails, fee_fen: i64) -> ApiResult<TaskDetail
         }
         Ok(Some(value.trim().to_owned()))
     };
-    let range = |value: Option<i64>, range: std::ops::RangeInclusive<i64>, code, message| {
-        match value {
+    let range =
+        |value: Option<i64>, range: std::ops::RangeInclusive<i64>, code, message| match value {
             Some(v) if !range.contains(&v) => Err(ApiError::bad_request(code, message)),
             _ => Ok(value),
-        }
-    };
+        };
 
     let out = TaskDetails {
         skills: list(&details.skills, "invalid_skills", "skills")?,
@@ -625,7 +623,8 @@ fn validate_details(details: &TaskDetails, fee_fen: i64) -> ApiResult<TaskDetail
     if let Some(min_fee) = out.min_fee_fen
         && fee_fen < min_fee
     {
-        let message = format!("the fee ({fee_fen} fen) is below the task's minimum fee ({min_fee} fen)");
+        let message =
+            format!("the fee ({fee_fen} fen) is below the task's minimum fee ({min_fee} fen)");
         return Err(ApiError::bad_request("fee_below_minimum", message));
     }
     Ok(out)
@@ -904,7 +903,11 @@ pub async fn edit(
     caller.require(Permission::PublishTasks)?;
     let stored = visible_task(&state, &caller, &id).await?;
     if stored.status != TaskStatus::Draft {
-        return Err(illegal(&stored, "task_not_draft", "only a draft can be edited"));
+        return Err(illegal(
+            &stored,
+            "task_not_draft",
+            "only a draft can be edited",
+        ));
     }
     let crs = patch.site_crs.unwrap_or_default();
     if crs == Crs::Gcj02 && (patch.site_lat.is_none() || patch.site_lon.is_none()) {
@@ -1017,7 +1020,11 @@ pub async fn submit(
     caller.require(Permission::PublishTasks)?;
     let task = visible_task(&state, &caller, &id).await?;
     if task.status != TaskStatus::Draft {
-        return Err(illegal(&task, "task_not_draft", "only a draft can be submitted"));
+        return Err(illegal(
+            &task,
+            "task_not_draft",
+            "only a draft can be submitted",
+        ));
     }
     if !task.missing_fields.is_empty() {
         let message = format!(
@@ -1157,7 +1164,11 @@ pub async fn void(
     let task = visible_task(&state, &caller, &id).await?;
     let reason = audit::reason(&body.reason, 5)?;
     if task.status.is_final() {
-        return Err(illegal(&task, "task_final", "a task in a final state is not voided"));
+        return Err(illegal(
+            &task,
+            "task_final",
+            "a task in a final state is not voided",
+        ));
     }
     let reason = crate::identity::redact_numbers(reason);
     let mut conn = state.db.pool.acquire().await?;
@@ -1330,13 +1341,12 @@ pub(crate) async fn form_order(
         let message = "this task is no longer published; it takes no more workers";
         return Err(ApiError::conflict("task_not_published", message));
     }
-    let taken = sqlx::query(
-        "SELECT COUNT(*) AS n FROM orders WHERE task_id = $1 AND cancelled_at IS NULL",
-    )
-    .bind(&task.id)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get::<i64, _>("n")?;
+    let taken =
+        sqlx::query("SELECT COUNT(*) AS n FROM orders WHERE task_id = $1 AND cancelled_at IS NULL")
+            .bind(&task.id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get::<i64, _>("n")?;
 
     let order_id = new_id();
     let result = sqlx::query(

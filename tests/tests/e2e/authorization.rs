@@ -679,7 +679,10 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
         ),
         row(
             Method::POST,
-            format!("/tasks/{}/applications/{}/accept", f.task_a, f.application_a),
+            format!(
+                "/tasks/{}/applications/{}/accept",
+                f.task_a, f.application_a
+            ),
             with(&own_enterprise, &["reviewer"]),
             json_body(json!({})),
         ),
