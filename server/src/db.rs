@@ -58,6 +58,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0011_archives.postgres.sql"),
     ),
     (
+        12,
+        include_str!("../migrations/0012_task_lifecycle.sql"),
+        "",
+        "",
+    ),
+    (
         13,
         include_str!("../migrations/0013_ledger.sql"),
         include_str!("../migrations/0013_ledger.sqlite.sql"),

@@ -16,6 +16,8 @@ pub mod onboarding;
 pub mod openapi;
 pub mod orders;
 pub mod sync;
+pub mod task_applications;
+pub mod task_review;
 pub mod tasks;
 
 use axum::Router;
@@ -66,12 +68,19 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(onboarding::upload_document))
         .routes(routes!(onboarding::decide_enterprise))
         .routes(routes!(tasks::create, tasks::list))
-        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::get, tasks::edit))
+        .routes(routes!(tasks::submit))
+        .routes(routes!(task_review::review))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(tasks::void))
         .routes(routes!(tasks::assign))
+        .routes(routes!(task_applications::apply, task_applications::list))
+        .routes(routes!(task_applications::accept))
         .routes(routes!(orders::list))
         .routes(routes!(orders::get))
         .routes(routes!(orders::confirm))
         .routes(routes!(orders::dispute))
+        .routes(routes!(orders::cancel))
         .routes(routes!(orders::review))
         .routes(routes!(orders::settlement))
         .routes(routes!(invoices::create, invoices::list))

@@ -20,7 +20,7 @@ pub struct OrderView {
     pub worker_id: String,
     pub enterprise_id: String,
     /// `assigned`, `submitted`, `verified`, `needs_review`, `rejected`, `confirmed`,
-    /// `disputed` or `settled`.
+    /// `disputed`, `settled` or `cancelled`.
     pub status: String,
     pub created_at: String,
     pub submitted_at: Option<String>,
@@ -37,6 +37,9 @@ pub struct OrderView {
     pub confirmation: Option<String>,
     pub confirmation_reason: Option<String>,
     pub settlement: Option<Settlement>,
+    /// When the enterprise or an operator cancelled the order, before it was submitted.
+    pub cancelled_at: Option<String>,
+    pub cancel_reason: Option<String>,
 }
 
 /// Builds the view of one order (no access check).
@@ -68,6 +71,8 @@ fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResul
         confirmation: row.try_get("confirmation")?,
         confirmation_reason: row.try_get("confirmation_reason")?,
         settlement,
+        cancelled_at: row.try_get::<Option<i64>, _>("cancelled_at")?.map(rfc3339),
+        cancel_reason: row.try_get("cancel_reason")?,
     };
     view.status = status_of(&view).to_owned();
     Ok(view)
@@ -76,6 +81,7 @@ fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResul
 /// The facts that decide an order's status.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress<'a> {
+    pub cancelled: bool,
     pub settled: bool,
     pub submitted: bool,
     pub verdict: Option<&'a str>,
@@ -87,7 +93,9 @@ impl Progress<'_> {
     /// The one word that says where an order stands, most advanced state first.
     pub fn status(&self) -> &'static str {
         let (decision, verdict) = (self.decision, self.verdict);
-        if self.settled {
+        if self.cancelled {
+            "cancelled"
+        } else if self.settled {
             "settled"
         } else if self.confirmation == Some("disputed") {
             "disputed"
@@ -111,6 +119,7 @@ impl Progress<'_> {
 
 fn status_of(order: &OrderView) -> &'static str {
     Progress {
+        cancelled: order.cancelled_at.is_some(),
         settled: order.settlement.is_some(),
         submitted: order.submitted_at.is_some(),
         verdict: order.verdict.as_deref(),
@@ -227,7 +236,8 @@ pub async fn list(
             body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or not the caller's",
             body = ErrorBody),
-        (status = 409, description = "`not_submitted`, `already_settled`", body = ErrorBody),
+        (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`",
+            body = ErrorBody),
     ),
 )]
 pub async fn confirm(
@@ -264,7 +274,8 @@ pub struct Reason {
         (status = 403, description = "`forbidden`: not an enterprise account", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or not the caller's",
             body = ErrorBody),
-        (status = 409, description = "`not_submitted`, `already_settled`", body = ErrorBody),
+        (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`",
+            body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
     ),
@@ -305,6 +316,9 @@ async fn decide_completion(
         Permission::DisputeWork
     })?;
     let order = visible(state, caller, order_id).await?;
+    if order.cancelled_at.is_some() {
+        return Err(cancelled());
+    }
     if order.submitted_at.is_none() {
         let message = "the worker has not submitted this order yet";
         return Err(ApiError::conflict("not_submitted", message));
@@ -437,6 +451,85 @@ fn reviewable_verdict<'a>(order: &'a OrderView, decision: &str) -> ApiResult<&'a
         }
         _ => Ok(verdict),
     }
+}
+
+fn cancelled() -> ApiError {
+    let message = "this order was cancelled; it takes no more evidence or decisions";
+    ApiError::conflict("order_cancelled", message)
+}
+
+/// Cancels an order the worker has not submitted yet, with a reason.
+///
+/// The worker's phone shows it as `cancelled` at its next sync, and the order takes no more
+/// evidence, confirmation or dispute. Its place on the task is freed (a closed task stays
+/// closed). Recorded in the audit trail.
+///
+/// Who may call: Permission `publish_tasks`: the order's enterprise, administrators and staff;
+/// and Permission `review_tasks`: operators in the reviewer team.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/cancel",
+    operation_id = "cancel_order",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "The order, cancelled", body = OrderView),
+        (status = 400, description = "`reason_required`, `reason_too_long`; `invalid_json`",
+            body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: neither an enterprise account nor a reviewer",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or not the caller's",
+            body = ErrorBody),
+        (status = 409, description = "`order_cancelled`: cancelled already; \
+            `order_already_submitted`: the worker submitted it", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
+            body = ErrorBody),
+    ),
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> ApiResult<Json<OrderView>> {
+    if !caller.can(Permission::PublishTasks) {
+        caller.require(Permission::ReviewTasks)?;
+    }
+    let order = visible(&state, &caller, &id).await?;
+    let reason = crate::audit::reason(&body.reason, 3)?;
+    let reason = crate::identity::redact_numbers(reason);
+    if order.cancelled_at.is_some() {
+        return Err(cancelled());
+    }
+
+    // The phone's sync sets `submitted_at` inside its write transaction: whichever commits
+    // first wins, and a submitted order is not cancelled.
+    let mut tx = state.db.begin_write().await?;
+    let result = sqlx::query(
+        "UPDATE orders SET cancelled_at = $1, cancel_reason = $2, cancelled_by = $3 \
+         WHERE id = $4 AND cancelled_at IS NULL AND submitted_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(&reason)
+    .bind(&caller.account_id)
+    .bind(&id)
+    .execute(&mut *tx)
+    .await?;
+    if result.rows_affected() == 0 {
+        let message = "the worker has submitted this order; dispute it instead of cancelling";
+        return Err(ApiError::conflict("order_already_submitted", message));
+    }
+    tx.commit().await?;
+
+    let event = crate::audit::Event::by(&caller, "order_cancelled", crate::audit::Outcome::Ok)
+        .object(format!("order:{id}"))
+        .detail(serde_json::json!({ "task_id": order.task_id, "reason": reason }));
+    crate::audit::record(&state, event).await?;
+    tracing::info!(order_id = %id, "order cancelled before submission");
+    Ok(Json(view(&state, &id).await?))
 }
 
 fn not_verified() -> ApiError {

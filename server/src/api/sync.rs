@@ -82,13 +82,17 @@ async fn handle(
     caller: &Caller,
     request: &SyncRequest,
 ) -> ApiResult<SyncResponse> {
-    let owned = worker_order_ids(state, &caller.account_id).await?;
     let mut round = Round::default();
 
     let peer = PeerKey {
         account_id: &caller.account_id,
         device_id: &request.device_id,
     };
+    // One transaction for the whole request: one durable commit instead of one per write,
+    // and the request's documents and sync states read in two queries. The orders are read
+    // inside it, so an order cancelled or confirmed meanwhile is seen as such.
+    let mut tx = state.db.begin_write().await?;
+    let owned = worker_order_ids(&mut tx, &caller.account_id).await?;
     let (mine, others): (Vec<_>, Vec<_>) = request
         .docs
         .iter()
@@ -101,12 +105,12 @@ async fn handle(
         ));
     }
 
-    // One transaction for the whole request: one durable commit instead of one per write,
-    // and the request's documents and sync states read in two queries.
-    let mut tx = state.db.begin_write().await?;
     let mut stored = prefetch(&mut tx, peer, &mine).await?;
     for message in mine {
-        let closed = owned.get(&message.order_id).copied().unwrap_or(true);
+        let closed = owned
+            .get(&message.order_id)
+            .copied()
+            .unwrap_or(Closed::Confirmed);
         let target = Target { peer, closed };
         apply(state, &mut tx, target, message, &mut stored, &mut round).await?;
     }
@@ -138,11 +142,19 @@ struct Round {
 }
 
 /// Where a message goes: whose sync state it advances, and whether the order still takes
-/// evidence (not once the enterprise confirmed it).
+/// evidence (not once the enterprise confirmed it or it was cancelled).
 #[derive(Debug, Clone, Copy)]
 struct Target<'a> {
     peer: PeerKey<'a>,
-    closed: bool,
+    closed: Closed,
+}
+
+/// Whether an order still takes evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    Open,
+    Confirmed,
+    Cancelled,
 }
 
 /// Whose sync state a message advances.
@@ -225,11 +237,18 @@ async fn apply(
 fn check_changes(
     doc: &mut flexwork_sync::EvidenceDoc,
     before: &[automerge::ChangeHash],
-    closed: bool,
+    closed: Closed,
 ) -> Result<(), (&'static str, String)> {
-    if closed {
-        let message = "this order is confirmed; its evidence can no longer change";
-        return Err(("order_closed", message.to_owned()));
+    match closed {
+        Closed::Open => {}
+        Closed::Confirmed => {
+            let message = "this order is confirmed; its evidence can no longer change";
+            return Err(("order_closed", message.to_owned()));
+        }
+        Closed::Cancelled => {
+            let message = "this order was cancelled; it takes no more evidence";
+            return Err(("order_cancelled", message.to_owned()));
+        }
     }
     let earlier = doc
         .at(before)
@@ -314,24 +333,33 @@ async fn save_peer(
 }
 
 /// The worker's orders, each with whether it is closed to new evidence.
-async fn worker_order_ids(state: &AppState, worker_id: &str) -> ApiResult<HashMap<String, bool>> {
+async fn worker_order_ids(
+    conn: &mut AnyConnection,
+    worker_id: &str,
+) -> ApiResult<HashMap<String, Closed>> {
     let rows = sqlx::query(
-        "SELECT o.id, CAST(CASE WHEN o.confirmation = 'confirmed' OR s.id IS NOT NULL \
-                THEN 1 ELSE 0 END AS BIGINT) AS closed \
+        "SELECT o.id, CAST(CASE WHEN o.cancelled_at IS NOT NULL THEN 2 \
+                WHEN o.confirmation = 'confirmed' OR s.id IS NOT NULL THEN 1 \
+                ELSE 0 END AS BIGINT) AS closed \
          FROM orders o LEFT JOIN settlements s ON s.order_id = o.id WHERE o.worker_id = $1",
     )
     .bind(worker_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(&mut *conn)
     .await?;
+    let closed = |code: i64| match code {
+        0 => Closed::Open,
+        2 => Closed::Cancelled,
+        _ => Closed::Confirmed,
+    };
     rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get::<i64, _>("closed")? != 0)))
+        .map(|r| Ok((r.try_get("id")?, closed(r.try_get::<i64, _>("closed")?))))
         .collect()
 }
 
 async fn order_summaries(state: &AppState, worker_id: &str) -> ApiResult<Vec<OrderSummary>> {
     let rows = sqlx::query(
         "SELECT o.id AS order_id, o.submitted_at, o.verdict, o.operator_decision, \
-                o.confirmation, s.id AS settlement_id, t.* \
+                o.confirmation, o.cancelled_at, s.id AS settlement_id, t.* \
          FROM orders o JOIN tasks t ON t.id = o.task_id \
          LEFT JOIN settlements s ON s.order_id = o.id \
          WHERE o.worker_id = $1 ORDER BY o.created_at",
@@ -347,6 +375,7 @@ fn summary_from_row(row: &sqlx::any::AnyRow) -> ApiResult<OrderSummary> {
     let task = super::tasks::task_from_row(row)?;
     let verdict: Option<String> = row.try_get("verdict")?;
     let status = super::orders::Progress {
+        cancelled: row.try_get::<Option<i64>, _>("cancelled_at")?.is_some(),
         settled: row.try_get::<Option<String>, _>("settlement_id")?.is_some(),
         submitted: row.try_get::<Option<i64>, _>("submitted_at")?.is_some(),
         verdict: verdict.as_deref(),

@@ -119,16 +119,18 @@ pub(crate) fn signed_caller(parts: &Parts) -> ApiResult<Option<Caller>> {
     Ok(None)
 }
 
-/// Refuses a worker's bearer token on the calls phones make (sync and media): those take a
-/// device signature, so a copied token cannot upload evidence.
+/// Refuses a worker's bearer token on the calls phones make (sync, media and applying for a
+/// task): those take a device signature, so a copied token cannot upload evidence or speak
+/// for the worker.
 pub(crate) fn refuse_worker_bearer(caller: &Caller, path: &str) -> ApiResult<()> {
-    let phone_call = path == "/api/v1/sync" || path.starts_with("/api/v1/media/");
+    let applying = path.starts_with("/api/v1/tasks/") && path.ends_with("/applications");
+    let phone_call = path == "/api/v1/sync" || path.starts_with("/api/v1/media/") || applying;
     if caller.role == Role::Worker && phone_call {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "device_credential_required",
-            "phones sync and upload with their registered device key, not a bearer token: \
-             sign in on the phone to register it",
+            "phones sync, upload and apply for tasks with their registered device key, not a \
+             bearer token: sign in on the phone to register it",
         ));
     }
     Ok(())

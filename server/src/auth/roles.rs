@@ -121,8 +121,11 @@ impl Team {
 pub enum Permission {
     /// Sync evidence documents and upload media for one's own orders (workers).
     RecordEvidence,
-    /// Publish tasks and assign workers for one's organisation (enterprise admin and staff).
+    /// Draft, submit, cancel tasks, assign workers, accept applications and cancel orders for
+    /// one's organisation (enterprise admin and staff).
     PublishTasks,
+    /// Apply for published tasks, declaring one's skills, qualifications and health (workers).
+    ApplyForTasks,
     /// Dispute completion of one's organisation's orders (enterprise admin and staff).
     DisputeWork,
     /// Confirm completion, which lets the order be settled and paid (enterprise admin).
@@ -136,6 +139,9 @@ pub enum Permission {
     ReviewEvidence,
     /// See the worker and enterprise application queues and decide on them (reviewers).
     ReviewApplications,
+    /// Review submitted tasks (authenticity checks, publish or refuse), void tasks, accept
+    /// workers' applications and cancel orders on an enterprise's behalf (reviewers).
+    ReviewTasks,
     /// Read one personal field in plaintext, with a reason (reviewers, legal).
     RevealPersonalData,
     /// Create, suspend and reinstate accounts, and set operators' teams (administrators).
@@ -150,15 +156,17 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 15] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
+        Permission::ApplyForTasks,
         Permission::DisputeWork,
         Permission::ConfirmWork,
         Permission::ManageStaff,
         Permission::ReadAllWork,
         Permission::ReviewEvidence,
         Permission::ReviewApplications,
+        Permission::ReviewTasks,
         Permission::RevealPersonalData,
         Permission::ManageAccounts,
         Permission::ReadAudit,
@@ -179,13 +187,16 @@ impl Permission {
                 Support,
                 RegulatorLiaison,
             ],
-            Permission::ReviewEvidence | Permission::ReviewApplications => &[Reviewer],
+            Permission::ReviewEvidence
+            | Permission::ReviewApplications
+            | Permission::ReviewTasks => &[Reviewer],
             Permission::RevealPersonalData => &[Reviewer, Legal],
             Permission::ManageAccounts | Permission::ManageStorage => &[Administrator],
             Permission::ReadAudit => &[Administrator, Legal],
             Permission::IssueInvoices => &[Finance],
             Permission::RecordEvidence
             | Permission::PublishTasks
+            | Permission::ApplyForTasks
             | Permission::DisputeWork
             | Permission::ConfirmWork
             | Permission::ManageStaff => &[],
@@ -201,6 +212,7 @@ impl Permission {
         match self {
             Permission::RecordEvidence => "recording evidence is for workers",
             Permission::PublishTasks => "publishing tasks is for enterprise accounts",
+            Permission::ApplyForTasks => "applying for tasks is for workers, from their phone",
             Permission::DisputeWork => "disputing completion is for the order's enterprise",
             Permission::ConfirmWork => {
                 "confirming completion is for the enterprise's administrator"
@@ -209,6 +221,7 @@ impl Permission {
             Permission::ReadAllWork => "reading other people's work is for operator teams",
             Permission::ReviewEvidence => "reviewing evidence is for the reviewer team",
             Permission::ReviewApplications => "reviewing applications is for the reviewer team",
+            Permission::ReviewTasks => "reviewing tasks is for the reviewer team",
             Permission::RevealPersonalData => {
                 "revealing personal data is for the reviewer and legal teams"
             }
@@ -296,7 +309,10 @@ impl Caller {
     /// Whether the caller holds a permission.
     pub fn can(&self, permission: Permission) -> bool {
         match self.role {
-            Role::Worker => permission == Permission::RecordEvidence,
+            Role::Worker => matches!(
+                permission,
+                Permission::RecordEvidence | Permission::ApplyForTasks
+            ),
             Role::Enterprise => match permission {
                 Permission::PublishTasks | Permission::DisputeWork => true,
                 Permission::ConfirmWork | Permission::ManageStaff => self.duties.enterprise_admin,

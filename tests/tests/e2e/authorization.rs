@@ -321,6 +321,11 @@ fn teams_staff_and_regulators_do_what_their_duties_name() {
 /// Ids the matrix points at.
 struct Fixtures {
     task_a: String,
+    /// Drafts of A's, one to cancel and one to void.
+    draft_to_cancel: String,
+    draft_to_void: String,
+    /// The other worker's pending application for A's task.
+    application_a: String,
     order_a: String,
     hash_a: ContentHash,
     photo_len: usize,
@@ -422,11 +427,24 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
     let spare_phone = server.device_client(&a.worker_login);
     let spare_device = spare_phone.device.as_ref().unwrap().device_id.clone();
     clients.insert("other_worker", server.device_client(&b.worker_login));
+    let (_, draft) = a.enterprise.post("/tasks", support::task_body(&AREZZO));
+    let draft_to_cancel = draft["id"].as_str().unwrap().to_owned();
+    let (_, draft) = a.enterprise.post("/tasks", support::task_body(&AREZZO));
+    let draft_to_void = draft["id"].as_str().unwrap().to_owned();
+    let (status, applied) = clients["other_worker"].post(
+        &format!("/tasks/{}/applications", a.task_id),
+        json!({ "skills": ["photography"] }),
+    );
+    assert_eq!(status, 200, "{applied}");
+    let application_a = applied["id"].as_str().unwrap().to_owned();
     clients.insert("enterprise_admin", a.enterprise);
     clients.insert("other_enterprise", b.enterprise);
 
     let fixtures = Fixtures {
         task_a: a.task_id,
+        draft_to_cancel,
+        draft_to_void,
+        application_a,
         order_a: a.order_id,
         hash_a: photo.hash,
         photo_len: fixture_bytes("photos/DSCN0010.jpg").len(),
@@ -606,10 +624,14 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             every_enterprise.clone(),
             json_body(support::task_body(&AREZZO)),
         ),
+        // Workers list the published tasks they may apply for.
         row(
             Method::GET,
             "/tasks".into(),
-            with(&READERS, &every_enterprise),
+            with(&READERS, &every_enterprise)
+                .into_iter()
+                .chain(["worker", "other_worker"])
+                .collect(),
             none(),
         ),
         row(
@@ -618,11 +640,67 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             with(&READERS, &own_enterprise),
             none(),
         ),
+        // The lifecycle: the enterprise edits and submits (A's task is published: 409),
+        // reviewers review (409: not submitted) and void, the enterprise cancels.
+        row(
+            Method::PATCH,
+            format!("/tasks/{}", f.task_a),
+            own_enterprise.to_vec(),
+            json_body(json!({ "title": "edited in the matrix" })),
+        ),
+        row(
+            Method::POST,
+            format!("/tasks/{}/submit", f.task_a),
+            own_enterprise.to_vec(),
+            json_body(json!({})),
+        ),
+        row(
+            Method::POST,
+            format!("/tasks/{}/review", f.task_a),
+            vec!["reviewer"],
+            json_body(json!({
+                "decision": "refuse", "reason_code": "other", "reason": "matrix check",
+            })),
+        ),
+        row(
+            Method::POST,
+            format!("/tasks/{}/cancel", f.draft_to_cancel),
+            own_enterprise.to_vec(),
+            json_body(reason.clone()),
+        ),
+        row(
+            Method::POST,
+            format!("/tasks/{}/void", f.draft_to_void),
+            vec!["reviewer"],
+            json_body(reason.clone()),
+        ),
         row(
             Method::POST,
             format!("/tasks/{}/orders", f.task_a),
             own_enterprise.to_vec(),
             json_body(json!({ "worker_login": "wang-a" })),
+        ),
+        // Applications: workers from their phones; the enterprise or a reviewer accepts.
+        row(
+            Method::POST,
+            format!("/tasks/{}/applications", f.task_a),
+            vec!["worker", "other_worker"],
+            json_body(json!({ "skills": [], "health_attested": true })),
+        ),
+        row(
+            Method::GET,
+            format!("/tasks/{}/applications", f.task_a),
+            with(&READERS, &own_enterprise),
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!(
+                "/tasks/{}/applications/{}/accept",
+                f.task_a, f.application_a
+            ),
+            with(&own_enterprise, &["reviewer"]),
+            json_body(json!({})),
         ),
         // Orders: the worker, the enterprise, readers; decisions by duty.
         row(Method::GET, "/orders".into(), list_readers, none()),
@@ -643,6 +721,12 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             Method::POST,
             format!("{order}/dispute"),
             own_enterprise.to_vec(),
+            json_body(reason.clone()),
+        ),
+        row(
+            Method::POST,
+            format!("{order}/cancel"),
+            with(&own_enterprise, &["reviewer"]),
             json_body(reason.clone()),
         ),
         row(

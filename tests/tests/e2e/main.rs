@@ -22,4 +22,5 @@ mod onboarding;
 mod openapi;
 mod replication;
 mod review_rules;
+mod task_lifecycle;
 mod two_factor;

@@ -388,9 +388,8 @@ fn an_enterprise_applies_with_its_documents_and_its_managers_cannot_work_for_it(
     assert_eq!(operator.post(&worker_decision, admit).0, 200);
     server.set_up_second_factor("lotus-trading");
     let lotus = server.client("lotus-trading");
-    let (status, task) = lotus.post("/tasks", support::task_body(&support::AREZZO));
-    assert_eq!(status, 200, "{task}");
-    let assign = format!("/tasks/{}/orders", task["id"].as_str().unwrap());
+    let task_id = server.publish_task(&lotus, operator, support::task_body(&support::AREZZO));
+    let assign = format!("/tasks/{task_id}/orders");
     let (status, refused) = lotus.post(&assign, json!({ "worker_login": "li-si" }));
     assert_eq!(
         (status, refused["code"].as_str()),

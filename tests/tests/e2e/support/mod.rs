@@ -764,6 +764,15 @@ impl Client {
         read(response)
     }
 
+    pub fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let body = serde_json::to_vec(&body).unwrap();
+        let response = self
+            .request(reqwest::Method::PATCH, path, Some("application/json"), body)
+            .send()
+            .unwrap();
+        read(response)
+    }
+
     pub fn delete(&self, path: &str) -> (u16, Value) {
         let response = self
             .request(reqwest::Method::DELETE, path, None, Vec::new())
@@ -867,9 +876,7 @@ impl TestServer {
         self.set_up_second_factor(&enterprise);
         let enterprise = self.client(&enterprise);
 
-        let (status, created) = enterprise.post("/tasks", task_body(task));
-        assert_eq!(status, 200, "{created}");
-        let task_id = created["id"].as_str().unwrap().to_owned();
+        let task_id = self.publish_task(&enterprise, &operator, task_body(task));
         let (status, order) = enterprise.post(
             &format!("/tasks/{task_id}/orders"),
             json!({ "worker_login": worker }),
@@ -898,6 +905,30 @@ pub fn mark_paid(server: &TestServer, order_id: &str) {
     });
 }
 
+impl TestServer {
+    /// Takes a task through its lifecycle as people would: the enterprise drafts it from
+    /// `body` and submits it, the operator (a reviewer) records a phone call with the
+    /// enterprise and publishes it. Returns the task's id.
+    pub fn publish_task(&self, enterprise: &Client, operator: &Client, body: Value) -> String {
+        let (status, created) = enterprise.post("/tasks", body);
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(created["status"], "draft", "{created}");
+        let task_id = created["id"].as_str().unwrap().to_owned();
+        let (status, submitted) = enterprise.post(&format!("/tasks/{task_id}/submit"), json!({}));
+        assert_eq!(status, 200, "{submitted}");
+        let review = json!({
+            "decision": "publish",
+            "checks": [{ "kind": "phone_call", "note": "called the shop: the job is real" }],
+        });
+        let (status, published) = operator.post(&format!("/tasks/{task_id}/review"), review);
+        assert_eq!(status, 200, "{published}");
+        assert_eq!(published["status"], "published", "{published}");
+        task_id
+    }
+}
+
+/// A complete task: everything the standard asks for before it can be submitted. It needs
+/// no particular skill, qualification or health, and takes up to five workers.
 pub fn task_body(task: &TaskSpec) -> Value {
     json!({
         "title": "Check the shop front", "description": "Photograph the entrance, sign on site",
@@ -905,6 +936,11 @@ pub fn task_body(task: &TaskSpec) -> Value {
         "window_from": task.from, "window_to": task.to, "fee_fen": task.fee_fen,
         "min_photos": task.min_photos, "require_track": task.track,
         "require_signature": task.signature,
+        "skills": [], "qualifications": [], "health_requirements": [],
+        "hardware": "a phone with a camera", "acceptance_criteria": "the entrance is in focus",
+        "fee_basis": "per_order", "min_fee_fen": task.fee_fen,
+        "min_service_minutes": 30, "max_minutes_per_day": 480, "min_rest_minutes": 60,
+        "headcount": 5, "estimated_minutes_per_person": 60,
     })
 }
 
