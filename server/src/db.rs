@@ -63,6 +63,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0013_ledger.sqlite.sql"),
         include_str!("../migrations/0013_ledger.postgres.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/0015_statements.sql"),
+        include_str!("../migrations/0015_statements.sqlite.sql"),
+        include_str!("../migrations/0015_statements.postgres.sql"),
+    ),
 ];
 
 /// Which database the pool talks to.

@@ -326,6 +326,22 @@ async fn ensure_account(
     Ok(())
 }
 
+/// Creates `account` if needed and locks its row until the end of `tx`, so that work which
+/// reads history and then posts to the account (a worker's cumulative tax) runs one at a
+/// time per account. On PostgreSQL the no-op update takes the row lock; on SQLite the write
+/// transaction ([`crate::db::Db::begin_write`]) already excludes every other writer.
+pub async fn lock_account(
+    tx: &mut Transaction<'static, Any>,
+    account: &Account,
+) -> Result<(), LedgerError> {
+    ensure_account(tx, &account.name(), account.normal_side()).await?;
+    sqlx::query("UPDATE ledger_accounts SET balance_fen = balance_fen WHERE account = $1")
+        .bind(account.name())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 fn is_check_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {

@@ -144,10 +144,20 @@ pub enum Permission {
     ReadAudit,
     /// See where copies of media stand and how restore drills went (administrators).
     ManageStorage,
+    /// Record deposits the bank reported into enterprises' escrow accounts (finance).
+    RecordDeposits,
+    /// Read an escrow balance, deposits and movements: an enterprise's own (administrators
+    /// and staff), any enterprise's (finance).
+    ReadEscrow,
+    /// Confirm or dispute an order's statement as one of its three parties: the worker, the
+    /// enterprise (administrators and staff) or the platform (finance and reviewer teams).
+    ConfirmStatements,
+    /// Resolve a disputed statement by reissuing or voiding it (finance).
+    ResolveStatements,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 16] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
         Permission::DisputeWork,
@@ -160,6 +170,10 @@ impl Permission {
         Permission::ManageAccounts,
         Permission::ReadAudit,
         Permission::ManageStorage,
+        Permission::RecordDeposits,
+        Permission::ReadEscrow,
+        Permission::ConfirmStatements,
+        Permission::ResolveStatements,
     ];
 
     /// The operator teams that hold this permission; empty for the ones no team holds.
@@ -179,6 +193,9 @@ impl Permission {
             Permission::RevealPersonalData => &[Reviewer, Legal],
             Permission::ManageAccounts | Permission::ManageStorage => &[Administrator],
             Permission::ReadAudit => &[Administrator, Legal],
+            Permission::RecordDeposits | Permission::ResolveStatements => &[Finance],
+            Permission::ReadEscrow => &[Finance],
+            Permission::ConfirmStatements => &[Finance, Reviewer],
             Permission::RecordEvidence
             | Permission::PublishTasks
             | Permission::DisputeWork
@@ -210,6 +227,17 @@ impl Permission {
             Permission::ManageAccounts => "managing accounts is for administrators",
             Permission::ReadAudit => "the audit trail is for administrators and the legal team",
             Permission::ManageStorage => "storage is for administrators",
+            Permission::RecordDeposits => "recording escrow deposits is for the finance team",
+            Permission::ReadEscrow => {
+                "an escrow account is for its enterprise and the finance team"
+            }
+            Permission::ConfirmStatements => {
+                "a statement is confirmed by its worker, its enterprise and the platform's \
+                 finance or reviewer team"
+            }
+            Permission::ResolveStatements => {
+                "resolving disputed statements is for the finance team"
+            }
         }
     }
 }
@@ -290,9 +318,15 @@ impl Caller {
     /// Whether the caller holds a permission.
     pub fn can(&self, permission: Permission) -> bool {
         match self.role {
-            Role::Worker => permission == Permission::RecordEvidence,
+            Role::Worker => matches!(
+                permission,
+                Permission::RecordEvidence | Permission::ConfirmStatements
+            ),
             Role::Enterprise => match permission {
-                Permission::PublishTasks | Permission::DisputeWork => true,
+                Permission::PublishTasks
+                | Permission::DisputeWork
+                | Permission::ReadEscrow
+                | Permission::ConfirmStatements => true,
                 Permission::ConfirmWork | Permission::ManageStaff => self.duties.enterprise_admin,
                 _ => false,
             },
