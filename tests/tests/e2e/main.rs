@@ -21,4 +21,5 @@ mod onboarding;
 mod openapi;
 mod replication;
 mod review_rules;
+mod statements;
 mod two_factor;
