@@ -393,10 +393,13 @@ impl CheckReport {
 /// Re-derives everything from the postings and compares it with what is stored.
 pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
     let mut report = CheckReport::default();
+    // PostgreSQL sums BIGINT as NUMERIC, which the Any driver cannot read: cast back.
     let totals = sqlx::query(
         "SELECT COUNT(*) AS n, \
-           COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) AS debits, \
-           COALESCE(SUM(CASE WHEN amount_fen < 0 THEN -amount_fen ELSE 0 END), 0) AS credits \
+           CAST(COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) \
+             AS BIGINT) AS debits, \
+           CAST(COALESCE(SUM(CASE WHEN amount_fen < 0 THEN -amount_fen ELSE 0 END), 0) \
+             AS BIGINT) AS credits \
          FROM ledger_postings",
     )
     .fetch_one(pool)
@@ -422,7 +425,7 @@ pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
 
     let accounts = sqlx::query(
         "SELECT a.account, a.normal_side, a.may_go_negative, a.balance_fen, \
-           COALESCE(SUM(p.amount_fen), 0) AS posted \
+           CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) AS posted \
          FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account = a.account \
          GROUP BY a.account, a.normal_side, a.may_go_negative, a.balance_fen \
          ORDER BY a.account",
