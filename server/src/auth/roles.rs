@@ -423,6 +423,30 @@ mod tests {
     }
 
     #[test]
+    fn money_is_moved_by_finance_and_statements_confirmed_by_their_three_parties() {
+        let finance = operator(&[Team::Finance]);
+        assert!(finance.can(Permission::RecordDeposits));
+        assert!(finance.can(Permission::ResolveStatements));
+        assert!(finance.can(Permission::ConfirmStatements));
+        let reviewer = operator(&[Team::Reviewer]);
+        assert!(reviewer.can(Permission::ConfirmStatements));
+        assert!(!reviewer.can(Permission::RecordDeposits));
+        assert!(!reviewer.can(Permission::ResolveStatements));
+        assert!(!operator(&[Team::Support]).can(Permission::ConfirmStatements));
+
+        let mut worker = operator(&[]);
+        worker.role = Role::Worker;
+        assert_eq!(
+            worker.permissions(),
+            vec![Permission::RecordEvidence, Permission::ConfirmStatements]
+        );
+        let mut staff = operator(&[]);
+        staff.role = Role::Enterprise;
+        assert!(staff.can(Permission::ReadEscrow) && staff.can(Permission::ConfirmStatements));
+        assert!(!staff.can(Permission::RecordDeposits));
+    }
+
+    #[test]
     fn duties_round_trip_and_refuse_unknown_names() {
         let stored = "regulator_liaison,reviewer";
         let duties = Duties::parse(Role::Operator, stored).unwrap();

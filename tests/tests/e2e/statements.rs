@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use crate::support::{AREZZO, Client, Phone, Scene, TaskSpec, TestServer, ms};
+use crate::support::{AREZZO, Client, Phone, Scene, TaskSpec, TestServer, ms, task_body};
 use serde_json::{Value, json};
 
 /// A scene whose order is submitted with the Arezzo evidence, verified, approved where it
@@ -11,27 +11,33 @@ use serde_json::{Value, json};
 fn confirmed_scene(server: &TestServer, tag: &str, fee_fen: i64) -> Scene {
     let task = TaskSpec { fee_fen, ..AREZZO };
     let scene = server.scene(tag, &task);
-    let mut phone = Phone::for_scene(server, &scene);
-    phone.record_arezzo_evidence(&scene.order_id);
+    submit_and_confirm(server, &scene, &scene.order_id);
+    scene
+}
+
+/// Records the Arezzo evidence for `order_id` on the scene worker's phone, submits it, waits
+/// for the verdict, approves it where it needs review, and confirms it as the enterprise.
+fn submit_and_confirm(server: &TestServer, scene: &Scene, order_id: &str) {
+    let mut phone = Phone::for_scene(server, scene);
+    phone.record_arezzo_evidence(order_id);
     phone
         .device
-        .submit(&scene.order_id, ms("2008-10-23T14:32:00Z"))
+        .submit(order_id, ms("2008-10-23T14:32:00Z"))
         .unwrap();
     phone.sync();
-    let verified = server.wait_verified(&scene.enterprise, &scene.order_id);
+    let verified = server.wait_verified(&scene.enterprise, order_id);
     if verified["verdict"] == "needs_review" {
         let body = json!({ "decision": "approve", "reason": "camera clock known to be off" });
         let (status, body) = scene
             .operator
-            .post(&format!("/orders/{}/review", scene.order_id), body);
+            .post(&format!("/orders/{order_id}/review"), body);
         assert_eq!(status, 200, "{body}");
     }
     let (status, confirmed) = scene
         .enterprise
-        .post(&format!("/orders/{}/confirm", scene.order_id), json!({}));
+        .post(&format!("/orders/{order_id}/confirm"), json!({}));
     assert_eq!(status, 200, "{confirmed}");
     assert_eq!(confirmed["status"], "reconciling", "{confirmed}");
-    scene
 }
 
 fn statement_of(scene: &Scene) -> Value {
@@ -382,5 +388,59 @@ fn concurrent_confirmations_settle_exactly_once() {
     assert_eq!(server.count("ledger_events WHERE idempotency_key", &key), 1);
     assert_eq!(statement_of(&scene)["status"], "settled");
     assert_eq!(escrow_of(&server, &scene)["balance_fen"], 700_000);
+    ledger_healthy(&server);
+}
+
+#[test]
+fn two_settlements_of_one_worker_at_once_withhold_the_cumulative_tax_once() {
+    // 1. One worker, two orders of 20,000.00 CNY each, both confirmed by platform and
+    // enterprise, the escrow funded for both.
+    let server = TestServer::start();
+    let scene = confirmed_scene(&server, "twice", 2_000_000);
+    let task = TaskSpec {
+        fee_fen: 2_000_000,
+        ..AREZZO
+    };
+    let (status, second_task) = scene.enterprise.post("/tasks", task_body(&task));
+    assert_eq!(status, 200, "{second_task}");
+    let (status, second) = scene.enterprise.post(
+        &format!("/tasks/{}/orders", second_task["id"].as_str().unwrap()),
+        json!({ "worker_login": scene.worker_login }),
+    );
+    assert_eq!(status, 200, "{second}");
+    let second_order = second["id"].as_str().unwrap().to_owned();
+    submit_and_confirm(&server, &scene, &second_order);
+    assert_eq!(server.deposit(&scene, 4_000_000, "SPDB-3").0, 200);
+    let mut ids = Vec::new();
+    for order in [&scene.order_id, &second_order] {
+        let (_, statement) = scene.enterprise.get(&format!("/orders/{order}/statement"));
+        let id = statement["id"].as_str().unwrap().to_owned();
+        assert_eq!(confirm(&scene.operator, &id).0, 200);
+        assert_eq!(confirm(&scene.enterprise, &id).0, 200);
+        ids.push(id);
+    }
+
+    // 2. The worker confirms both at once from two phones.
+    let phones: Vec<Client> = (0..2)
+        .map(|_| server.device_client(&scene.worker_login))
+        .collect();
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = phones
+            .iter()
+            .zip(&ids)
+            .map(|(phone, id)| s.spawn(move || confirm(phone, id).1))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    // 3. Whichever came first withheld 330 (taxable 16,000 − 5,000 = 11,000 at 3 %); the
+    // other saw it: cumulative 40,000 − 8,000 − 5,000 (one month) = 27,000 → 810 − 330 = 480.
+    let mut taxes: Vec<i64> = answers
+        .iter()
+        .map(|a| a["settlement"]["tax_fen"].as_i64().unwrap())
+        .collect();
+    taxes.sort_unstable();
+    assert_eq!(taxes, vec![33_000, 48_000], "{answers:?}");
+    assert_eq!(escrow_of(&server, &scene)["balance_fen"], 0);
     ledger_healthy(&server);
 }
