@@ -444,3 +444,39 @@ fn two_settlements_of_one_worker_at_once_withhold_the_cumulative_tax_once() {
     assert_eq!(escrow_of(&server, &scene)["balance_fen"], 0);
     ledger_healthy(&server);
 }
+
+#[test]
+fn the_periodic_retry_settles_a_statement_once_funds_are_there() {
+    // 1. Retried every second; confirmed by all three with no funds: it waits.
+    let server = TestServer::start_with(|c| c.settlement.retry_interval_secs = 1);
+    let scene = confirmed_scene(&server, "retry", 300_000);
+    assert_eq!(server.confirm_statement(&scene)["status"], "awaiting_funds");
+
+    // 2. Money reaches the escrow without a deposit call (as a ledger correction would):
+    // the periodic job, not a request, settles the statement.
+    let (_, order) = scene.enterprise.get(&format!("/orders/{}", scene.order_id));
+    let enterprise = order["enterprise_id"].as_str().unwrap().to_owned();
+    server.block_on(async {
+        use flexwork_server::ledger::{Account, Entry, post};
+        let state = server.state();
+        let mut tx = state.db.begin_write().await.unwrap();
+        let entry = Entry::new("deposit", "retry-test", "retry-test")
+            .debit(Account::Bank, 300_000)
+            .credit(Account::Escrow(enterprise), 300_000);
+        post(&mut tx, &entry).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while statement_of(&scene)["status"] != "settled" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiting statement was not retried"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        server.count("settlements WHERE order_id", &scene.order_id),
+        1
+    );
+    ledger_healthy(&server);
+}
