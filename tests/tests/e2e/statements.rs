@@ -235,6 +235,16 @@ fn a_dispute_stops_it_and_a_reissue_settles_the_corrected_amount() {
             .execute(&server.state().db.pool),
     );
     assert!(tamper.is_err(), "the amounts of a statement changed");
+    for sql in [
+        "DELETE FROM statements",
+        "DELETE FROM deposits",
+        "UPDATE deposits SET amount_fen = 1",
+        "UPDATE statement_confirmations SET party = 'worker'",
+        "DELETE FROM statement_confirmations",
+    ] {
+        let changed = server.block_on(sqlx::query(sql).execute(&server.state().db.pool));
+        assert!(changed.is_err(), "{sql} went through");
+    }
 
     // 6. Another dispute ends void: no pay, the order is void.
     let other = confirmed_scene(&server, "void", 300_000);
