@@ -191,6 +191,22 @@ impl HttpTransport {
             .map(drop)
     }
 
+    /// `GET /api/v1/orders/{id}/statement`: the order's three-party statement (amounts,
+    /// who confirmed, and gross, tax and net once settled).
+    pub fn statement(&self, order_id: &str) -> Result<serde_json::Value, TransportError> {
+        let path = format!("/api/v1/orders/{order_id}/statement");
+        json(self.signed(Method::GET, &path, None, Vec::new())?)
+    }
+
+    /// `POST /api/v1/statements/{id}/confirm`: the worker confirms the statement.
+    pub fn confirm_statement(
+        &self,
+        statement_id: &str,
+    ) -> Result<serde_json::Value, TransportError> {
+        let path = format!("/api/v1/statements/{statement_id}/confirm");
+        json(self.signed(Method::POST, &path, None, Vec::new())?)
+    }
+
     /// Sends a request signed with the device key. A refusal for clock skew is retried once
     /// with the server's clock, which the refusal carries.
     pub fn signed(

@@ -109,6 +109,12 @@ enum Command {
     Status { order: Option<String> },
     /// Show the server's verdict and findings for an order.
     Findings { order: String },
+    /// Show the order's three-party statement: the fee, who confirmed, and once settled the
+    /// tax withheld and the net pay.
+    Statement { order: String },
+    /// Confirm the order's statement as the worker; with the platform's and the enterprise's
+    /// confirmations it settles the pay.
+    ConfirmStatement { order: String },
     /// Apply to work on the platform: fetch the terms, sign, send (personal data from a file
     /// or the environment, never from the command line).
     #[command(subcommand)]
@@ -195,6 +201,24 @@ fn run(cli: Cli) -> Result<()> {
         Command::Submit { order, at } => cmd_submit(&mut device, &out, &order, at),
         Command::Status { order } => cmd_status(&device, &out, order.as_deref()),
         Command::Findings { order } => cmd_findings(&device, &out, &order),
+        Command::Statement { order } => {
+            let statement = device
+                .transport()?
+                .statement(&order)
+                .context("reading the statement failed")?;
+            emit_statement(&out, statement)
+        }
+        Command::ConfirmStatement { order } => {
+            let transport = device.transport()?;
+            let statement = transport
+                .statement(&order)
+                .context("reading the statement failed")?;
+            let id = statement["id"].as_str().unwrap_or_default();
+            let confirmed = transport
+                .confirm_statement(id)
+                .context("confirming the statement failed")?;
+            emit_statement(&out, confirmed)
+        }
         Command::Sync { chunk_kib } => cmd_sync(&mut device, &out, chunk_kib),
         Command::Apply(command) => apply::run(&mut device, &out, command),
     }
@@ -234,6 +258,37 @@ fn cmd_login(
         session.role, session.account_id, session.registered_device_id
     );
     out.emit(serde_json::to_value(&session)?, || vec![text])
+}
+
+fn emit_statement(out: &Output, statement: serde_json::Value) -> Result<()> {
+    // Integer fen shown as yuan, without floating point.
+    let yuan = |fen: &serde_json::Value| {
+        let fen = fen.as_i64().unwrap_or(0);
+        format!("{}.{:02}", fen / 100, (fen % 100).abs())
+    };
+    let mut lines = vec![format!(
+        "statement v{} {}: gross {} CNY",
+        statement["version"],
+        statement["status"].as_str().unwrap_or("?"),
+        yuan(&statement["gross_fen"]),
+    )];
+    let waiting: Vec<&str> = statement["awaiting"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
+        .unwrap_or_default();
+    if !waiting.is_empty() {
+        lines.push(format!("awaiting confirmation by: {}", waiting.join(", ")));
+    }
+    let settlement = &statement["settlement"];
+    if settlement.is_object() {
+        lines.push(format!(
+            "settled: tax {} CNY ({}), net pay {} CNY",
+            yuan(&settlement["tax_fen"]),
+            settlement["tax_method"].as_str().unwrap_or("?"),
+            yuan(&settlement["net_fen"]),
+        ));
+    }
+    out.emit(statement, || lines)
 }
 
 fn cmd_devices(device: &Device, out: &Output) -> Result<()> {

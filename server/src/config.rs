@@ -15,7 +15,7 @@ use flexwork_sync::MessageLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
-use crate::settlement::TaxConfig;
+use crate::settlement::{SettlementConfig, TaxConfig};
 use crate::verify::Thresholds;
 
 /// Everything the server reads at start. `Debug` hides the database password.
@@ -61,6 +61,9 @@ pub struct Config {
     pub login: LoginPolicy,
     pub verification: Thresholds,
     pub tax: TaxConfig,
+    /// Platform service fee and the retry of statements waiting for escrow funds.
+    #[serde(default)]
+    pub settlement: SettlementConfig,
     /// Lifetime of API bearer tokens, in hours.
     pub token_ttl_hours: i64,
 }
@@ -105,6 +108,7 @@ impl Default for Config {
             login: LoginPolicy::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
+            settlement: SettlementConfig::default(),
             token_ttl_hours: 24 * 30,
         }
     }
@@ -128,6 +132,7 @@ impl std::fmt::Debug for Config {
             .field("login", &self.login)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
+            .field("settlement", &self.settlement)
             .field("token_ttl_hours", &self.token_ttl_hours)
             .finish()
     }
@@ -260,6 +265,9 @@ impl Config {
                 "no [tax] rule covers today ({today}); nothing could be settled"
             ));
         }
+        if !(0..=10_000).contains(&self.settlement.platform_fee_basis_points) {
+            return Err("[settlement] platform_fee_basis_points must be 0 to 10000".into());
+        }
         self.calendar
             .validate()
             .map_err(|e| format!("[calendar]: {e}"))?;
@@ -350,6 +358,7 @@ mod tests {
             ..Config::default()
         };
         let mut no_tax = Config::default();
+        no_tax.tax.rules.truncate(1);
         no_tax.tax.rules[0].effective_to = "2020-01-01".into();
 
         assert!(Config::default().validate("2026-12-04").is_ok());

@@ -70,6 +70,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0013_ledger.postgres.sql"),
     ),
     (
+        15,
+        include_str!("../migrations/0015_statements.sql"),
+        include_str!("../migrations/0015_statements.sqlite.sql"),
+        include_str!("../migrations/0015_statements.postgres.sql"),
+    ),
+    (
         17,
         include_str!("../migrations/0017_invoices.sql"),
         include_str!("../migrations/0017_invoices.sqlite.sql"),

@@ -386,6 +386,40 @@ fn placeholders(rows: usize, columns: usize) -> String {
     out
 }
 
+/// Creates `account` if needed and locks its row until the end of `tx`, so that work which
+/// reads history and then posts to the account (a worker's cumulative tax) runs one at a
+/// time per account. On PostgreSQL the no-op update takes the row lock; on SQLite the write
+/// transaction ([`crate::db::Db::begin_write`]) already excludes every other writer.
+pub async fn lock_account(
+    tx: &mut Transaction<'static, Any>,
+    account: &Account,
+) -> Result<(), LedgerError> {
+    ensure_account(tx, &account.name(), account.normal_side()).await?;
+    sqlx::query("UPDATE ledger_accounts SET balance_fen = balance_fen WHERE account = $1")
+        .bind(account.name())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Creates the account on first use, on its normal side.
+async fn ensure_account(
+    tx: &mut Transaction<'static, Any>,
+    name: &str,
+    side: Side,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO ledger_accounts (account, normal_side, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (account) DO NOTHING",
+    )
+    .bind(name)
+    .bind(side.as_str())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn is_check_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
@@ -437,6 +471,7 @@ impl CheckReport {
 /// Re-derives everything from the postings and compares it with what is stored.
 pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
     let mut report = CheckReport::default();
+    // PostgreSQL sums BIGINT as NUMERIC, which the Any driver cannot read: cast back.
     let totals = sqlx::query(
         "SELECT COUNT(*) AS n, \
            CAST(COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) \

@@ -16,7 +16,11 @@
 //!    findings are stored and written back into the document, so the phone shows them.
 //! 5. The enterprise confirms or disputes completion, an operator may approve a
 //!    "needs review" verdict ([`api::orders`]). When submission, accepted evidence and
-//!    confirmation all hold, a **settlement** is created exactly once ([`settlement`]).
+//!    confirmation all hold, a three-party **statement** is opened exactly once
+//!    ([`statements`]).
+//! 6. The platform, the enterprise and the worker confirm the statement; the third
+//!    confirmation **settles** it exactly once, paid from the enterprise's escrow with tax
+//!    withheld ([`settlement`], [`ledger`]).
 //!
 //! The server is a library so tests start it on port 0 ([`serve`]); the `flexwork` binary is a
 //! thin command line over it.
@@ -41,6 +45,7 @@ pub mod privacy;
 pub mod realname;
 pub mod replication;
 pub mod settlement;
+pub mod statements;
 pub mod verification;
 pub mod verify;
 
@@ -160,6 +165,7 @@ impl AppState {
         replication::spawn_scheduled_scrub(state.clone());
         archive::spawn_backfill(state.clone());
         invoices::spawn_resolver(state.clone());
+        settlement::spawn_retry(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

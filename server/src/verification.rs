@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
 use crate::verify::{self, Report};
-use crate::{AppState, evidence, now_ms, settlement};
+use crate::{AppState, evidence, now_ms, statements};
 
 /// Sends order ids to the verification worker.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ pub async fn run(state: &AppState, order_id: &str) -> ApiResult<()> {
     let report = verify_evidence(state, order_id, &task, &evidence).await?;
     store_report(state, order_id, &report, pending).await?;
     write_review(state, order_id, &report).await?;
-    settlement::try_settle(state, order_id).await?;
+    statements::try_open(state, order_id).await?;
     let findings = report.findings.len();
     tracing::info!(order_id, verdict = ?report.verdict, findings, "order verified");
     Ok(())

@@ -15,6 +15,7 @@ pub mod media;
 pub mod onboarding;
 pub mod openapi;
 pub mod orders;
+pub mod statements;
 pub mod sync;
 pub mod task_applications;
 pub mod task_review;
@@ -86,6 +87,13 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::create, invoices::list))
         .routes(routes!(invoices::get))
         .routes(routes!(invoices::reverse))
+        .routes(routes!(statements::order_statement))
+        .routes(routes!(statements::list))
+        .routes(routes!(statements::confirm))
+        .routes(routes!(statements::dispute))
+        .routes(routes!(statements::resolve))
+        .routes(routes!(statements::record_deposit))
+        .routes(routes!(statements::escrow))
         .routes(routes!(sync::sync).map(|route| route.layer(DefaultBodyLimit::max(sync_limit))))
         .routes(routes!(media::status))
         .routes(routes!(media::copies))

@@ -59,6 +59,7 @@ understands. Besides the errors each operation lists, any call may answer \
         (name = "onboarding", description = "Privacy notice, worker and enterprise applications"),
         (name = "tasks", description = "What an enterprise wants done, and assigning workers"),
         (name = "orders", description = "Where each piece of work stands, and its settlement"),
+        (name = "money", description = "Escrow deposits, three-party statements and settlement"),
         (name = "sync", description = "Evidence documents between workers' phones and the server"),
         (name = "media", description = "Content-addressed photos: upload, download, copies"),
         (name = "meta", description = "Health and this document"),

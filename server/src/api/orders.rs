@@ -10,6 +10,7 @@ use super::JsonBody;
 use crate::auth::{Caller, Permission, WorkScope};
 use crate::error::{ApiError, ApiResult};
 use crate::settlement::{self, Settlement};
+use crate::statements::{self, Statement};
 use crate::{AppState, now_ms, rfc3339};
 
 /// An order as the API shows it.
@@ -20,7 +21,9 @@ pub struct OrderView {
     pub worker_id: String,
     pub enterprise_id: String,
     /// `assigned`, `submitted`, `verified`, `needs_review`, `rejected`, `confirmed`,
-    /// `disputed`, `settled` or `cancelled`.
+    /// `reconciling` (its statement awaits confirmations), `awaiting_funds` (confirmed by all
+    /// three, the enterprise's escrow does not cover it yet), `disputed` (completion or the
+    /// statement), `void` (the statement was voided: no pay), `settled` or `cancelled`.
     pub status: String,
     pub created_at: String,
     pub submitted_at: Option<String>,
@@ -36,6 +39,8 @@ pub struct OrderView {
     /// `confirmed` or `disputed` by the enterprise.
     pub confirmation: Option<String>,
     pub confirmation_reason: Option<String>,
+    /// The current three-party statement, once the order is confirmed.
+    pub statement: Option<Statement>,
     pub settlement: Option<Settlement>,
     /// When the enterprise or an operator cancelled the order, before it was submitted.
     pub cancelled_at: Option<String>,
@@ -50,10 +55,15 @@ pub async fn view(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
     let settlement = settlement::for_order(state, order_id).await?;
-    from_row(&row, settlement)
+    let statement = statements::current_for_order(state, order_id).await?;
+    from_row(&row, statement, settlement)
 }
 
-fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResult<OrderView> {
+fn from_row(
+    row: &sqlx::any::AnyRow,
+    statement: Option<Statement>,
+    settlement: Option<Settlement>,
+) -> ApiResult<OrderView> {
     let report: Option<String> = row.try_get("report")?;
     let mut view = OrderView {
         id: row.try_get("id")?,
@@ -70,6 +80,7 @@ fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResul
         operator_reason: row.try_get("operator_reason")?,
         confirmation: row.try_get("confirmation")?,
         confirmation_reason: row.try_get("confirmation_reason")?,
+        statement,
         settlement,
         cancelled_at: row.try_get::<Option<i64>, _>("cancelled_at")?.map(rfc3339),
         cancel_reason: row.try_get("cancel_reason")?,
@@ -83,6 +94,8 @@ fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResul
 pub struct Progress<'a> {
     pub cancelled: bool,
     pub settled: bool,
+    /// The status of the order's current statement, if it has one.
+    pub statement: Option<&'a str>,
     pub submitted: bool,
     pub verdict: Option<&'a str>,
     pub decision: Option<&'a str>,
@@ -94,10 +107,19 @@ impl Progress<'_> {
     pub fn status(&self) -> &'static str {
         let (decision, verdict) = (self.decision, self.verdict);
         if self.cancelled {
-            "cancelled"
-        } else if self.settled {
-            "settled"
-        } else if self.confirmation == Some("disputed") {
+            return "cancelled";
+        }
+        if self.settled {
+            return "settled";
+        }
+        match self.statement {
+            Some("void") => return "void",
+            Some("disputed") => return "disputed",
+            Some("awaiting_funds") => return "awaiting_funds",
+            Some("open") => return "reconciling",
+            _ => {}
+        }
+        if self.confirmation == Some("disputed") {
             "disputed"
         } else if decision == Some("rejected")
             || (decision.is_none() && verdict == Some("rejected"))
@@ -121,6 +143,7 @@ fn status_of(order: &OrderView) -> &'static str {
     Progress {
         cancelled: order.cancelled_at.is_some(),
         settled: order.settlement.is_some(),
+        statement: order.statement.as_ref().map(|s| s.status.as_str()),
         submitted: order.submitted_at.is_some(),
         verdict: order.verdict.as_deref(),
         decision: order.operator_decision.as_deref(),
@@ -216,7 +239,7 @@ pub async fn list(
     Ok(Json(orders))
 }
 
-/// Accepts the work as done, which lets the order be settled and paid.
+/// Accepts the work as done, which opens the order's three-party statement.
 ///
 /// Once confirmed, the order's evidence can no longer change.
 ///
@@ -229,14 +252,15 @@ pub async fn list(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The order's id")),
     responses(
-        (status = 200, description = "The order, settled if everything else holds",
+        (status = 200, description = "The order, with its statement if everything else holds",
             body = OrderView),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not an enterprise administrator",
             body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or not the caller's",
             body = ErrorBody),
-        (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`",
+        (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`, \
+            `statement_open`",
             body = ErrorBody),
     ),
 )]
@@ -274,7 +298,8 @@ pub struct Reason {
         (status = 403, description = "`forbidden`: not an enterprise account", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or not the caller's",
             body = ErrorBody),
-        (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`",
+        (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`, \
+            `statement_open`",
             body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
@@ -329,10 +354,13 @@ async fn decide_completion(
             "this order is already settled",
         ));
     }
+    if order.statement.is_some() {
+        return Err(statement_open());
+    }
 
     sqlx::query(
         "UPDATE orders SET confirmation = $1, confirmation_reason = $2, confirmed_at = $3 \
-         WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM settlements s WHERE s.order_id = $4)",
+         WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.order_id = $4)",
     )
     .bind(decision)
     .bind(reason)
@@ -342,8 +370,14 @@ async fn decide_completion(
     .await?;
     tracing::info!(order_id, decision, "enterprise decided completion");
 
-    settlement::try_settle(state, order_id).await?;
+    statements::try_open(state, order_id).await?;
     Ok(Json(view(state, order_id).await?))
+}
+
+fn statement_open() -> ApiError {
+    let message = "the order's completion is confirmed and its statement is out for the three \
+                   parties' confirmation; confirm or dispute the statement instead";
+    ApiError::conflict("statement_open", message)
 }
 
 /// `POST /orders/{id}/review` body.
@@ -376,7 +410,7 @@ pub struct ReviewDecision {
         (status = 403, description = "`forbidden`: not a reviewer", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order", body = ErrorBody),
         (status = 409, description = "`not_verified`, `nothing_to_approve`, \
-            `cannot_approve_rejected`, `already_settled`", body = ErrorBody),
+            `cannot_approve_rejected`, `already_settled`, `statement_open`", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
     ),
@@ -422,7 +456,7 @@ pub async fn review(
     tracing::info!(order_id = %id, decision, "operator reviewed evidence");
 
     rewrite_review(&state, &id).await?;
-    settlement::try_settle(&state, &id).await?;
+    statements::try_open(&state, &id).await?;
     Ok(Json(view(&state, &id).await?))
 }
 
@@ -434,6 +468,9 @@ fn reviewable_verdict<'a>(order: &'a OrderView, decision: &str) -> ApiResult<&'a
             "already_settled",
             "this order is already settled",
         ));
+    }
+    if order.statement.is_some() {
+        return Err(statement_open());
     }
     let verdict = match order.verdict.as_deref() {
         Some(verdict) if !order.verification_pending => verdict,

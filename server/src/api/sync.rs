@@ -359,9 +359,11 @@ async fn worker_order_ids(
 async fn order_summaries(state: &AppState, worker_id: &str) -> ApiResult<Vec<OrderSummary>> {
     let rows = sqlx::query(
         "SELECT o.id AS order_id, o.submitted_at, o.verdict, o.operator_decision, \
-                o.confirmation, o.cancelled_at, s.id AS settlement_id, t.* \
+                o.confirmation, o.cancelled_at, s.id AS settlement_id, \
+                st.status AS statement_status, t.* \
          FROM orders o JOIN tasks t ON t.id = o.task_id \
          LEFT JOIN settlements s ON s.order_id = o.id \
+         LEFT JOIN statements st ON st.order_id = o.id AND st.status <> 'superseded' \
          WHERE o.worker_id = $1 ORDER BY o.created_at",
     )
     .bind(worker_id)
@@ -374,9 +376,11 @@ async fn order_summaries(state: &AppState, worker_id: &str) -> ApiResult<Vec<Ord
 fn summary_from_row(row: &sqlx::any::AnyRow) -> ApiResult<OrderSummary> {
     let task = super::tasks::task_from_row(row)?;
     let verdict: Option<String> = row.try_get("verdict")?;
+    let statement: Option<String> = row.try_get("statement_status")?;
     let status = super::orders::Progress {
         cancelled: row.try_get::<Option<i64>, _>("cancelled_at")?.is_some(),
         settled: row.try_get::<Option<String>, _>("settlement_id")?.is_some(),
+        statement: statement.as_deref(),
         submitted: row.try_get::<Option<i64>, _>("submitted_at")?.is_some(),
         verdict: verdict.as_deref(),
         decision: row

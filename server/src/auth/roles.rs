@@ -153,10 +153,20 @@ pub enum Permission {
     /// Bill enterprises for paid work and reverse invoices with red-letter invoices
     /// (finance).
     IssueInvoices,
+    /// Record deposits the bank reported into enterprises' escrow accounts (finance).
+    RecordDeposits,
+    /// Read an escrow balance, deposits and movements: an enterprise's own (administrators
+    /// and staff), any enterprise's (finance).
+    ReadEscrow,
+    /// Confirm or dispute an order's statement as one of its three parties: the worker, the
+    /// enterprise (administrators and staff) or the platform (finance and reviewer teams).
+    ConfirmStatements,
+    /// Resolve a disputed statement by reissuing or voiding it (finance).
+    ResolveStatements,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 19] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
         Permission::ApplyForTasks,
@@ -172,6 +182,10 @@ impl Permission {
         Permission::ReadAudit,
         Permission::ManageStorage,
         Permission::IssueInvoices,
+        Permission::RecordDeposits,
+        Permission::ReadEscrow,
+        Permission::ConfirmStatements,
+        Permission::ResolveStatements,
     ];
 
     /// The operator teams that hold this permission; empty for the ones no team holds.
@@ -194,6 +208,9 @@ impl Permission {
             Permission::ManageAccounts | Permission::ManageStorage => &[Administrator],
             Permission::ReadAudit => &[Administrator, Legal],
             Permission::IssueInvoices => &[Finance],
+            Permission::RecordDeposits | Permission::ResolveStatements => &[Finance],
+            Permission::ReadEscrow => &[Finance],
+            Permission::ConfirmStatements => &[Finance, Reviewer],
             Permission::RecordEvidence
             | Permission::PublishTasks
             | Permission::ApplyForTasks
@@ -229,6 +246,17 @@ impl Permission {
             Permission::ReadAudit => "the audit trail is for administrators and the legal team",
             Permission::ManageStorage => "storage is for administrators",
             Permission::IssueInvoices => "invoicing is for the finance team",
+            Permission::RecordDeposits => "recording escrow deposits is for the finance team",
+            Permission::ReadEscrow => {
+                "an escrow account is for its enterprise and the finance team"
+            }
+            Permission::ConfirmStatements => {
+                "a statement is confirmed by its worker, its enterprise and the platform's \
+                 finance or reviewer team"
+            }
+            Permission::ResolveStatements => {
+                "resolving disputed statements is for the finance team"
+            }
         }
     }
 }
@@ -311,10 +339,15 @@ impl Caller {
         match self.role {
             Role::Worker => matches!(
                 permission,
-                Permission::RecordEvidence | Permission::ApplyForTasks
+                Permission::RecordEvidence
+                | Permission::ApplyForTasks
+                | Permission::ConfirmStatements
             ),
             Role::Enterprise => match permission {
-                Permission::PublishTasks | Permission::DisputeWork => true,
+                Permission::PublishTasks
+                | Permission::DisputeWork
+                | Permission::ReadEscrow
+                | Permission::ConfirmStatements => true,
                 Permission::ConfirmWork | Permission::ManageStaff => self.duties.enterprise_admin,
                 _ => false,
             },
@@ -408,6 +441,30 @@ mod tests {
         let mut regulator = operator(&[]);
         regulator.role = Role::Regulator;
         assert_eq!(regulator.permissions(), vec![Permission::ReadAllWork]);
+    }
+
+    #[test]
+    fn money_is_moved_by_finance_and_statements_confirmed_by_their_three_parties() {
+        let finance = operator(&[Team::Finance]);
+        assert!(finance.can(Permission::RecordDeposits));
+        assert!(finance.can(Permission::ResolveStatements));
+        assert!(finance.can(Permission::ConfirmStatements));
+        let reviewer = operator(&[Team::Reviewer]);
+        assert!(reviewer.can(Permission::ConfirmStatements));
+        assert!(!reviewer.can(Permission::RecordDeposits));
+        assert!(!reviewer.can(Permission::ResolveStatements));
+        assert!(!operator(&[Team::Support]).can(Permission::ConfirmStatements));
+
+        let mut worker = operator(&[]);
+        worker.role = Role::Worker;
+        assert_eq!(
+            worker.permissions(),
+            vec![Permission::RecordEvidence, Permission::ConfirmStatements]
+        );
+        let mut staff = operator(&[]);
+        staff.role = Role::Enterprise;
+        assert!(staff.can(Permission::ReadEscrow) && staff.can(Permission::ConfirmStatements));
+        assert!(!staff.can(Permission::RecordDeposits));
     }
 
     #[test]

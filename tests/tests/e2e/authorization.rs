@@ -337,6 +337,7 @@ struct Fixtures {
     spare_device: String,
     /// An invoice of enterprise A, for order A's paid settlement.
     invoice: String,
+    statement_a: String,
     enterprise_a: String,
     accounts: BTreeMap<&'static str, String>,
 }
@@ -367,6 +368,10 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         .enterprise
         .post(&format!("/orders/{}/confirm", a.order_id), json!({}));
     assert_eq!(status, 200, "{confirmed}");
+    let settled = server.fund_and_settle(&a);
+    assert_eq!(settled["status"], "settled", "{settled}");
+    let statement_a = settled["statement"]["id"].as_str().unwrap().to_owned();
+    let enterprise_a = settled["enterprise_id"].as_str().unwrap().to_owned();
     let (status, settlement) = a
         .enterprise
         .get(&format!("/orders/{}/settlement", a.order_id));
@@ -387,10 +392,6 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
 
     // A's settlement is paid out, and the finance team bills it.
     support::mark_paid(server, &a.order_id);
-    let enterprise_a = a.enterprise.get("/me").1["organisation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let (status, invoice) =
         clients["finance"].post("/invoices", json!({ "enterprise_id": enterprise_a }));
     assert_eq!(status, 200, "{invoice}");
@@ -455,6 +456,7 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         victim_operator,
         spare_device,
         invoice,
+        statement_a,
         enterprise_a,
         accounts,
     };
@@ -759,6 +761,61 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             format!("/invoices/{}/reverse", f.invoice),
             vec!["finance"],
             json_body(json!({ "reason": "the matrix reverses it" })),
+        ),
+        // Money: escrow deposits and reading by finance (an enterprise reads its own);
+        // statements confirmed or disputed by their three parties, resolved by finance. The
+        // statement of order A is settled: confirming again is a no-op, disputing or
+        // resolving it answers 409, past the permission check.
+        row(
+            Method::POST,
+            format!("/enterprises/{}/deposits", f.enterprise_a),
+            vec!["finance"],
+            json_body(json!({
+                "amount_fen": 100, "bank_reference": "MATRIX-1", "value_date": "2026-01-05",
+            })),
+        ),
+        row(
+            Method::GET,
+            format!("/enterprise/escrow?enterprise={}", f.enterprise_a),
+            with(&own_enterprise, &["finance"]),
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("{order}/statement"),
+            order_readers.clone(),
+            none(),
+        ),
+        row(Method::GET, "/statements".into(), READERS.to_vec(), none()),
+        row(
+            Method::POST,
+            format!("/statements/{}/confirm", f.statement_a),
+            vec![
+                "worker",
+                "enterprise_admin",
+                "enterprise_staff",
+                "finance",
+                "reviewer",
+            ],
+            json_body(json!({})),
+        ),
+        row(
+            Method::POST,
+            format!("/statements/{}/dispute", f.statement_a),
+            vec![
+                "worker",
+                "enterprise_admin",
+                "enterprise_staff",
+                "finance",
+                "reviewer",
+            ],
+            json_body(json!({ "reason": "authorization matrix" })),
+        ),
+        row(
+            Method::POST,
+            format!("/statements/{}/resolve", f.statement_a),
+            vec!["finance"],
+            json_body(json!({ "action": "void", "reason": "authorization matrix" })),
         ),
         // Evidence: workers sync their own; media by reference.
         row(

@@ -23,4 +23,5 @@ mod openapi;
 mod replication;
 mod review_rules;
 mod task_lifecycle;
+mod statements;
 mod two_factor;

@@ -1,5 +1,5 @@
 //! The main job end to end: evidence recorded offline on a phone, synced, verified,
-//! confirmed, settled — once.
+//! confirmed, reconciled by three parties, settled from escrow — once.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -110,29 +110,49 @@ fn offline_evidence_is_verified_confirmed_and_settled_once() {
         .post(&format!("/orders/{}/confirm", scene.order_id), json!({}));
     assert_eq!(status, 200, "{confirmed}");
 
-    // 8. One settlement: 3,000.00 CNY gross, 440.00 CNY tax withheld, 2,560.00 CNY net.
-    let settlement = &confirmed["settlement"];
-    assert_eq!(confirmed["status"], "settled");
-    assert_eq!(settlement["gross_fen"], 300_000);
-    assert_eq!(settlement["tax_fen"], 44_000);
-    assert_eq!(settlement["net_fen"], 256_000);
+    // 8. The confirmation opens the three-party statement: 3,000.00 CNY for the work, no
+    // platform fee by default, nothing settled yet.
+    assert_eq!(confirmed["status"], "reconciling", "{confirmed}");
+    assert!(confirmed["settlement"].is_null(), "{confirmed}");
+    let statement = &confirmed["statement"];
+    assert_eq!(statement["gross_fen"], 300_000);
+    assert_eq!(statement["fee_fen"], 0);
+    assert_eq!(statement["version"], 1);
+    assert_eq!(statement["awaiting"].as_array().unwrap().len(), 3);
 
-    // 9. Confirming again changes nothing.
+    // 9. Confirming the order again changes nothing: the statement is what is confirmed now.
     let (status, again) = scene
         .enterprise
         .post(&format!("/orders/{}/confirm", scene.order_id), json!({}));
     assert_eq!(
         (status, again["code"].as_str()),
-        (409, Some("already_settled"))
+        (409, Some("statement_open"))
     );
+
+    // 10. The enterprise's deposit arrives; platform, enterprise and worker confirm: one
+    // settlement. Paid in 2026 (cumulative method), 3,000 CNY as the worker's first income
+    // of the month: taxable 2,400 − 5,000 < 0, so no tax; net 3,000.00 CNY.
+    let settled = server.fund_and_settle(&scene);
+    assert_eq!(settled["status"], "settled");
+    let settlement = &settled["settlement"];
+    assert_eq!(settlement["gross_fen"], 300_000);
+    assert_eq!(settlement["tax_method"], "cumulative_2025");
+    assert_eq!(settlement["tax_fen"], 0);
+    assert_eq!(settlement["net_fen"], 300_000);
+    assert_eq!(settlement["status"], "pending_payout");
     assert_eq!(
         server.count("settlements WHERE order_id", &scene.order_id),
         1
     );
+    let (_, statement) = scene
+        .enterprise
+        .get(&format!("/orders/{}/statement", scene.order_id));
+    assert_eq!(statement["status"], "settled");
+    assert!(statement["awaiting"].as_array().unwrap().is_empty());
 }
 
 #[test]
-fn settlement_raced_from_every_trigger_is_created_exactly_once() {
+fn the_statement_raced_from_every_trigger_is_opened_exactly_once() {
     // 1. A submitted, verified order ...
     let server = TestServer::start();
     let scene = server.scene("race", &AREZZO);
@@ -158,7 +178,7 @@ fn settlement_raced_from_every_trigger_is_created_exactly_once() {
         let tries = (0..32).map(|_| {
             let (state, order_id) = (state.clone(), order_id.clone());
             tokio::spawn(
-                async move { flexwork_server::settlement::try_settle(&state, &order_id).await },
+                async move { flexwork_server::statements::try_open(&state, &order_id).await },
             )
         });
         let mut created = 0;
@@ -181,18 +201,23 @@ fn settlement_raced_from_every_trigger_is_created_exactly_once() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
 
-    // 3. Exactly one settlement exists, whoever won.
-    assert_eq!(direct, 0, "nothing settles before the enterprise confirms");
+    // 3. Exactly one statement exists, whoever won, and nothing is settled before the three
+    // parties confirm it.
+    assert_eq!(direct, 0, "no statement before the enterprise confirms");
     assert!(
         statuses.iter().all(|s| *s == 200 || *s == 409),
         "{statuses:?}"
     );
     assert_eq!(
-        server.count("settlements WHERE order_id", &scene.order_id),
+        server.count("statements WHERE order_id", &scene.order_id),
         1
     );
+    assert_eq!(
+        server.count("settlements WHERE order_id", &scene.order_id),
+        0
+    );
     let (_, order) = scene.enterprise.get(&format!("/orders/{}", scene.order_id));
-    assert_eq!(order["status"], "settled");
+    assert_eq!(order["status"], "reconciling");
 }
 
 fn finding_codes(order: &serde_json::Value) -> Vec<String> {

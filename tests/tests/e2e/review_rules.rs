@@ -54,6 +54,7 @@ fn nothing_is_approved_before_it_is_verified_and_a_rejected_verdict_is_never_pai
     let (status, confirmed) = confirm(&scene);
     assert_eq!(status, 200);
     assert!(confirmed["settlement"].is_null(), "{confirmed}");
+    assert!(confirmed["statement"].is_null(), "{confirmed}");
     assert_eq!(
         server.count("settlements WHERE order_id", &scene.order_id),
         0
@@ -105,7 +106,8 @@ fn confirmed_evidence_is_frozen_and_no_device_may_rewrite_evidence() {
     phone.sync();
     server.wait_verified(&scene.enterprise, &scene.order_id);
     assert_eq!(review(&scene, "approve").0, 200);
-    assert_eq!(confirm(&scene).1["status"], "settled");
+    assert_eq!(confirm(&scene).1["status"], "reconciling");
+    assert_eq!(server.fund_and_settle(&scene)["status"], "settled");
     let settled_report = server.wait_verified(&scene.enterprise, &scene.order_id)["report"].clone();
 
     // 2. A new note from the phone is refused with a reason, and the report stays as paid.

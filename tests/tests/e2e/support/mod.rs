@@ -929,6 +929,77 @@ impl TestServer {
 
 /// A complete task: everything the standard asks for before it can be submitted. It needs
 /// no particular skill, qualification or health, and takes up to five workers.
+/// The finance desk's login: one finance operator per server, made on first use.
+pub const FINANCE_DESK: &str = "finance-desk";
+
+impl TestServer {
+    /// A client of the finance desk (a finance team operator), created on first use.
+    pub fn finance(&self) -> Client {
+        let exists = self.block_on(async {
+            sqlx::query("SELECT id FROM accounts WHERE login = $1")
+                .bind(FINANCE_DESK)
+                .fetch_optional(&self.state().db.pool)
+                .await
+                .unwrap()
+                .is_some()
+        });
+        if !exists {
+            self.add_operator(FINANCE_DESK, &[Team::Finance]);
+        }
+        self.client(FINANCE_DESK)
+    }
+
+    /// Records a deposit of `fen` the bank reported under `reference` into the escrow of the
+    /// scene's enterprise, as the finance desk; returns the answer.
+    pub fn deposit(&self, scene: &Scene, fen: i64, reference: &str) -> (u16, Value) {
+        let (_, order) = scene.enterprise.get(&format!("/orders/{}", scene.order_id));
+        let enterprise = order["enterprise_id"].as_str().unwrap().to_owned();
+        let body = json!({
+            "amount_fen": fen, "bank_reference": reference, "value_date": "2026-01-05",
+        });
+        self.finance()
+            .post(&format!("/enterprises/{enterprise}/deposits"), body)
+    }
+
+    /// Has the platform (the scene's reviewer), the enterprise and the worker (from a signed
+    /// phone) confirm the order's current statement; returns the statement as the last
+    /// confirmation answered it.
+    pub fn confirm_statement(&self, scene: &Scene) -> Value {
+        let (status, statement) = scene
+            .enterprise
+            .get(&format!("/orders/{}/statement", scene.order_id));
+        assert_eq!(status, 200, "{statement}");
+        let path = format!("/statements/{}/confirm", statement["id"].as_str().unwrap());
+        let worker = self.device_client(&scene.worker_login);
+        let mut last = Value::Null;
+        for client in [&scene.operator, &scene.enterprise, &worker] {
+            let (status, answer) = client.post(&path, json!({}));
+            assert_eq!(status, 200, "{answer}");
+            last = answer;
+        }
+        last
+    }
+
+    /// Deposits the statement's total into escrow, then has all three parties confirm it:
+    /// the order settles. Returns the order.
+    pub fn fund_and_settle(&self, scene: &Scene) -> Value {
+        let (status, statement) = scene
+            .enterprise
+            .get(&format!("/orders/{}/statement", scene.order_id));
+        assert_eq!(status, 200, "{statement}");
+        let total = statement["total_fen"].as_i64().unwrap();
+        let reference = format!("REF-{}", &scene.order_id[..8]);
+        let (status, deposit) = self.deposit(scene, total, &reference);
+        assert_eq!(status, 200, "{deposit}");
+        let confirmed = self.confirm_statement(scene);
+        assert_eq!(confirmed["status"], "settled", "{confirmed}");
+        scene
+            .enterprise
+            .get(&format!("/orders/{}", scene.order_id))
+            .1
+    }
+}
+
 pub fn task_body(task: &TaskSpec) -> Value {
     json!({
         "title": "Check the shop front", "description": "Photograph the entrance, sign on site",
