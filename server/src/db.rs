@@ -63,6 +63,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0013_ledger.sqlite.sql"),
         include_str!("../migrations/0013_ledger.postgres.sql"),
     ),
+    (16, include_str!("../migrations/0016_payouts.sql"), "", ""),
 ];
 
 /// Which database the pool talks to.

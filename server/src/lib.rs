@@ -17,6 +17,8 @@
 //! 5. The enterprise confirms or disputes completion, an operator may approve a
 //!    "needs review" verdict ([`api::orders`]). When submission, accepted evidence and
 //!    confirmation all hold, a **settlement** is created exactly once ([`settlement`]).
+//! 6. When the worker's payout cycle is due, the settlements become a **payout** handed to
+//!    the payment provider and recorded in the ledger ([`payouts`], [`payments`]).
 //!
 //! The server is a library so tests start it on port 0 ([`serve`]); the `flexwork` binary is a
 //! thin command line over it.
@@ -36,6 +38,8 @@ pub mod identity;
 pub mod keys;
 pub mod ledger;
 pub mod onboarding;
+pub mod payments;
+pub mod payouts;
 pub mod privacy;
 pub mod realname;
 pub mod replication;
@@ -83,6 +87,8 @@ pub struct Inner {
     pub actor: ActorId,
     /// Real-name verification of applicants (the sandbox provider: no licensed one is wired).
     pub realname: Arc<dyn realname::RealNameProvider>,
+    /// Payouts to workers (the sandbox provider: no licensed one is wired; it pays nobody).
+    pub payments: Arc<dyn payments::PaymentProvider>,
     /// Serialises chunk appends to the same unfinished upload.
     pub upload_locks: Vec<tokio::sync::Mutex<()>>,
 }
@@ -131,6 +137,13 @@ impl AppState {
             "real-name verification uses the sandbox provider: it verifies nobody"
         );
         let realname: Arc<dyn realname::RealNameProvider> = Arc::new(sandbox);
+        let payments = payments::SandboxPaymentProvider::new(config.payments.sandbox.clone())
+            .map_err(|e| StartError::Config(format!("[payments.sandbox]: {e}")))?;
+        tracing::warn!(
+            provider = payments::SANDBOX_PROVIDER,
+            "payouts go to the sandbox payment provider: it pays nobody"
+        );
+        let payments: Arc<dyn payments::PaymentProvider> = Arc::new(payments);
 
         let inner = Inner {
             config,
@@ -140,6 +153,7 @@ impl AppState {
             verifier,
             actor,
             realname,
+            payments,
             upload_locks,
         };
         let state = AppState(Arc::new(inner));
@@ -148,6 +162,7 @@ impl AppState {
         replication::spawn_worker(state.clone());
         replication::spawn_scheduled_scrub(state.clone());
         archive::spawn_backfill(state.clone());
+        payouts::spawn(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

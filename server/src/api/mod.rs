@@ -14,6 +14,7 @@ pub mod media;
 pub mod onboarding;
 pub mod openapi;
 pub mod orders;
+pub mod payouts;
 pub mod sync;
 pub mod tasks;
 
@@ -73,6 +74,11 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(orders::dispute))
         .routes(routes!(orders::review))
         .routes(routes!(orders::settlement))
+        .routes(routes!(payouts::set_cycle))
+        .routes(routes!(payouts::run))
+        .routes(routes!(payouts::list))
+        .routes(routes!(payouts::get))
+        .routes(routes!(payouts::callback))
         .routes(routes!(sync::sync).map(|route| route.layer(DefaultBodyLimit::max(sync_limit))))
         .routes(routes!(media::status))
         .routes(routes!(media::copies))

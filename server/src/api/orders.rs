@@ -20,7 +20,7 @@ pub struct OrderView {
     pub worker_id: String,
     pub enterprise_id: String,
     /// `assigned`, `submitted`, `verified`, `needs_review`, `rejected`, `confirmed`,
-    /// `disputed` or `settled`.
+    /// `disputed`, `settled` or `paid` (the settlement's payout was paid).
     pub status: String,
     pub created_at: String,
     pub submitted_at: Option<String>,
@@ -77,6 +77,8 @@ fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResul
 #[derive(Debug, Clone, Copy)]
 pub struct Progress<'a> {
     pub settled: bool,
+    /// The settlement was paid out.
+    pub paid: bool,
     pub submitted: bool,
     pub verdict: Option<&'a str>,
     pub decision: Option<&'a str>,
@@ -87,7 +89,9 @@ impl Progress<'_> {
     /// The one word that says where an order stands, most advanced state first.
     pub fn status(&self) -> &'static str {
         let (decision, verdict) = (self.decision, self.verdict);
-        if self.settled {
+        if self.paid {
+            "paid"
+        } else if self.settled {
             "settled"
         } else if self.confirmation == Some("disputed") {
             "disputed"
@@ -112,6 +116,10 @@ impl Progress<'_> {
 fn status_of(order: &OrderView) -> &'static str {
     Progress {
         settled: order.settlement.is_some(),
+        paid: order
+            .settlement
+            .as_ref()
+            .is_some_and(|s| s.status == "paid"),
         submitted: order.submitted_at.is_some(),
         verdict: order.verdict.as_deref(),
         decision: order.operator_decision.as_deref(),

@@ -331,7 +331,7 @@ async fn worker_order_ids(state: &AppState, worker_id: &str) -> ApiResult<HashMa
 async fn order_summaries(state: &AppState, worker_id: &str) -> ApiResult<Vec<OrderSummary>> {
     let rows = sqlx::query(
         "SELECT o.id AS order_id, o.submitted_at, o.verdict, o.operator_decision, \
-                o.confirmation, s.id AS settlement_id, t.* \
+                o.confirmation, s.id AS settlement_id, s.status AS settlement_status, t.* \
          FROM orders o JOIN tasks t ON t.id = o.task_id \
          LEFT JOIN settlements s ON s.order_id = o.id \
          WHERE o.worker_id = $1 ORDER BY o.created_at",
@@ -348,6 +348,10 @@ fn summary_from_row(row: &sqlx::any::AnyRow) -> ApiResult<OrderSummary> {
     let verdict: Option<String> = row.try_get("verdict")?;
     let status = super::orders::Progress {
         settled: row.try_get::<Option<String>, _>("settlement_id")?.is_some(),
+        paid: row
+            .try_get::<Option<String>, _>("settlement_status")?
+            .as_deref()
+            == Some("paid"),
         submitted: row.try_get::<Option<i64>, _>("submitted_at")?.is_some(),
         verdict: verdict.as_deref(),
         decision: row

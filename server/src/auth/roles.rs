@@ -144,10 +144,14 @@ pub enum Permission {
     ReadAudit,
     /// See where copies of media stand and how restore drills went (administrators).
     ManageStorage,
+    /// Choose one's payout cycle and see one's own payouts (workers).
+    ReceivePay,
+    /// Run the payout batch and see every payout (finance).
+    ManagePayouts,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
         Permission::DisputeWork,
@@ -160,6 +164,8 @@ impl Permission {
         Permission::ManageAccounts,
         Permission::ReadAudit,
         Permission::ManageStorage,
+        Permission::ReceivePay,
+        Permission::ManagePayouts,
     ];
 
     /// The operator teams that hold this permission; empty for the ones no team holds.
@@ -179,11 +185,13 @@ impl Permission {
             Permission::RevealPersonalData => &[Reviewer, Legal],
             Permission::ManageAccounts | Permission::ManageStorage => &[Administrator],
             Permission::ReadAudit => &[Administrator, Legal],
+            Permission::ManagePayouts => &[Finance],
             Permission::RecordEvidence
             | Permission::PublishTasks
             | Permission::DisputeWork
             | Permission::ConfirmWork
-            | Permission::ManageStaff => &[],
+            | Permission::ManageStaff
+            | Permission::ReceivePay => &[],
         }
     }
 
@@ -210,6 +218,8 @@ impl Permission {
             Permission::ManageAccounts => "managing accounts is for administrators",
             Permission::ReadAudit => "the audit trail is for administrators and the legal team",
             Permission::ManageStorage => "storage is for administrators",
+            Permission::ReceivePay => "payout cycles and one's own payouts are for workers",
+            Permission::ManagePayouts => "running and reading every payout is for finance",
         }
     }
 }
@@ -290,7 +300,12 @@ impl Caller {
     /// Whether the caller holds a permission.
     pub fn can(&self, permission: Permission) -> bool {
         match self.role {
-            Role::Worker => permission == Permission::RecordEvidence,
+            Role::Worker => {
+                matches!(
+                    permission,
+                    Permission::RecordEvidence | Permission::ReceivePay
+                )
+            }
             Role::Enterprise => match permission {
                 Permission::PublishTasks | Permission::DisputeWork => true,
                 Permission::ConfirmWork | Permission::ManageStaff => self.duties.enterprise_admin,
