@@ -330,6 +330,7 @@ struct Fixtures {
     victim: String,
     victim_operator: String,
     spare_device: String,
+    payout_a: String,
     accounts: BTreeMap<&'static str, String>,
 }
 
@@ -401,6 +402,13 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
     let (_, archives) = a.operator.get(&format!("/archives?subject={subject}"));
     let archive = archives[0]["id"].as_str().unwrap().to_owned();
     let enterprise_application = apply_as_enterprise(server);
+    // A's settlement, due and paid out: the payout the payout rows point at.
+    server.seed_settlement_ledger(&a.order_id, 1);
+    let trigger = flexwork_server::payouts::Trigger::Command;
+    let run = server.block_on(flexwork_server::payouts::run(server.state(), trigger));
+    assert_eq!(run.unwrap().created, 1);
+    let payouts = server.block_on(flexwork_server::payouts::list(server.state(), None));
+    let payout_a = payouts.unwrap()[0].id.clone();
 
     // Workers call as their phones do: every request signed by the device key.
     clients.insert("worker", server.device_client(&a.worker_login));
@@ -422,6 +430,7 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         victim,
         victim_operator,
         spare_device,
+        payout_a,
         accounts,
     };
     (Cast { clients }, fixtures)
@@ -465,6 +474,26 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
     };
 
     vec![
+        // Payouts: workers choose their cycle and see their own; finance runs and sees all.
+        row(
+            Method::PUT,
+            "/me/payout-cycle".into(),
+            vec!["worker", "other_worker"],
+            json_body(json!({ "cycle": "day" })),
+        ),
+        row(Method::POST, "/payouts/run".into(), vec!["finance"], none()),
+        row(
+            Method::GET,
+            "/payouts".into(),
+            vec!["finance", "worker", "other_worker"],
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("/payouts/{}", f.payout_a),
+            vec!["finance", "worker"],
+            none(),
+        ),
         // Accounts and the audit trail: administrators (audit: legal too).
         row(
             Method::POST,

@@ -19,6 +19,7 @@ mod leak_scan;
 mod main_flow;
 mod onboarding;
 mod openapi;
+mod payouts;
 mod replication;
 mod review_rules;
 mod two_factor;

@@ -1042,3 +1042,72 @@ pub mod raw {
         )
     }
 }
+
+impl TestServer {
+    /// A scene whose order is submitted with the Arezzo evidence, verified (approved by hand
+    /// if flagged), confirmed by the enterprise and therefore settled.
+    pub fn settled_scene(&self, tag: &str) -> Scene {
+        let scene = self.scene(tag, &AREZZO);
+        let mut phone = Phone::for_scene(self, &scene);
+        phone.record_arezzo_evidence(&scene.order_id);
+        phone
+            .device
+            .submit(&scene.order_id, ms("2008-10-23T14:32:00Z"))
+            .unwrap();
+        phone.sync();
+        let verified = self.wait_verified(&scene.enterprise, &scene.order_id);
+        if verified["verdict"] == "needs_review" {
+            let body = json!({ "decision": "approve", "reason": "checked by hand" });
+            let path = format!("/orders/{}/review", scene.order_id);
+            assert_eq!(scene.operator.post(&path, body).0, 200);
+        }
+        let path = format!("/orders/{}/confirm", scene.order_id);
+        let (status, confirmed) = scene.enterprise.post(&path, json!({}));
+        assert_eq!(status, 200, "{confirmed}");
+        assert_eq!(confirmed["settlement"]["status"], "pending_payout");
+        scene
+    }
+
+    /// Stands in for the settlement's money movements, which settlement makes itself once
+    /// escrow deposits exist: the enterprise's deposit of the gross fee (`deposit:{order}`)
+    /// and the settlement entry (`settlement:{order}`: escrow to the worker's payable and tax
+    /// payable). Also dates the settlement `days_ago` days back, so that its payout cycle is
+    /// due. This is the one place that seeds settlements for the payout scenarios.
+    pub fn seed_settlement_ledger(&self, order_id: &str, days_ago: i64) {
+        use flexwork_server::ledger::{self, Account, Entry};
+        use sqlx::Row;
+        let state = self.state();
+        self.block_on(async {
+            let row = sqlx::query(
+                "SELECT worker_id, enterprise_id, gross_fen, tax_fen, net_fen \
+                 FROM settlements WHERE order_id = $1",
+            )
+            .bind(order_id)
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap();
+            let worker: String = row.try_get("worker_id").unwrap();
+            let enterprise: String = row.try_get("enterprise_id").unwrap();
+            let gross: i64 = row.try_get("gross_fen").unwrap();
+            let tax: i64 = row.try_get("tax_fen").unwrap();
+            let net: i64 = row.try_get("net_fen").unwrap();
+            let mut tx = state.db.begin_write().await.unwrap();
+            let deposit = Entry::new("deposit", format!("deposit:{order_id}"), order_id)
+                .debit(Account::Bank, gross)
+                .credit(Account::Escrow(enterprise.clone()), gross);
+            ledger::post(&mut tx, &deposit).await.unwrap();
+            let settlement = Entry::new("settlement", format!("settlement:{order_id}"), order_id)
+                .debit(Account::Escrow(enterprise), gross)
+                .credit(Account::WorkerPayable(worker), net)
+                .credit(Account::TaxPayable, tax);
+            ledger::post(&mut tx, &settlement).await.unwrap();
+            sqlx::query("UPDATE settlements SET created_at = created_at - $1 WHERE order_id = $2")
+                .bind(days_ago * 86_400_000)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        });
+    }
+}
