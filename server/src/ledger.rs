@@ -378,9 +378,12 @@ impl CheckReport {
 pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
     let mut report = CheckReport::default();
     let totals = sqlx::query(
+        // SUM of BIGINT is NUMERIC on PostgreSQL, which the Any driver cannot decode.
         "SELECT COUNT(*) AS n, \
-           COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) AS debits, \
-           COALESCE(SUM(CASE WHEN amount_fen < 0 THEN -amount_fen ELSE 0 END), 0) AS credits \
+           CAST(COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) \
+             AS BIGINT) AS debits, \
+           CAST(COALESCE(SUM(CASE WHEN amount_fen < 0 THEN -amount_fen ELSE 0 END), 0) \
+             AS BIGINT) AS credits \
          FROM ledger_postings",
     )
     .fetch_one(pool)
@@ -406,7 +409,7 @@ pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
 
     let accounts = sqlx::query(
         "SELECT a.account, a.normal_side, a.may_go_negative, a.balance_fen, \
-           COALESCE(SUM(p.amount_fen), 0) AS posted \
+           CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) AS posted \
          FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account = a.account \
          GROUP BY a.account, a.normal_side, a.may_go_negative, a.balance_fen \
          ORDER BY a.account",
