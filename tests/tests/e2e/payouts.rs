@@ -413,21 +413,61 @@ fn a_callback_over_http_settles_a_processing_payout_once() {
 }
 
 #[test]
-fn two_runs_at_once_pay_once() {
-    // Slow enough that the two runs overlap.
+fn runs_at_once_on_two_servers_pay_once() {
+    // Slow enough that the runs overlap.
     let server = start(Vec::new(), |sandbox| sandbox.latency_ms = (40, 80));
     let scene = server.settled_scene("race");
     let finance = finance(&server);
     let (worker_id, gross, net) = settlement(&scene.enterprise, &scene.order_id);
     server.seed_settlement_ledger(&scene.order_id, 1);
+    // A second server on the same database, with a provider client of its own: only the
+    // database keeps the two from paying twice.
+    let config = server.state().config.clone();
+    let second = server
+        .block_on(flexwork_server::AppState::start(config))
+        .unwrap();
 
-    let reports: Vec<Value> = std::thread::scope(|s| {
-        let runs: Vec<_> = (0..3).map(|_| s.spawn(|| run(&finance))).collect();
-        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    let (server_ref, second_ref) = (&server, &second);
+    let (reports, other) = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2).map(|_| s.spawn(|| run(&finance))).collect();
+        let trigger = flexwork_server::payouts::Trigger::Command;
+        let other = s.spawn(move || {
+            server_ref
+                .block_on(flexwork_server::payouts::run(second_ref, trigger))
+                .unwrap()
+        });
+        let reports: Vec<Value> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+        (reports, other.join().unwrap())
     });
-    let created: i64 = reports.iter().map(|r| r["created"].as_i64().unwrap()).sum();
-    let paid: i64 = reports.iter().map(|r| r["paid"].as_i64().unwrap()).sum();
-    assert_eq!((created, paid), (1, 1), "{reports:?}");
+    let created: i64 = reports
+        .iter()
+        .map(|r| r["created"].as_i64().unwrap())
+        .sum::<i64>()
+        + other.created;
+    let paid: i64 = reports
+        .iter()
+        .map(|r| r["paid"].as_i64().unwrap())
+        .sum::<i64>()
+        + other.paid;
+    assert_eq!((created, paid), (1, 1), "{reports:?} {other:?}");
     assert_eq!(payouts_of(&finance).len(), 1);
-    assert_paid_once(&server, &worker_id, gross, net);
+    let elsewhere = second.payments.as_sandbox().unwrap().payments();
+    assert!(elsewhere.is_empty() || sandbox(&server).payments().is_empty());
+    // Whichever server sent it, the worker was paid once, and the books agree.
+    let all: Vec<_> = sandbox(&server)
+        .payments()
+        .into_iter()
+        .chain(elsewhere)
+        .collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (all[0].payee.as_str(), all[0].amount_fen),
+        (worker_id.as_str(), net)
+    );
+    assert_eq!(
+        balance(&server, Account::WorkerPayable(worker_id.clone())),
+        0
+    );
+    assert_eq!(balance(&server, Account::Bank), gross - net);
+    assert_ledger_healthy(&server);
 }
