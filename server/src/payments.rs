@@ -176,6 +176,10 @@ pub struct SandboxConfig {
     pub deliver_callbacks: bool,
     /// Fates of the first new keys, in order, before the rates apply.
     pub script: Vec<SandboxFate>,
+    /// A JSON file where the sandbox keeps what it recorded per key and what it paid, so
+    /// that after a restart it still knows them, as a real provider does; none keeps them
+    /// in memory only.
+    pub state_file: Option<std::path::PathBuf>,
     /// Seed of the random generator; `None` seeds from the operating system.
     pub seed: Option<u64>,
 }
@@ -193,6 +197,7 @@ impl Default for SandboxConfig {
             duplicate_callback_rate: 0.1,
             deliver_callbacks: true,
             script: Vec::new(),
+            state_file: None,
             seed: None,
         }
     }
@@ -207,10 +212,12 @@ pub enum SandboxConfigError {
     Rate(&'static str),
     #[error("sandbox timeout_rate, reject_rate and async_rate must add up to at most 1")]
     RateSum,
+    #[error("sandbox state file {0} cannot be read: {1}")]
+    StateFile(String, String),
 }
 
 /// One payment the sandbox made: money that would have left the platform's account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxPayment {
     pub idempotency_key: String,
     pub payout_id: String,
@@ -220,11 +227,18 @@ pub struct SandboxPayment {
 }
 
 /// What the sandbox remembers of a key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Recorded {
     amount_fen: i64,
     payee: String,
     state: PayoutState,
+}
+
+/// What [`SandboxConfig::state_file`] holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Books {
+    recorded: HashMap<String, Recorded>,
+    payments: Vec<SandboxPayment>,
 }
 
 /// A **sandbox** payment provider: it moves no money. See the [module](self) docs.
@@ -278,13 +292,22 @@ impl SandboxPaymentProvider {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
+        let books = match &config.state_file {
+            Some(path) if path.exists() => std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    serde_json::from_slice::<Books>(&bytes).map_err(|e| e.to_string())
+                })
+                .map_err(|e| SandboxConfigError::StateFile(path.display().to_string(), e))?,
+            _ => Books::default(),
+        };
         let (sender, receiver) = mpsc::channel(CALLBACK_CAPACITY);
         Ok(SandboxPaymentProvider {
             script: Mutex::new(config.script.iter().copied().collect()),
             config,
             rng: Mutex::new(rng),
-            recorded: Mutex::new(HashMap::new()),
-            payments: Mutex::new(Vec::new()),
+            recorded: Mutex::new(books.recorded),
+            payments: Mutex::new(books.payments),
             submissions: Mutex::new(HashMap::new()),
             sender,
             receiver: Mutex::new(Some(receiver)),
@@ -299,6 +322,29 @@ impl SandboxPaymentProvider {
     /// How many times `key` was submitted (retries included).
     pub fn submissions(&self, key: &str) -> u32 {
         lock(&self.submissions).get(key).copied().unwrap_or(0)
+    }
+
+    /// Writes the books to the state file, if one is configured; called with `recorded`
+    /// locked, so writes follow each other in order.
+    fn persist(&self, recorded: &HashMap<String, Recorded>) {
+        let Some(path) = &self.config.state_file else {
+            return;
+        };
+        let books = Books {
+            recorded: recorded.clone(),
+            payments: lock(&self.payments).clone(),
+        };
+        let written = serde_json::to_vec(&books)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let staging = path.with_extension("json.partial");
+                std::fs::write(&staging, bytes)?;
+                std::fs::rename(&staging, path)
+            });
+        if let Err(e) = written {
+            tracing::error!(provider = SANDBOX_PROVIDER, error = %e,
+                "sandbox could not write its state file");
+        }
     }
 
     fn latency(&self) -> Duration {
@@ -400,6 +446,7 @@ impl SandboxPaymentProvider {
                         state: state.clone(),
                     };
                     recorded.insert(key.to_owned(), entry);
+                    self.persist(&recorded);
                 }
                 (state, Some(fate))
             }
@@ -444,8 +491,12 @@ impl SandboxPaymentProvider {
         // provider's would once the transfer is booked.
         self.pay(&request, &provider_ref);
         let outcome = PayoutState::Paid { provider_ref };
-        if let Some(recorded) = lock(&self.recorded).get_mut(&request.idempotency_key) {
-            recorded.state = outcome.clone();
+        {
+            let mut recorded = lock(&self.recorded);
+            if let Some(entry) = recorded.get_mut(&request.idempotency_key) {
+                entry.state = outcome.clone();
+            }
+            self.persist(&recorded);
         }
         if !self.config.deliver_callbacks {
             return;
@@ -548,6 +599,7 @@ mod tests {
             duplicate_callback_rate: 0.0,
             deliver_callbacks: true,
             script,
+            state_file: None,
             seed: Some(7),
         })
         .unwrap()
@@ -608,6 +660,28 @@ mod tests {
         assert!(matches!(queried, Some(PayoutState::Paid { .. })));
         assert_eq!(sandbox.payments().len(), 1);
         assert!(sandbox.take_callbacks().is_none());
+    }
+
+    #[tokio::test]
+    async fn with_a_state_file_a_restarted_sandbox_remembers_what_it_paid() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = quiet(vec![SandboxFate::TimeoutPaid]).config.clone();
+        config.state_file = Some(dir.path().join("sandbox.json"));
+        let before = SandboxPaymentProvider::new(config.clone()).unwrap();
+        assert_eq!(
+            before.submit(&request("k1", 500)).await,
+            Err(PaymentError::Timeout)
+        );
+        drop(before);
+        config.script.clear();
+        let after = SandboxPaymentProvider::new(config).unwrap();
+        assert!(matches!(
+            after.query("k1").await.unwrap(),
+            Some(PayoutState::Paid { .. })
+        ));
+        let again = after.submit(&request("k1", 500)).await.unwrap();
+        assert!(matches!(again, PayoutState::Paid { .. }));
+        assert_eq!(after.payments().len(), 1);
     }
 
     #[test]

@@ -16,8 +16,9 @@ use crate::support::{Client, TestServer, captured_logs};
 
 const SECRET: &str = "payments-callback-secret-of-32-characters";
 
-/// A server whose sandbox provider answers quickly and follows `script`, with no scheduled
-/// run: each scenario runs the batch itself, as the finance team does.
+/// A server whose sandbox provider answers quickly, follows `script` and keeps its books in
+/// the data folder (a restarted server's sandbox remembers them, as a real provider does),
+/// with no scheduled run: each scenario runs the batch itself, as the finance team does.
 fn start(script: Vec<SandboxFate>, change: impl FnOnce(&mut SandboxConfig)) -> TestServer {
     TestServer::start_with(|config| {
         let mut sandbox = SandboxConfig {
@@ -29,11 +30,14 @@ fn start(script: Vec<SandboxFate>, change: impl FnOnce(&mut SandboxConfig)) -> T
             duplicate_callback_rate: 0.0,
             deliver_callbacks: true,
             script,
+            state_file: Some(config.data_dir.join("payments-sandbox.json")),
             seed: Some(16),
         };
         change(&mut sandbox);
         config.payments.sandbox = sandbox;
         config.payments.batch_interval_secs = 0;
+        // A payout left "sending" by a stopped server is asked about after a second.
+        config.payments.stale_after_secs = 1;
         config.payments.callback_secret = Some(flexwork_server::config::Secret::new(SECRET));
     })
 }
@@ -470,4 +474,44 @@ fn runs_at_once_on_two_servers_pay_once() {
     );
     assert_eq!(balance(&server, Account::Bank), gross - net);
     assert_ledger_healthy(&server);
+}
+
+#[test]
+fn a_payout_whose_sender_crashed_is_asked_about_and_paid_once() {
+    // Slow answers, so the server can be killed while the provider is paying.
+    let server_config = |sandbox: &mut SandboxConfig| sandbox.latency_ms = (1_500, 1_500);
+    let mut server = start(Vec::new(), server_config);
+    let scene = server.settled_scene("crash");
+    let finance = finance(&server);
+    let (worker_id, gross, net) = settlement(&scene.enterprise, &scene.order_id);
+    server.seed_settlement_ledger(&scene.order_id, 1);
+
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Killed midway: the answer never comes.
+            let _ = finance
+                .request(Method::POST, "/payouts/run", None, Vec::new())
+                .send();
+        });
+        wait_until("the payout being sent", || {
+            payouts_of(&finance)
+                .first()
+                .is_some_and(|p| p["status"] == "sending")
+        });
+        server.kill();
+    });
+    server.restart();
+
+    // After the stale time, the run asks the provider by the payout's key instead of
+    // sending anything new, and records what the provider says.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let report = run(&finance);
+    assert_eq!(
+        (report["queried"].as_i64(), report["created"].as_i64()),
+        (Some(1), Some(0))
+    );
+    let payouts = payouts_of(&finance);
+    assert_eq!(payouts.len(), 1, "{payouts:?}");
+    assert_eq!(payouts[0]["status"], "paid");
+    assert_paid_once(&server, &worker_id, gross, net);
 }
