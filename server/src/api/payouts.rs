@@ -40,9 +40,12 @@ pub struct CycleView {
     request_body = CycleChoice,
     responses(
         (status = 200, description = "The cycle now in force", body = CycleView),
-        (status = 400, description = "`invalid_payout_cycle`; `invalid_json`", body = ErrorBody),
+        (status = 400, description = "`invalid_payout_cycle`: not day, week or month; \
+            `invalid_json`: the body is not JSON", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid credential", body = ErrorBody),
         (status = 403, description = "`forbidden`: not a worker", body = ErrorBody),
+        (status = 422, description = "`invalid_json`: `cycle` is missing or not a string",
+            body = ErrorBody),
     ),
 )]
 pub async fn set_cycle(

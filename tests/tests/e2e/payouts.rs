@@ -124,6 +124,13 @@ fn a_settled_order_is_paid_once_when_the_workers_cycle_is_due() {
         (400, Some("invalid_payout_cycle"))
     );
     assert_eq!(choose(&scene.enterprise, "day").0, 403);
+    let empty = b"{}".to_vec();
+    let (status, missing) =
+        worker.send_raw(Method::PUT, "/me/payout-cycle", empty, "application/json");
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (422, Some("invalid_json"))
+    );
     let (status, chosen) = choose(&worker, "week");
     assert_eq!((status, chosen["cycle"].as_str()), (200, Some("week")));
     assert_eq!(choose(&worker, "day").1["cycle"], "day");
