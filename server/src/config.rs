@@ -59,6 +59,10 @@ pub struct Config {
     /// Sign-in rules: throttling and which roles need two-factor login.
     #[serde(default)]
     pub login: LoginPolicy,
+    /// Payouts to workers: the batch job and the payment provider. Only the sandbox
+    /// provider exists: it behaves like a provider's test environment and pays nobody.
+    #[serde(default)]
+    pub payments: PaymentsConfig,
     pub verification: Thresholds,
     pub tax: TaxConfig,
     /// Platform service fee and the retry of statements waiting for escrow funds.
@@ -106,6 +110,7 @@ impl Default for Config {
             realname: RealNameConfig::default(),
             invoicing: crate::invoices::InvoicingConfig::default(),
             login: LoginPolicy::default(),
+            payments: PaymentsConfig::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
             settlement: SettlementConfig::default(),
@@ -130,6 +135,7 @@ impl std::fmt::Debug for Config {
             .field("realname", &self.realname)
             .field("invoicing", &self.invoicing)
             .field("login", &self.login)
+            .field("payments", &self.payments)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
             .field("settlement", &self.settlement)
@@ -147,6 +153,34 @@ pub struct RealNameConfig {
     /// The secret a provider signs its HTTP callbacks with (HMAC-SHA256), at least 32
     /// characters; without it `POST /api/v1/realname/callbacks` accepts nothing.
     pub callback_secret: Option<Secret>,
+}
+
+/// Payouts to workers (`[payments]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PaymentsConfig {
+    /// Seconds between runs of the payout batch job; 0 runs it only on demand
+    /// (`POST /api/v1/payouts/run`, `flexwork payouts run`).
+    pub batch_interval_secs: u64,
+    /// Seconds after which a payout still marked as being sent (its sender stopped midway)
+    /// is asked about at the provider by its key. Keep it above the provider's deadline.
+    pub stale_after_secs: u64,
+    /// The secret the provider signs its HTTP callbacks with (HMAC-SHA256), at least 32
+    /// characters; without it `POST /api/v1/payments/callbacks` accepts nothing.
+    pub callback_secret: Option<Secret>,
+    /// How the sandbox provider behaves (latency, rejections, timeouts, callbacks).
+    pub sandbox: crate::payments::SandboxConfig,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            batch_interval_secs: 3_600,
+            stale_after_secs: 120,
+            callback_secret: None,
+            sandbox: crate::payments::SandboxConfig::default(),
+        }
+    }
 }
 
 /// A configured secret: never shown by `Debug`.
@@ -275,6 +309,11 @@ impl Config {
             && secret.expose().chars().count() < 32
         {
             return Err("[realname] callback_secret must have at least 32 characters".into());
+        }
+        if let Some(secret) = &self.payments.callback_secret
+            && secret.expose().chars().count() < 32
+        {
+            return Err("[payments] callback_secret must have at least 32 characters".into());
         }
         Ok(())
     }

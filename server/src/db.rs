@@ -75,6 +75,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0015_statements.sqlite.sql"),
         include_str!("../migrations/0015_statements.postgres.sql"),
     ),
+    (16, include_str!("../migrations/0016_payouts.sql"), "", ""),
     (
         17,
         include_str!("../migrations/0017_invoices.sql"),

@@ -473,6 +473,7 @@ pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
     let mut report = CheckReport::default();
     // PostgreSQL sums BIGINT as NUMERIC, which the Any driver cannot read: cast back.
     let totals = sqlx::query(
+        // SUM of BIGINT is NUMERIC on PostgreSQL, which the Any driver cannot decode.
         "SELECT COUNT(*) AS n, \
            CAST(COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) \
              AS BIGINT) AS debits, \

@@ -21,6 +21,9 @@
 //! 6. The platform, the enterprise and the worker confirm the statement; the third
 //!    confirmation **settles** it exactly once, paid from the enterprise's escrow with tax
 //!    withheld ([`settlement`], [`ledger`]).
+//! 7. When the worker's payout cycle is due, the settlements become a **payout** handed to
+//!    the payment provider and recorded in the ledger ([`payouts`], [`payments`]); paid
+//!    settlements are **invoiced** to the enterprise ([`invoices`]).
 //!
 //! The server is a library so tests start it on port 0 ([`serve`]); the `flexwork` binary is a
 //! thin command line over it.
@@ -41,6 +44,8 @@ pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod onboarding;
+pub mod payments;
+pub mod payouts;
 pub mod privacy;
 pub mod realname;
 pub mod replication;
@@ -91,6 +96,8 @@ pub struct Inner {
     pub realname: Arc<dyn realname::RealNameProvider>,
     /// Issues e-invoices (the sandbox provider: no licensed service is wired).
     pub invoicing: Arc<dyn invoices::InvoicingProvider>,
+    /// Payouts to workers (the sandbox provider: no licensed one is wired; it pays nobody).
+    pub payments: Arc<dyn payments::PaymentProvider>,
     /// Serialises chunk appends to the same unfinished upload.
     pub upload_locks: Vec<tokio::sync::Mutex<()>>,
 }
@@ -146,6 +153,13 @@ impl AppState {
             "e-invoices are issued by the sandbox invoicing provider: none of them is real"
         );
         let invoicing: Arc<dyn invoices::InvoicingProvider> = Arc::new(invoicing);
+        let payments = payments::SandboxPaymentProvider::new(config.payments.sandbox.clone())
+            .map_err(|e| StartError::Config(format!("[payments.sandbox]: {e}")))?;
+        tracing::warn!(
+            provider = payments::SANDBOX_PROVIDER,
+            "payouts go to the sandbox payment provider: it pays nobody"
+        );
+        let payments: Arc<dyn payments::PaymentProvider> = Arc::new(payments);
 
         let inner = Inner {
             config,
@@ -156,6 +170,7 @@ impl AppState {
             actor,
             realname,
             invoicing,
+            payments,
             upload_locks,
         };
         let state = AppState(Arc::new(inner));
@@ -166,6 +181,7 @@ impl AppState {
         archive::spawn_backfill(state.clone());
         invoices::spawn_resolver(state.clone());
         settlement::spawn_retry(state.clone());
+        payouts::spawn(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

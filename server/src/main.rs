@@ -71,6 +71,9 @@ enum Command {
     /// Master keys of encryption at rest.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Payouts to workers.
+    #[command(subcommand)]
+    Payouts(PayoutsCommand),
     /// Show where each site's copy of one media blob stands, as JSON.
     Copies {
         /// The blob's SHA-256, 64 hex digits.
@@ -80,6 +83,14 @@ enum Command {
     /// running balances that differ from their postings, accounts below zero. Prints the
     /// report as JSON; exits with status 1 if anything is wrong.
     LedgerCheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum PayoutsCommand {
+    /// Run the payout batch once, as the scheduled job does: ask the provider about payouts
+    /// of unknown outcome, turn due settlements into payouts and send them; prints what the
+    /// run did as JSON. Safe while servers run: nothing is paid twice.
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +300,13 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Payouts(PayoutsCommand::Run) => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let trigger = flexwork_server::payouts::Trigger::Command;
+            let report = flexwork_server::payouts::run(&state, trigger).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::DefaultConfig => {

@@ -15,6 +15,7 @@ pub mod media;
 pub mod onboarding;
 pub mod openapi;
 pub mod orders;
+pub mod payouts;
 pub mod statements;
 pub mod sync;
 pub mod task_applications;
@@ -94,6 +95,11 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(statements::resolve))
         .routes(routes!(statements::record_deposit))
         .routes(routes!(statements::escrow))
+        .routes(routes!(payouts::set_cycle))
+        .routes(routes!(payouts::run))
+        .routes(routes!(payouts::list))
+        .routes(routes!(payouts::get))
+        .routes(routes!(payouts::callback))
         .routes(routes!(sync::sync).map(|route| route.layer(DefaultBodyLimit::max(sync_limit))))
         .routes(routes!(media::status))
         .routes(routes!(media::copies))

@@ -61,6 +61,7 @@ understands. Besides the errors each operation lists, any call may answer \
         (name = "orders", description = "Where each piece of work stands, and its settlement"),
         (name = "money", description = "Escrow deposits, three-party statements and settlement"),
         (name = "sync", description = "Evidence documents between workers' phones and the server"),
+        (name = "payouts", description = "Payout cycles, payout runs, payouts, provider callbacks"),
         (name = "media", description = "Content-addressed photos: upload, download, copies"),
         (name = "meta", description = "Health and this document"),
     )

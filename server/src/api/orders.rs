@@ -23,7 +23,8 @@ pub struct OrderView {
     /// `assigned`, `submitted`, `verified`, `needs_review`, `rejected`, `confirmed`,
     /// `reconciling` (its statement awaits confirmations), `awaiting_funds` (confirmed by all
     /// three, the enterprise's escrow does not cover it yet), `disputed` (completion or the
-    /// statement), `void` (the statement was voided: no pay), `settled` or `cancelled`.
+    /// statement), `void` (the statement was voided: no pay), `settled`, `paid` (the
+    /// settlement's payout was paid) or `cancelled`.
     pub status: String,
     pub created_at: String,
     pub submitted_at: Option<String>,
@@ -96,6 +97,8 @@ pub struct Progress<'a> {
     pub settled: bool,
     /// The status of the order's current statement, if it has one.
     pub statement: Option<&'a str>,
+    /// The settlement was paid out.
+    pub paid: bool,
     pub submitted: bool,
     pub verdict: Option<&'a str>,
     pub decision: Option<&'a str>,
@@ -108,6 +111,9 @@ impl Progress<'_> {
         let (decision, verdict) = (self.decision, self.verdict);
         if self.cancelled {
             return "cancelled";
+        }
+        if self.paid {
+            return "paid";
         }
         if self.settled {
             return "settled";
@@ -144,6 +150,10 @@ fn status_of(order: &OrderView) -> &'static str {
         cancelled: order.cancelled_at.is_some(),
         settled: order.settlement.is_some(),
         statement: order.statement.as_ref().map(|s| s.status.as_str()),
+        paid: order
+            .settlement
+            .as_ref()
+            .is_some_and(|s| s.status == "paid"),
         submitted: order.submitted_at.is_some(),
         verdict: order.verdict.as_deref(),
         decision: order.operator_decision.as_deref(),

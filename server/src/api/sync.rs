@@ -360,7 +360,7 @@ async fn order_summaries(state: &AppState, worker_id: &str) -> ApiResult<Vec<Ord
     let rows = sqlx::query(
         "SELECT o.id AS order_id, o.submitted_at, o.verdict, o.operator_decision, \
                 o.confirmation, o.cancelled_at, s.id AS settlement_id, \
-                st.status AS statement_status, t.* \
+                s.status AS settlement_status, st.status AS statement_status, t.* \
          FROM orders o JOIN tasks t ON t.id = o.task_id \
          LEFT JOIN settlements s ON s.order_id = o.id \
          LEFT JOIN statements st ON st.order_id = o.id AND st.status <> 'superseded' \
@@ -381,6 +381,10 @@ fn summary_from_row(row: &sqlx::any::AnyRow) -> ApiResult<OrderSummary> {
         cancelled: row.try_get::<Option<i64>, _>("cancelled_at")?.is_some(),
         settled: row.try_get::<Option<String>, _>("settlement_id")?.is_some(),
         statement: statement.as_deref(),
+        paid: row
+            .try_get::<Option<String>, _>("settlement_status")?
+            .as_deref()
+            == Some("paid"),
         submitted: row.try_get::<Option<i64>, _>("submitted_at")?.is_some(),
         verdict: verdict.as_deref(),
         decision: row

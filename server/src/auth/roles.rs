@@ -163,10 +163,14 @@ pub enum Permission {
     ConfirmStatements,
     /// Resolve a disputed statement by reissuing or voiding it (finance).
     ResolveStatements,
+    /// Choose one's payout cycle and see one's own payouts (workers).
+    ReceivePay,
+    /// Run the payout batch and see every payout (finance).
+    ManagePayouts,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 21] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
         Permission::ApplyForTasks,
@@ -186,6 +190,8 @@ impl Permission {
         Permission::ReadEscrow,
         Permission::ConfirmStatements,
         Permission::ResolveStatements,
+        Permission::ReceivePay,
+        Permission::ManagePayouts,
     ];
 
     /// The operator teams that hold this permission; empty for the ones no team holds.
@@ -211,12 +217,14 @@ impl Permission {
             Permission::RecordDeposits | Permission::ResolveStatements => &[Finance],
             Permission::ReadEscrow => &[Finance],
             Permission::ConfirmStatements => &[Finance, Reviewer],
+            Permission::ManagePayouts => &[Finance],
             Permission::RecordEvidence
             | Permission::PublishTasks
             | Permission::ApplyForTasks
             | Permission::DisputeWork
             | Permission::ConfirmWork
-            | Permission::ManageStaff => &[],
+            | Permission::ManageStaff
+            | Permission::ReceivePay => &[],
         }
     }
 
@@ -257,6 +265,8 @@ impl Permission {
             Permission::ResolveStatements => {
                 "resolving disputed statements is for the finance team"
             }
+            Permission::ReceivePay => "payout cycles and one's own payouts are for workers",
+            Permission::ManagePayouts => "running and reading every payout is for finance",
         }
     }
 }
@@ -340,8 +350,9 @@ impl Caller {
             Role::Worker => matches!(
                 permission,
                 Permission::RecordEvidence
-                | Permission::ApplyForTasks
-                | Permission::ConfirmStatements
+                    | Permission::ApplyForTasks
+                    | Permission::ConfirmStatements
+                    | Permission::ReceivePay
             ),
             Role::Enterprise => match permission {
                 Permission::PublishTasks

@@ -339,6 +339,7 @@ struct Fixtures {
     invoice: String,
     statement_a: String,
     enterprise_a: String,
+    payout_a: String,
     accounts: BTreeMap<&'static str, String>,
 }
 
@@ -390,13 +391,6 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
     );
     clients.insert("regulator", server.client("regulator"));
 
-    // A's settlement is paid out, and the finance team bills it.
-    support::mark_paid(server, &a.order_id);
-    let (status, invoice) =
-        clients["finance"].post("/invoices", json!({ "enterprise_id": enterprise_a }));
-    assert_eq!(status, 200, "{invoice}");
-    let invoice = invoice["id"].as_str().unwrap().to_owned();
-
     let staff = json!({
         "login": "acme-a-staff", "password": password_of("acme-a-staff"),
         "display_name": "Acme clerk",
@@ -421,6 +415,26 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
     let (_, archives) = a.operator.get(&format!("/archives?subject={subject}"));
     let archive = archives[0]["id"].as_str().unwrap().to_owned();
     let enterprise_application = apply_as_enterprise(server);
+    // A's settlement, due and paid out: the payout the payout rows point at.
+    server.backdate_settlement(&a.order_id, 1);
+    let trigger = flexwork_server::payouts::Trigger::Command;
+    let run = server.block_on(flexwork_server::payouts::run(server.state(), trigger));
+    assert_eq!(run.unwrap().created, 1);
+    let payouts = server.block_on(flexwork_server::payouts::list(server.state(), None));
+    let payout_a = payouts.unwrap()[0].id.clone();
+    // Once the payout is paid, the finance team bills A's work.
+    let paid = (0..400).any(|_| {
+        let order = a.enterprise.get(&format!("/orders/{}", a.order_id)).1;
+        order["status"] == "paid" || {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            false
+        }
+    });
+    assert!(paid, "order A's payout was not paid");
+    let (status, invoice) =
+        clients["finance"].post("/invoices", json!({ "enterprise_id": enterprise_a }));
+    assert_eq!(status, 200, "{invoice}");
+    let invoice = invoice["id"].as_str().unwrap().to_owned();
 
     // Workers call as their phones do: every request signed by the device key.
     clients.insert("worker", server.device_client(&a.worker_login));
@@ -458,6 +472,7 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         invoice,
         statement_a,
         enterprise_a,
+        payout_a,
         accounts,
     };
     (Cast { clients }, fixtures)
@@ -501,6 +516,26 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
     };
 
     vec![
+        // Payouts: workers choose their cycle and see their own; finance runs and sees all.
+        row(
+            Method::PUT,
+            "/me/payout-cycle".into(),
+            vec!["worker", "other_worker"],
+            json_body(json!({ "cycle": "day" })),
+        ),
+        row(Method::POST, "/payouts/run".into(), vec!["finance"], none()),
+        row(
+            Method::GET,
+            "/payouts".into(),
+            vec!["finance", "worker", "other_worker"],
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("/payouts/{}", f.payout_a),
+            vec!["finance", "worker"],
+            none(),
+        ),
         // Accounts and the audit trail: administrators (audit: legal too).
         row(
             Method::POST,

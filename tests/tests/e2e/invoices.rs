@@ -8,36 +8,29 @@ use serde_json::{Value, json};
 
 use crate::support::{AREZZO, Client, Scene, TestServer};
 
-/// Records a settlement of the scene's order as settled and paid, as the payout job leaves
-/// it; returns its id.
-fn paid_settlement(server: &TestServer, scene: &Scene, gross_fen: i64) -> String {
-    let id = uuid::Uuid::new_v4().to_string();
-    server.block_on(async {
-        let enterprise: String = {
-            use sqlx::Row;
-            sqlx::query("SELECT enterprise_id, worker_id FROM orders WHERE id = $1")
-                .bind(&scene.order_id)
-                .fetch_one(&server.state().db.pool)
-                .await
-                .unwrap()
-                .try_get("enterprise_id")
-                .unwrap()
-        };
-        sqlx::query(
-            "INSERT INTO settlements (id, order_id, worker_id, enterprise_id, gross_fen, \
-               tax_fen, net_fen, tax_method, status, created_at) \
-             SELECT $1, id, worker_id, $2, $3, 0, $3, 'per_payment_2018', 'paid', 0 \
-             FROM orders WHERE id = $4",
-        )
-        .bind(&id)
-        .bind(&enterprise)
-        .bind(gross_fen)
-        .bind(&scene.order_id)
-        .execute(&server.state().db.pool)
-        .await
+/// A scene whose order went the whole way: evidence verified, completion confirmed, escrow
+/// funded, statement confirmed by all three parties, settled, and paid out by the payout
+/// run once the worker's daily cycle was due. Answers the scene, the settlement's id and
+/// its gross amount.
+fn paid_scene(server: &TestServer, tag: &str) -> (Scene, String, i64) {
+    let scene = server.settled_scene(tag);
+    server.backdate_settlement(&scene.order_id, 1);
+    let trigger = flexwork_server::payouts::Trigger::Command;
+    server
+        .block_on(flexwork_server::payouts::run(server.state(), trigger))
         .unwrap();
-    });
-    id
+    let path = format!("/orders/{}", scene.order_id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, order) = scene.enterprise.get(&path);
+        if order["status"] == "paid" {
+            let settlement = &order["settlement"];
+            let id = settlement["id"].as_str().unwrap().to_owned();
+            return (scene, id, settlement["gross_fen"].as_i64().unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "never paid: {order}");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
 }
 
 fn finance(server: &TestServer, login: &str) -> Client {
@@ -55,8 +48,7 @@ fn enterprise_of(client: &Client) -> String {
 #[test]
 fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     let server = TestServer::start();
-    let scene = server.scene("inv", &AREZZO);
-    let settlement = paid_settlement(&server, &scene, 30_000);
+    let (scene, settlement, gross) = paid_scene(&server, "inv");
     let finance = finance(&server, "fin-inv");
     let enterprise = enterprise_of(&scene.enterprise);
 
@@ -65,7 +57,7 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     assert_eq!(status, 200, "{blue}");
     assert_eq!(blue["status"], "issued", "{blue}");
     assert_eq!(blue["kind"], "blue");
-    assert_eq!(blue["total_fen"], 30_000);
+    assert_eq!(blue["total_fen"], gross);
     assert_eq!(blue["lines"][0]["settlement_id"], settlement.as_str());
     assert_eq!(blue["lines"][0]["order_id"], scene.order_id.as_str());
     let number = blue["number"].as_str().unwrap();
@@ -110,7 +102,7 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     assert_eq!(status, 200, "{red}");
     assert_eq!(red["kind"], "red");
     assert_eq!(red["status"], "issued");
-    assert_eq!(red["total_fen"], -30_000);
+    assert_eq!(red["total_fen"], -gross);
     assert_eq!(red["reverses_id"], blue_id);
     let (_, blue_now) = finance.get(&format!("/invoices/{blue_id}"));
     assert_eq!(blue_now["reversed_by"], red["id"]);
@@ -131,7 +123,7 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     // The settlement can be billed again, once.
     let (status, rebilled) = finance.post("/invoices", json!({ "enterprise_id": enterprise }));
     assert_eq!(status, 200, "{rebilled}");
-    assert_eq!(rebilled["total_fen"], 30_000);
+    assert_eq!(rebilled["total_fen"], gross);
     assert_ne!(rebilled["number"], blue["number"]);
     let (_, all) = finance.get(&format!("/invoices?enterprise={enterprise}"));
     let total: i64 = all
@@ -140,14 +132,13 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
         .iter()
         .map(|i| i["total_fen"].as_i64().unwrap())
         .sum();
-    assert_eq!(total, 30_000, "billed in all, net of the reversal: {all}");
+    assert_eq!(total, gross, "billed in all, net of the reversal: {all}");
 }
 
 #[test]
 fn the_database_refuses_to_bill_more_than_was_paid_or_to_change_invoices() {
     let server = TestServer::start();
-    let scene = server.scene("inv-db", &AREZZO);
-    let settlement = paid_settlement(&server, &scene, 10_000);
+    let (scene, settlement, gross) = paid_scene(&server, "inv-db");
     let finance = finance(&server, "fin-db");
     let enterprise = enterprise_of(&scene.enterprise);
 
@@ -195,22 +186,18 @@ fn the_database_refuses_to_bill_more_than_was_paid_or_to_change_invoices() {
         }
     });
     let (_, kept) = finance.get(&format!("/invoices/{invoice_id}"));
-    assert_eq!(kept["total_fen"], 10_000);
+    assert_eq!(kept["total_fen"], gross);
     assert_eq!(kept["number"], invoice["number"]);
 }
 
 #[test]
 fn unpaid_settlements_and_other_enterprises_work_cannot_be_billed() {
     let server = TestServer::start();
-    let scene = server.scene("inv-unpaid", &AREZZO);
-    let settlement = paid_settlement(&server, &scene, 10_000);
-    server.block_on(async {
-        sqlx::query("UPDATE settlements SET status = 'pending_payout' WHERE id = $1")
-            .bind(&settlement)
-            .execute(&server.state().db.pool)
-            .await
-            .unwrap();
-    });
+    // Settled, but its payout is not due yet: not paid.
+    let scene = server.settled_scene("inv-unpaid");
+    let (_, order) = scene.enterprise.get(&format!("/orders/{}", scene.order_id));
+    assert_eq!(order["settlement"]["status"], "pending_payout", "{order}");
+    let settlement = order["settlement"]["id"].as_str().unwrap().to_owned();
     let finance = finance(&server, "fin-unpaid");
     let enterprise = enterprise_of(&scene.enterprise);
     let (status, refused) = finance.post("/invoices", json!({ "enterprise_id": enterprise }));
@@ -239,8 +226,7 @@ fn unpaid_settlements_and_other_enterprises_work_cannot_be_billed() {
 #[test]
 fn concurrent_bills_for_one_paid_settlement_issue_one_invoice() {
     let server = TestServer::start();
-    let scene = server.scene("inv-race", &AREZZO);
-    paid_settlement(&server, &scene, 20_000);
+    let (scene, _, _) = paid_scene(&server, "inv-race");
     let enterprise = enterprise_of(&scene.enterprise);
     let clerks: Vec<Client> = (0..6)
         .map(|i| finance(&server, &format!("fin-race-{i}")))
@@ -274,8 +260,7 @@ fn an_invoice_whose_request_timed_out_is_issued_once_when_asked_again() {
         config.invoicing.sandbox.latency_ms = (0, 2);
         config.invoicing.sandbox.seed = Some(11);
     });
-    let scene = server.scene("inv-late", &AREZZO);
-    paid_settlement(&server, &scene, 12_345);
+    let (scene, _, _) = paid_scene(&server, "inv-late");
     let finance = finance(&server, "fin-late");
     let enterprise = enterprise_of(&scene.enterprise);
 

@@ -18,7 +18,7 @@ const METHODS: [&str; 8] = [
 ];
 
 /// The operations anyone may call without a token.
-const PUBLIC: [&str; 8] = [
+const PUBLIC: [&str; 9] = [
     "health",
     "openapi_document",
     "sign_in",
@@ -28,6 +28,7 @@ const PUBLIC: [&str; 8] = [
     "apply_as_enterprise",
     // Authenticated by the provider's HMAC signature, not a token.
     "realname_callback",
+    "payment_callback",
 ];
 
 fn fetch_document(server: &TestServer) -> Value {

@@ -411,10 +411,9 @@ fn two_settlements_of_one_worker_at_once_withhold_the_cumulative_tax_once() {
         fee_fen: 2_000_000,
         ..AREZZO
     };
-    let (status, second_task) = scene.enterprise.post("/tasks", task_body(&task));
-    assert_eq!(status, 200, "{second_task}");
+    let second_task = server.publish_task(&scene.enterprise, &scene.operator, task_body(&task));
     let (status, second) = scene.enterprise.post(
-        &format!("/tasks/{}/orders", second_task["id"].as_str().unwrap()),
+        &format!("/tasks/{second_task}/orders"),
         json!({ "worker_login": scene.worker_login }),
     );
     assert_eq!(status, 200, "{second}");

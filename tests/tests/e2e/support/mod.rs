@@ -894,17 +894,6 @@ impl TestServer {
     }
 }
 
-/// Marks the order's settlement paid, as a confirmed payout leaves it.
-pub fn mark_paid(server: &TestServer, order_id: &str) {
-    server.block_on(async {
-        sqlx::query("UPDATE settlements SET status = 'paid' WHERE order_id = $1")
-            .bind(order_id)
-            .execute(&server.state().db.pool)
-            .await
-            .unwrap();
-    });
-}
-
 impl TestServer {
     /// Takes a task through its lifecycle as people would: the enterprise drafts it from
     /// `body` and submits it, the operator (a reviewer) records a phone call with the
@@ -1158,5 +1147,49 @@ pub mod raw {
             response.status().as_u16(),
             response.bytes().unwrap().to_vec(),
         )
+    }
+}
+
+impl TestServer {
+    /// A scene whose order is submitted with the Arezzo evidence, verified (approved by hand
+    /// if flagged), confirmed by the enterprise, funded, its statement confirmed by all three
+    /// parties, and therefore settled.
+    pub fn settled_scene(&self, tag: &str) -> Scene {
+        let scene = self.scene(tag, &AREZZO);
+        let mut phone = Phone::for_scene(self, &scene);
+        phone.record_arezzo_evidence(&scene.order_id);
+        phone
+            .device
+            .submit(&scene.order_id, ms("2008-10-23T14:32:00Z"))
+            .unwrap();
+        phone.sync();
+        let verified = self.wait_verified(&scene.enterprise, &scene.order_id);
+        if verified["verdict"] == "needs_review" {
+            let body = json!({ "decision": "approve", "reason": "checked by hand" });
+            let path = format!("/orders/{}/review", scene.order_id);
+            assert_eq!(scene.operator.post(&path, body).0, 200);
+        }
+        let path = format!("/orders/{}/confirm", scene.order_id);
+        let (status, confirmed) = scene.enterprise.post(&path, json!({}));
+        assert_eq!(status, 200, "{confirmed}");
+        let settled = self.fund_and_settle(&scene);
+        assert_eq!(
+            settled["settlement"]["status"], "pending_payout",
+            "{settled}"
+        );
+        scene
+    }
+
+    /// Dates the order's settlement `days_ago` days back, so that its payout cycle is due
+    /// without waiting for the calendar.
+    pub fn backdate_settlement(&self, order_id: &str, days_ago: i64) {
+        self.block_on(async {
+            sqlx::query("UPDATE settlements SET created_at = created_at - $1 WHERE order_id = $2")
+                .bind(days_ago * 86_400_000)
+                .bind(order_id)
+                .execute(&self.state().db.pool)
+                .await
+                .unwrap();
+        });
     }
 }
