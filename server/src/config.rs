@@ -58,6 +58,9 @@ pub struct Config {
     pub login: LoginPolicy,
     pub verification: Thresholds,
     pub tax: TaxConfig,
+    /// Daily samples, quarterly screening, regulator outbox and deregistration timing.
+    #[serde(default)]
+    pub checks: crate::checks::ChecksConfig,
     /// Lifetime of API bearer tokens, in hours.
     pub token_ttl_hours: i64,
 }
@@ -101,6 +104,7 @@ impl Default for Config {
             login: LoginPolicy::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
+            checks: crate::checks::ChecksConfig::default(),
             token_ttl_hours: 24 * 30,
         }
     }
@@ -123,6 +127,7 @@ impl std::fmt::Debug for Config {
             .field("login", &self.login)
             .field("verification", &self.verification)
             .field("tax", &self.tax)
+            .field("checks", &self.checks)
             .field("token_ttl_hours", &self.token_ttl_hours)
             .finish()
     }
@@ -258,6 +263,7 @@ impl Config {
         self.calendar
             .validate()
             .map_err(|e| format!("[calendar]: {e}"))?;
+        self.checks.validate().map_err(|e| format!("[checks]: {e}"))?;
         if let Some(secret) = &self.realname.callback_secret
             && secret.expose().chars().count() < 32
         {

@@ -25,8 +25,10 @@ pub mod api;
 pub mod archive;
 pub mod audit;
 pub mod auth;
+pub mod checks;
 pub mod config;
 pub mod db;
+pub mod deregistration;
 pub mod drill;
 pub mod enterprises;
 pub mod error;
@@ -38,6 +40,7 @@ pub mod ledger;
 pub mod onboarding;
 pub mod privacy;
 pub mod realname;
+pub mod regulator;
 pub mod replication;
 pub mod settlement;
 pub mod verification;
@@ -148,6 +151,7 @@ impl AppState {
         replication::spawn_worker(state.clone());
         replication::spawn_scheduled_scrub(state.clone());
         archive::spawn_backfill(state.clone());
+        checks::spawn_daily(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

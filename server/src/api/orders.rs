@@ -37,6 +37,8 @@ pub struct OrderView {
     pub confirmation: Option<String>,
     pub confirmation_reason: Option<String>,
     pub settlement: Option<Settlement>,
+    /// Call-backs, surveys and visits of this order (authenticity checks), oldest first.
+    pub verification_records: Vec<crate::checks::VerificationRecord>,
 }
 
 /// Builds the view of one order (no access check).
@@ -47,7 +49,9 @@ pub async fn view(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
     let settlement = settlement::for_order(state, order_id).await?;
-    from_row(&row, settlement)
+    let mut view = from_row(&row, settlement)?;
+    view.verification_records = crate::checks::records_for_order(state, order_id).await?;
+    Ok(view)
 }
 
 fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResult<OrderView> {
@@ -68,6 +72,7 @@ fn from_row(row: &sqlx::any::AnyRow, settlement: Option<Settlement>) -> ApiResul
         confirmation: row.try_get("confirmation")?,
         confirmation_reason: row.try_get("confirmation_reason")?,
         settlement,
+        verification_records: Vec::new(),
     };
     view.status = status_of(&view).to_owned();
     Ok(view)
