@@ -923,6 +923,80 @@ mod tests {
         assert!(quarter_dates("2026Q1").is_none());
     }
 
+    async fn start(dir: &std::path::Path) -> AppState {
+        let mut config = crate::Config {
+            data_dir: dir.to_path_buf(),
+            ..crate::Config::default()
+        };
+        config.checks.enterprise_sample_percent = 10;
+        config.checks.enterprise_sample_min = 1;
+        AppState::start(config).await.expect("server state")
+    }
+
+    async fn count(state: &AppState, queue: &str, period: &str) -> i64 {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM check_items WHERE queue = $1 AND period = $2",
+        )
+        .bind(queue)
+        .bind(period)
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap();
+        row.try_get("n").unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_date_is_drawn_once_also_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = start(dir.path()).await;
+        let mut ids = Vec::new();
+        for i in 0..25 {
+            let account = crate::auth::NewAccount {
+                login: format!("firm-{i:02}"),
+                password: "a long enough password 1".into(),
+                role: crate::auth::Role::Enterprise,
+                display_name: format!("Firm {i:02}"),
+                teams: Vec::new(),
+                organisation_id: None,
+            };
+            ids.push(crate::auth::create_account(&state, &account).await.unwrap());
+        }
+        ids.sort();
+
+        let first = run_daily(&state, "2026-01-05", Some(7), None).await.unwrap();
+        assert!(!first.already_drawn);
+        assert_eq!(first.enterprises, 3, "10 % of 25, rounded up");
+        assert_eq!(count(&state, "enterprise_risk", "2026-01-05").await, 3);
+        let rows = sqlx::query(
+            "SELECT subject_id FROM check_items WHERE queue = 'enterprise_risk' \
+             AND period = '2026-01-05' ORDER BY subject_id",
+        )
+        .fetch_all(&state.db.pool)
+        .await
+        .unwrap();
+        let drawn: Vec<String> = rows.iter().map(|r| r.try_get("subject_id").unwrap()).collect();
+        assert_eq!(drawn, draw(&ids, 3, 7), "the seeded draw");
+        assert_eq!(first.quarter, "2026-Q1");
+        assert_eq!(first.screening_created, 25);
+
+        let again = run_daily(&state, "2026-01-05", Some(8), None).await.unwrap();
+        assert!(again.already_drawn);
+        assert_eq!((again.enterprises, again.screening_created), (3, 0));
+        assert_eq!(count(&state, "enterprise_risk", "2026-01-05").await, 3);
+
+        let next_day = run_daily(&state, "2026-01-06", Some(7), None).await.unwrap();
+        assert!(!next_day.already_drawn);
+        assert_eq!(count(&state, "enterprise_risk", "2026-01-06").await, 3);
+
+        state.db.pool.close().await;
+        drop(state);
+        let state = start(dir.path()).await;
+        let restarted = run_daily(&state, "2026-01-05", None, None).await.unwrap();
+        assert!(restarted.already_drawn, "the run is remembered across a restart");
+        assert_eq!(count(&state, "enterprise_risk", "2026-01-05").await, 3);
+        assert_eq!(count(&state, "screening", "2026-Q1").await, 25);
+    }
+
     #[test]
     fn percentages_over_100_are_refused() {
         let mut config = ChecksConfig::default();
