@@ -99,8 +99,8 @@ pub fn sample_size(total: usize, percent: u32, min: u32) -> usize {
 /// candidates give the same sample. The result keeps the candidates' order.
 pub fn draw(candidates: &[String], n: usize, seed: u64) -> Vec<String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut picked = rand::seq::index::sample(&mut rng, candidates.len(), n.min(candidates.len()))
-        .into_vec();
+    let mut picked =
+        rand::seq::index::sample(&mut rng, candidates.len(), n.min(candidates.len())).into_vec();
     picked.sort_unstable();
     picked.into_iter().map(|i| candidates[i].clone()).collect()
 }
@@ -285,12 +285,11 @@ pub async fn run_daily(
     ];
 
     let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query(
-        "SELECT enterprises, workers, orders FROM check_runs WHERE run_date = $1",
-    )
-    .bind(date)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let done =
+        sqlx::query("SELECT enterprises, workers, orders FROM check_runs WHERE run_date = $1")
+            .bind(date)
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(row) = done {
         tx.rollback().await?;
         return Ok(RunSummary {
@@ -345,7 +344,11 @@ pub async fn run_daily(
         "of_enterprises": enterprises.len(), "of_workers": workers.len(),
         "of_orders": orders.len(),
     });
-    audit::record(state, event.object(format!("check_run:{date}")).detail(detail)).await?;
+    audit::record(
+        state,
+        event.object(format!("check_run:{date}")).detail(detail),
+    )
+    .await?;
     tracing::info!(
         date,
         enterprises = counts[0],
@@ -442,7 +445,12 @@ fn item_from(row: &sqlx::any::AnyRow) -> ApiResult<Item> {
         subject_id: row.try_get("subject_id")?,
         period: row.try_get("period")?,
         created_at: rfc3339(row.try_get("created_at")?),
-        status: if closed_at.is_some() { "closed" } else { "open" }.into(),
+        status: if closed_at.is_some() {
+            "closed"
+        } else {
+            "open"
+        }
+        .into(),
         closed_at: closed_at.map(rfc3339),
         closed_by: row.try_get("closed_by")?,
         outcome: row.try_get("outcome")?,
@@ -815,7 +823,10 @@ pub async fn screening_status(
     today: &str,
 ) -> ApiResult<ScreeningStatus> {
     let (first, last) = quarter_dates(quarter).ok_or_else(|| {
-        ApiError::bad_request("invalid_quarter", "the quarter is written YYYY-Qn, e.g. 2026-Q4")
+        ApiError::bad_request(
+            "invalid_quarter",
+            "the quarter is written YYYY-Qn, e.g. 2026-Q4",
+        )
     })?;
     let today = parse_date(today).ok_or_else(|| ApiError::internal("bad date of today"))?;
     let ended = today > last;
@@ -916,9 +927,15 @@ mod tests {
         assert_eq!(quarter_of("2026-04-01").as_deref(), Some("2026-Q2"));
         assert_eq!(quarter_of("2026-13-01"), None);
         let (first, last) = quarter_dates("2026-Q4").unwrap();
-        assert_eq!((first.to_string(), last.to_string()), ("2026-10-01".into(), "2026-12-31".into()));
+        assert_eq!(
+            (first.to_string(), last.to_string()),
+            ("2026-10-01".into(), "2026-12-31".into())
+        );
         let (first, last) = quarter_dates("2024-Q1").unwrap();
-        assert_eq!((first.to_string(), last.to_string()), ("2024-01-01".into(), "2024-03-31".into()));
+        assert_eq!(
+            (first.to_string(), last.to_string()),
+            ("2024-01-01".into(), "2024-03-31".into())
+        );
         assert!(quarter_dates("2026-Q5").is_none());
         assert!(quarter_dates("2026Q1").is_none());
     }
@@ -934,14 +951,13 @@ mod tests {
     }
 
     async fn count(state: &AppState, queue: &str, period: &str) -> i64 {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM check_items WHERE queue = $1 AND period = $2",
-        )
-        .bind(queue)
-        .bind(period)
-        .fetch_one(&state.db.pool)
-        .await
-        .unwrap();
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM check_items WHERE queue = $1 AND period = $2")
+                .bind(queue)
+                .bind(period)
+                .fetch_one(&state.db.pool)
+                .await
+                .unwrap();
         row.try_get("n").unwrap()
     }
 
@@ -963,7 +979,9 @@ mod tests {
         }
         ids.sort();
 
-        let first = run_daily(&state, "2026-01-05", Some(7), None).await.unwrap();
+        let first = run_daily(&state, "2026-01-05", Some(7), None)
+            .await
+            .unwrap();
         assert!(!first.already_drawn);
         assert_eq!(first.enterprises, 3, "10 % of 25, rounded up");
         assert_eq!(count(&state, "enterprise_risk", "2026-01-05").await, 3);
@@ -974,17 +992,24 @@ mod tests {
         .fetch_all(&state.db.pool)
         .await
         .unwrap();
-        let drawn: Vec<String> = rows.iter().map(|r| r.try_get("subject_id").unwrap()).collect();
+        let drawn: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get("subject_id").unwrap())
+            .collect();
         assert_eq!(drawn, draw(&ids, 3, 7), "the seeded draw");
         assert_eq!(first.quarter, "2026-Q1");
         assert_eq!(first.screening_created, 25);
 
-        let again = run_daily(&state, "2026-01-05", Some(8), None).await.unwrap();
+        let again = run_daily(&state, "2026-01-05", Some(8), None)
+            .await
+            .unwrap();
         assert!(again.already_drawn);
         assert_eq!((again.enterprises, again.screening_created), (3, 0));
         assert_eq!(count(&state, "enterprise_risk", "2026-01-05").await, 3);
 
-        let next_day = run_daily(&state, "2026-01-06", Some(7), None).await.unwrap();
+        let next_day = run_daily(&state, "2026-01-06", Some(7), None)
+            .await
+            .unwrap();
         assert!(!next_day.already_drawn);
         assert_eq!(count(&state, "enterprise_risk", "2026-01-06").await, 3);
 
@@ -992,7 +1017,10 @@ mod tests {
         drop(state);
         let state = start(dir.path()).await;
         let restarted = run_daily(&state, "2026-01-05", None, None).await.unwrap();
-        assert!(restarted.already_drawn, "the run is remembered across a restart");
+        assert!(
+            restarted.already_drawn,
+            "the run is remembered across a restart"
+        );
         assert_eq!(count(&state, "enterprise_risk", "2026-01-05").await, 3);
         assert_eq!(count(&state, "screening", "2026-Q1").await, 25);
     }
@@ -1002,6 +1030,11 @@ mod tests {
         let mut config = ChecksConfig::default();
         assert!(config.validate().is_ok());
         config.order_sample_percent = 101;
-        assert!(config.validate().unwrap_err().contains("order_sample_percent"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("order_sample_percent")
+        );
     }
 }

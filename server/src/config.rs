@@ -263,7 +263,9 @@ impl Config {
         self.calendar
             .validate()
             .map_err(|e| format!("[calendar]: {e}"))?;
-        self.checks.validate().map_err(|e| format!("[checks]: {e}"))?;
+        self.checks
+            .validate()
+            .map_err(|e| format!("[checks]: {e}"))?;
         if let Some(secret) = &self.realname.callback_secret
             && secret.expose().chars().count() < 32
         {

@@ -143,10 +143,7 @@ async fn account(state: &AppState, id: &str) -> ApiResult<(Role, bool)> {
 }
 
 /// The reconciliation summary and the items that block closing.
-pub async fn reconcile(
-    state: &AppState,
-    id: &str,
-) -> ApiResult<(Summary, Vec<BlockingItem>)> {
+pub async fn reconcile(state: &AppState, id: &str) -> ApiResult<(Summary, Vec<BlockingItem>)> {
     let (role, organisation) = account(state, id).await?;
     let mut summary = Summary {
         role: role.as_str().into(),
@@ -156,12 +153,14 @@ pub async fn reconcile(
     let (orders_sql, settlements_sql) = match (role, organisation) {
         (Role::Worker, _) => (
             "SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at",
-            "SELECT COUNT(*) AS n, SUM(gross_fen) AS g, SUM(tax_fen) AS t, SUM(net_fen) AS m \
+            "SELECT COUNT(*) AS n, CAST(SUM(gross_fen) AS BIGINT) AS g, \
+               CAST(SUM(tax_fen) AS BIGINT) AS t, CAST(SUM(net_fen) AS BIGINT) AS m \
              FROM settlements WHERE worker_id = $1",
         ),
         (Role::Enterprise, true) => (
             "SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at",
-            "SELECT COUNT(*) AS n, SUM(gross_fen) AS g, SUM(tax_fen) AS t, SUM(net_fen) AS m \
+            "SELECT COUNT(*) AS n, CAST(SUM(gross_fen) AS BIGINT) AS g, \
+               CAST(SUM(tax_fen) AS BIGINT) AS t, CAST(SUM(net_fen) AS BIGINT) AS m \
              FROM settlements WHERE enterprise_id = $1",
         ),
         // Staff act for their organisation: its business is not theirs to reconcile.
@@ -231,12 +230,19 @@ pub async fn request(
     } else {
         caller.require(Permission::OrderDeregistration)?;
         let reason = audit::reason(body.reason.as_deref().unwrap_or_default(), 5)?;
-        let reference = body.authority_reference.as_deref().unwrap_or_default().trim();
+        let reference = body
+            .authority_reference
+            .as_deref()
+            .unwrap_or_default()
+            .trim();
         if reference.is_empty() || reference.chars().count() > 200 {
             let message = "an operator deregisters an account only on an authority's order: \
                            give the order's reference (authority_reference, up to 200 \
                            characters)";
-            return Err(ApiError::bad_request("authority_reference_required", message));
+            return Err(ApiError::bad_request(
+                "authority_reference_required",
+                message,
+            ));
         }
         (Some(reason.to_owned()), Some(reference.to_owned()))
     };
@@ -268,10 +274,11 @@ pub async fn request(
     let now = now_ms();
     let requested = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now) * 1_000_000)
         .map_err(ApiError::internal)?;
-    let due = state
-        .config
-        .calendar
-        .add_working_days(requested, CLOSE_WITHIN_WORKING_DAYS, SHANGHAI);
+    let due =
+        state
+            .config
+            .calendar
+            .add_working_days(requested, CLOSE_WITHIN_WORKING_DAYS, SHANGHAI);
     let due_ms = (due.unix_timestamp_nanos() / 1_000_000) as i64;
     let summary_text = serde_json::to_string(&summary).map_err(ApiError::internal)?;
     let reg_id = new_id();
@@ -279,31 +286,34 @@ pub async fn request(
         "Your account will be closed by {} (Asia/Shanghai). Your orders, evidence and \
          payments stay on record as the law requires; you will no longer be able to sign in. \
          Settled: {} payment(s), net {} fen.",
-        due.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"))
-            .unwrap_or_default(),
+        due.format(&time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]"
+        ))
+        .unwrap_or_default(),
         summary.settlements,
         summary.net_fen
     );
 
     let mut tx = state.db.begin_write().await?;
-    let open = sqlx::query(
-        "SELECT id FROM deregistrations WHERE account_id = $1 AND state = 'pending'",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let open =
+        sqlx::query("SELECT id FROM deregistrations WHERE account_id = $1 AND state = 'pending'")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     if open.is_some() {
         let message = "a deregistration of this account is already under way";
         return Err(ApiError::conflict("deregistration_pending", message));
     }
-    let closed = sqlx::query(
-        "SELECT id FROM deregistrations WHERE account_id = $1 AND state = 'closed'",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let closed =
+        sqlx::query("SELECT id FROM deregistrations WHERE account_id = $1 AND state = 'closed'")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     if closed.is_some() {
-        return Err(ApiError::conflict("already_deregistered", "the account is closed"));
+        return Err(ApiError::conflict(
+            "already_deregistered",
+            "the account is closed",
+        ));
     }
     sqlx::query(
         "INSERT INTO deregistrations (id, account_id, requested_by, requested_at, reason, \

@@ -307,9 +307,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Checks(ChecksCommand::Run { date }) => {
             let state = AppState::start(load(cli.config.as_deref())?).await?;
-            let date = date.unwrap_or_else(|| {
-                flexwork_server::shanghai_date(flexwork_server::now_ms())
-            });
+            let date =
+                date.unwrap_or_else(|| flexwork_server::shanghai_date(flexwork_server::now_ms()));
             let summary = flexwork_server::checks::run_daily(&state, &date, None, None).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())

@@ -92,8 +92,13 @@ pub async fn list_items(
     caller: Caller,
     QueryParams(query): QueryParams<ItemQuery>,
 ) -> ApiResult<Json<Vec<Item>>> {
-    let items =
-        checks::list_items(&state, &caller, query.queue.as_deref(), query.include_closed).await?;
+    let items = checks::list_items(
+        &state,
+        &caller,
+        query.queue.as_deref(),
+        query.include_closed,
+    )
+    .await?;
     Ok(Json(items))
 }
 
