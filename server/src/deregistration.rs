@@ -384,9 +384,10 @@ pub async fn latest(state: &AppState, id: &str) -> ApiResult<Option<Deregistrati
 }
 
 /// Closes every pending deregistration due before the job's next wake-up (`[checks]
-/// job_interval_secs`), as of `now` (ms), so none is closed late: re-checks that nothing blocks, suspends the account, revokes its tokens and phones and voids its draft
-/// and submitted tasks. One still blocked past its due time is flagged overdue once.
-/// Returns how many were closed.
+/// job_interval_secs`), as of `now` (ms), so none is closed late: re-checks that nothing
+/// blocks, suspends the account, revokes its tokens and phones and voids its draft and
+/// submitted tasks. One still blocked past its due time is flagged overdue once. Returns how
+/// many were closed.
 pub async fn close_due(state: &AppState, now: i64) -> ApiResult<usize> {
     let rows = sqlx::query(
         "SELECT id, account_id, due_at, overdue_at FROM deregistrations \
