@@ -53,6 +53,9 @@ pub struct Config {
     /// like a licensed provider's test environment and verifies nobody.
     #[serde(default)]
     pub realname: RealNameConfig,
+    /// E-invoicing. Only the sandbox provider exists: it issues nothing real.
+    #[serde(default)]
+    pub invoicing: crate::invoices::InvoicingConfig,
     /// Sign-in rules: throttling and which roles need two-factor login.
     #[serde(default)]
     pub login: LoginPolicy,
@@ -101,6 +104,7 @@ impl Default for Config {
             limits: Limits::default(),
             calendar: crate::identity::Calendar::default(),
             realname: RealNameConfig::default(),
+            invoicing: crate::invoices::InvoicingConfig::default(),
             login: LoginPolicy::default(),
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
@@ -124,6 +128,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("calendar", &self.calendar)
             .field("realname", &self.realname)
+            .field("invoicing", &self.invoicing)
             .field("login", &self.login)
             .field("verification", &self.verification)
             .field("tax", &self.tax)

@@ -69,6 +69,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0014_checks.sqlite.sql"),
         include_str!("../migrations/0014_checks.postgres.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/0017_invoices.sql"),
+        include_str!("../migrations/0017_invoices.sqlite.sql"),
+        include_str!("../migrations/0017_invoices.postgres.sql"),
+    ),
 ];
 
 /// Which database the pool talks to.

@@ -225,71 +225,130 @@ pub async fn post(
     tx: &mut Transaction<'static, Any>,
     entry: &Entry,
 ) -> Result<Posted, LedgerError> {
-    if entry.lines.len() < 2 {
-        return Err(LedgerError::Empty {
-            key: entry.key.clone(),
-        });
+    let mut posted = post_many(tx, std::slice::from_ref(entry)).await?;
+    Ok(posted.remove(0))
+}
+
+/// Rows per multi-row `INSERT`: well under SQLite's limit of bound parameters.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Writes many entries in `tx` at once, each exactly once per key, with multi-row inserts
+/// and one balance update per account: what a settlement run over thousands of orders uses.
+/// The guarantees are those of [`post`], entry by entry; if any entry is refused, nothing of
+/// the batch may be committed. Answers what happened to each entry, in order.
+pub async fn post_many(
+    tx: &mut Transaction<'static, Any>,
+    entries: &[Entry],
+) -> Result<Vec<Posted>, LedgerError> {
+    for entry in entries {
+        if entry.lines.len() < 2 {
+            return Err(LedgerError::Empty {
+                key: entry.key.clone(),
+            });
+        }
+        let sum: i64 = entry.lines.iter().map(|(_, fen)| fen).sum();
+        if sum != 0 {
+            return Err(LedgerError::Unbalanced {
+                key: entry.key.clone(),
+                sum,
+            });
+        }
     }
-    let sum: i64 = entry.lines.iter().map(|(_, fen)| fen).sum();
-    if sum != 0 {
-        return Err(LedgerError::Unbalanced {
-            key: entry.key.clone(),
-            sum,
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = entries.iter().find(|e| !seen.insert(e.key.as_str())) {
+        return Err(LedgerError::KeyReused {
+            key: twice.key.clone(),
         });
     }
 
-    let digest = entry.digest();
-    let id = new_id();
+    // Events first: a key already in the ledger inserts nothing and is answered below.
     let now = now_ms();
-    let inserted = sqlx::query(
-        "INSERT INTO ledger_events (id, kind, idempotency_key, object_id, digest, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(entry.kind)
-    .bind(&entry.key)
-    .bind(&entry.object_id)
-    .bind(&digest)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    let planned: Vec<(String, String)> = entries.iter().map(|e| (new_id(), e.digest())).collect();
+    let mut inserted = std::collections::HashSet::new();
+    for (chunk, ids) in entries
+        .chunks(ROWS_PER_INSERT)
+        .zip(planned.chunks(ROWS_PER_INSERT))
+    {
+        let values = placeholders(chunk.len(), 6);
+        let sql = format!(
+            "INSERT INTO ledger_events (id, kind, idempotency_key, object_id, digest, \
+               created_at) VALUES {values} ON CONFLICT (idempotency_key) DO NOTHING \
+             RETURNING idempotency_key"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (entry, (id, digest)) in chunk.iter().zip(ids) {
+            query = query
+                .bind(id)
+                .bind(entry.kind)
+                .bind(&entry.key)
+                .bind(&entry.object_id)
+                .bind(digest)
+                .bind(now);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            inserted.insert(row.try_get::<String, _>("idempotency_key")?);
+        }
+    }
+
+    let mut answers = Vec::with_capacity(entries.len());
+    let mut fresh = Vec::new();
+    for (entry, (id, digest)) in entries.iter().zip(&planned) {
+        if inserted.contains(&entry.key) {
+            answers.push(Posted::New(id.clone()));
+            fresh.push((entry, id));
+            continue;
+        }
         let row = sqlx::query("SELECT id, digest FROM ledger_events WHERE idempotency_key = $1")
             .bind(&entry.key)
             .fetch_one(&mut **tx)
             .await?;
-        let (existing, stored): (String, String) = (row.try_get("id")?, row.try_get("digest")?);
-        return if stored == digest {
-            Ok(Posted::Already(existing))
-        } else {
-            Err(LedgerError::KeyReused {
+        if row.try_get::<String, _>("digest")? != *digest {
+            return Err(LedgerError::KeyReused {
                 key: entry.key.clone(),
-            })
-        };
+            });
+        }
+        answers.push(Posted::Already(row.try_get("id")?));
     }
 
     // Net change per account on its normal side, applied in account order.
     let mut changes: BTreeMap<String, (Side, i64)> = BTreeMap::new();
-    for (account, fen) in &entry.lines {
-        let side = account.normal_side();
-        changes.entry(account.name()).or_insert((side, 0)).1 += fen * side.sign();
+    let mut lines = Vec::new();
+    for (entry, id) in &fresh {
+        for (line, (account, fen)) in entry.lines.iter().enumerate() {
+            let side = account.normal_side();
+            let name = account.name();
+            changes.entry(name.clone()).or_insert((side, 0)).1 += fen * side.sign();
+            lines.push((id.as_str(), line as i64, name, *fen));
+        }
     }
-    for (name, (side, _)) in &changes {
-        ensure_account(tx, name, *side).await?;
+    let accounts: Vec<_> = changes.iter().collect();
+    for chunk in accounts.chunks(ROWS_PER_INSERT) {
+        let values = placeholders(chunk.len(), 3);
+        let sql = format!(
+            "INSERT INTO ledger_accounts (account, normal_side, created_at) VALUES {values} \
+             ON CONFLICT (account) DO NOTHING"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (name, (side, _)) in chunk {
+            query = query.bind(name.as_str()).bind(side.as_str()).bind(now);
+        }
+        query.execute(&mut **tx).await?;
     }
-    for (line, (account, fen)) in entry.lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO ledger_postings (event_id, line, account, amount_fen) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&id)
-        .bind(line as i64)
-        .bind(account.name())
-        .bind(fen)
-        .execute(&mut **tx)
-        .await?;
+    for chunk in lines.chunks(ROWS_PER_INSERT) {
+        let values = placeholders(chunk.len(), 4);
+        let sql = format!(
+            "INSERT INTO ledger_postings (event_id, line, account, amount_fen) VALUES {values}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, line, name, fen) in chunk {
+            query = query.bind(*id).bind(*line).bind(name.as_str()).bind(*fen);
+        }
+        query.execute(&mut **tx).await?;
     }
     for (name, (_, change)) in changes {
+        if change == 0 {
+            continue;
+        }
         let updated = sqlx::query(
             "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE account = $2",
         )
@@ -305,25 +364,26 @@ pub async fn post(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Posted::New(id))
+    Ok(answers)
 }
 
-/// Creates the account on first use, on its normal side.
-async fn ensure_account(
-    tx: &mut Transaction<'static, Any>,
-    name: &str,
-    side: Side,
-) -> Result<(), LedgerError> {
-    sqlx::query(
-        "INSERT INTO ledger_accounts (account, normal_side, may_go_negative, balance_fen, \
-           created_at) VALUES ($1, $2, 0, 0, $3) ON CONFLICT (account) DO NOTHING",
-    )
-    .bind(name)
-    .bind(side.as_str())
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `columns` parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", row * columns + column + 1));
+        }
+        out.push(')');
+    }
+    out
 }
 
 fn is_check_violation(e: &sqlx::Error) -> bool {
@@ -379,8 +439,10 @@ pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
     let mut report = CheckReport::default();
     let totals = sqlx::query(
         "SELECT COUNT(*) AS n, \
-           COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) AS debits, \
-           COALESCE(SUM(CASE WHEN amount_fen < 0 THEN -amount_fen ELSE 0 END), 0) AS credits \
+           CAST(COALESCE(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END), 0) \
+             AS BIGINT) AS debits, \
+           CAST(COALESCE(SUM(CASE WHEN amount_fen < 0 THEN -amount_fen ELSE 0 END), 0) \
+             AS BIGINT) AS credits \
          FROM ledger_postings",
     )
     .fetch_one(pool)
@@ -406,7 +468,7 @@ pub async fn check(pool: &sqlx::AnyPool) -> Result<CheckReport, sqlx::Error> {
 
     let accounts = sqlx::query(
         "SELECT a.account, a.normal_side, a.may_go_negative, a.balance_fen, \
-           COALESCE(SUM(p.amount_fen), 0) AS posted \
+           CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) AS posted \
          FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account = a.account \
          GROUP BY a.account, a.normal_side, a.may_go_negative, a.balance_fen \
          ORDER BY a.account",
@@ -551,6 +613,54 @@ mod tests {
         ));
         tx.commit().await.unwrap();
         assert_eq!(check(&db.pool).await.unwrap().events, 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_posts_each_entry_once_and_is_refused_whole_if_one_overdraws() {
+        let (_dir, db) = db().await;
+        let mut tx = db.begin_write().await.unwrap();
+        post(&mut tx, &deposit("d1", "acme", 1_000_000))
+            .await
+            .unwrap();
+        let batch: Vec<Entry> = (0..1_200)
+            .map(|n| settle(&format!("s{n}"), "acme", &format!("w{}", n % 7), 500, 20))
+            .collect();
+        let posted = post_many(&mut tx, &batch).await.unwrap();
+        assert!(posted.iter().all(|p| matches!(p, Posted::New(_))));
+        // The same batch again, with one new entry: only that one is written.
+        let mut again = batch.clone();
+        again.push(settle("s-extra", "acme", "w0", 500, 20));
+        let posted = post_many(&mut tx, &again).await.unwrap();
+        let new = posted
+            .iter()
+            .filter(|p| matches!(p, Posted::New(_)))
+            .count();
+        assert_eq!(new, 1);
+        tx.commit().await.unwrap();
+
+        let escrow = Account::Escrow("acme".into());
+        assert_eq!(
+            balance(&db.pool, &escrow).await.unwrap(),
+            1_000_000 - 1_201 * 500
+        );
+        let w0 = balance(&db.pool, &Account::WorkerPayable("w0".into()))
+            .await
+            .unwrap();
+        assert_eq!(w0, (1_200 / 7 + 1 + 1) * 480);
+
+        let mut tx = db.begin_write().await.unwrap();
+        let overdraw: Vec<Entry> = (0..2_000)
+            .map(|n| settle(&format!("t{n}"), "acme", "w1", 500, 0))
+            .collect();
+        let refused = post_many(&mut tx, &overdraw).await;
+        assert!(
+            matches!(refused, Err(LedgerError::Insufficient { .. })),
+            "{refused:?}"
+        );
+        drop(tx);
+        let report = check(&db.pool).await.unwrap();
+        assert!(report.is_healthy(), "{report:?}");
+        assert_eq!(report.events, 1 + 1_201);
     }
 
     #[tokio::test]

@@ -35,6 +35,7 @@ pub mod error;
 pub mod evidence;
 pub mod face;
 pub mod identity;
+pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod onboarding;
@@ -86,6 +87,8 @@ pub struct Inner {
     pub actor: ActorId,
     /// Real-name verification of applicants (the sandbox provider: no licensed one is wired).
     pub realname: Arc<dyn realname::RealNameProvider>,
+    /// Issues e-invoices (the sandbox provider: no licensed service is wired).
+    pub invoicing: Arc<dyn invoices::InvoicingProvider>,
     /// Serialises chunk appends to the same unfinished upload.
     pub upload_locks: Vec<tokio::sync::Mutex<()>>,
 }
@@ -134,6 +137,13 @@ impl AppState {
             "real-name verification uses the sandbox provider: it verifies nobody"
         );
         let realname: Arc<dyn realname::RealNameProvider> = Arc::new(sandbox);
+        let invoicing = invoices::SandboxInvoicingProvider::new(config.invoicing.sandbox.clone())
+            .map_err(|e| StartError::Config(format!("[invoicing.sandbox]: {e}")))?;
+        tracing::warn!(
+            provider = "sandbox",
+            "e-invoices are issued by the sandbox invoicing provider: none of them is real"
+        );
+        let invoicing: Arc<dyn invoices::InvoicingProvider> = Arc::new(invoicing);
 
         let inner = Inner {
             config,
@@ -143,6 +153,7 @@ impl AppState {
             verifier,
             actor,
             realname,
+            invoicing,
             upload_locks,
         };
         let state = AppState(Arc::new(inner));
@@ -152,6 +163,7 @@ impl AppState {
         replication::spawn_scheduled_scrub(state.clone());
         archive::spawn_backfill(state.clone());
         checks::spawn_daily(state.clone());
+        invoices::spawn_resolver(state.clone());
         verification::requeue_pending(&state).await?;
         Ok(state)
     }

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod checks;
 pub mod devices;
+pub mod invoices;
 pub mod media;
 pub mod onboarding;
 pub mod openapi;
@@ -74,6 +75,9 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(orders::dispute))
         .routes(routes!(orders::review))
         .routes(routes!(orders::settlement))
+        .routes(routes!(invoices::create, invoices::list))
+        .routes(routes!(invoices::get))
+        .routes(routes!(invoices::reverse))
         .routes(routes!(sync::sync).map(|route| route.layer(DefaultBodyLimit::max(sync_limit))))
         .routes(routes!(media::status))
         .routes(routes!(media::copies))

@@ -158,10 +158,13 @@ pub enum Permission {
     MakeRegulatorExports,
     /// Deregister an account on an authority's order (administrators, support team).
     OrderDeregistration,
+    /// Bill enterprises for paid work and reverse invoices with red-letter invoices
+    /// (finance).
+    IssueInvoices,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
         Permission::DisputeWork,
@@ -179,6 +182,7 @@ impl Permission {
         Permission::ReadRegulatorExports,
         Permission::MakeRegulatorExports,
         Permission::OrderDeregistration,
+        Permission::IssueInvoices,
     ];
 
     /// The operator teams that hold this permission; empty for the ones no team holds.
@@ -204,6 +208,7 @@ impl Permission {
                 &[RegulatorLiaison]
             }
             Permission::OrderDeregistration => &[Administrator, Support],
+            Permission::IssueInvoices => &[Finance],
             Permission::RecordEvidence
             | Permission::PublishTasks
             | Permission::DisputeWork
@@ -246,6 +251,7 @@ impl Permission {
             Permission::OrderDeregistration => {
                 "deregistering someone else's account is for administrators and support"
             }
+            Permission::IssueInvoices => "invoicing is for the finance team",
         }
     }
 }

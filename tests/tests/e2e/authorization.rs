@@ -336,6 +336,9 @@ struct Fixtures {
     check_item: String,
     export: String,
     leaving: String,
+    /// An invoice of enterprise A, for order A's paid settlement.
+    invoice: String,
+    enterprise_a: String,
     accounts: BTreeMap<&'static str, String>,
 }
 
@@ -382,6 +385,17 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         server.add_account(Role::Regulator, "regulator"),
     );
     clients.insert("regulator", server.client("regulator"));
+
+    // A's settlement is paid out, and the finance team bills it.
+    support::mark_paid(server, &a.order_id);
+    let enterprise_a = a.enterprise.get("/me").1["organisation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, invoice) =
+        clients["finance"].post("/invoices", json!({ "enterprise_id": enterprise_a }));
+    assert_eq!(status, 200, "{invoice}");
+    let invoice = invoice["id"].as_str().unwrap().to_owned();
 
     let staff = json!({
         "login": "acme-a-staff", "password": password_of("acme-a-staff"),
@@ -460,6 +474,8 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         check_item,
         export,
         leaving,
+        invoice,
+        enterprise_a,
         accounts,
     };
     (Cast { clients }, fixtures)
@@ -672,6 +688,31 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             format!("{order}/review"),
             vec!["reviewer"],
             json_body(json!({ "decision": "approve", "reason": "matrix" })),
+        ),
+        // Invoices: finance bills and reverses; enterprises read their own, readers all.
+        row(
+            Method::POST,
+            "/invoices".into(),
+            vec!["finance"],
+            json_body(json!({ "enterprise_id": f.enterprise_a })),
+        ),
+        row(
+            Method::GET,
+            "/invoices".into(),
+            with(&READERS, &every_enterprise),
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("/invoices/{}", f.invoice),
+            with(&READERS, &own_enterprise),
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!("/invoices/{}/reverse", f.invoice),
+            vec!["finance"],
+            json_body(json!({ "reason": "the matrix reverses it" })),
         ),
         // Evidence: workers sync their own; media by reference.
         row(

@@ -16,6 +16,7 @@ mod checks;
 mod device_killed;
 mod devices;
 mod flagged_evidence;
+mod invoices;
 mod leak_scan;
 mod main_flow;
 mod onboarding;

@@ -887,6 +887,17 @@ impl TestServer {
     }
 }
 
+/// Marks the order's settlement paid, as a confirmed payout leaves it.
+pub fn mark_paid(server: &TestServer, order_id: &str) {
+    server.block_on(async {
+        sqlx::query("UPDATE settlements SET status = 'paid' WHERE order_id = $1")
+            .bind(order_id)
+            .execute(&server.state().db.pool)
+            .await
+            .unwrap();
+    });
+}
+
 pub fn task_body(task: &TaskSpec) -> Value {
     json!({
         "title": "Check the shop front", "description": "Photograph the entrance, sign on site",
