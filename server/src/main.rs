@@ -100,7 +100,7 @@ enum RegulatorCommand {
     Export {
         #[arg(long, value_enum)]
         kind: flexwork_server::regulator::ExportKind,
-        /// `YYYY-MM-DD..YYYY-MM-DD` for orders, `YYYY-Qn` for worker income.
+        /// `YYYY-MM-DD..YYYY-MM-DD` for orders and invoices, `YYYY-Qn` for worker income.
         #[arg(long)]
         period: String,
     },

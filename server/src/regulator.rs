@@ -43,6 +43,9 @@ pub enum ExportKind {
     /// Per worker paid in a quarter: identity, gross income, tax withheld, net paid. Period:
     /// `YYYY-Qn`.
     WorkerIncome,
+    /// Invoices issued in a date range (blue and red-letter), with their numbers and
+    /// amounts. Period: `YYYY-MM-DD..YYYY-MM-DD`.
+    Invoices,
 }
 
 impl ExportKind {
@@ -50,13 +53,14 @@ impl ExportKind {
         match self {
             ExportKind::Orders => "orders",
             ExportKind::WorkerIncome => "worker_income",
+            ExportKind::Invoices => "invoices",
         }
     }
 
     /// The instants `[from, to)` the period covers, or a 400 saying how to write it.
     pub fn range(self, period: &str) -> ApiResult<(i64, i64)> {
         match self {
-            ExportKind::Orders => {
+            ExportKind::Orders | ExportKind::Invoices => {
                 let dates = period
                     .split_once("..")
                     .and_then(|(a, b)| Some((parse_date(a)?, parse_date(b)?)))
@@ -64,7 +68,8 @@ impl ExportKind {
                 let (from, to) = dates.ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_period",
-                        "an orders export covers YYYY-MM-DD..YYYY-MM-DD, at most a year",
+                        "an orders or invoices export covers YYYY-MM-DD..YYYY-MM-DD, at most \
+                         a year",
                     )
                 })?;
                 let end = to.next_day().unwrap_or(to);
@@ -149,7 +154,7 @@ pub fn outbox_dir(config: &crate::Config) -> PathBuf {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExportRecord {
     pub id: String,
-    /// `orders` or `worker_income`.
+    /// `orders`, `worker_income` or `invoices`.
     pub kind: String,
     pub period: String,
     /// 1 for the first export of a kind and period, then 2, 3… for corrections.
@@ -158,7 +163,7 @@ pub struct ExportRecord {
     /// SHA-256 of the file's bytes, lowercase hex.
     pub sha256: String,
     pub size: i64,
-    /// Orders or workers in the export.
+    /// Orders, workers or invoices in the export.
     pub records: i64,
     /// Worker income only: content address of the sealed document with full identities.
     pub sealed_hash: Option<String>,
@@ -207,6 +212,10 @@ pub async fn export(
             (doc, n, None)
         }
         ExportKind::WorkerIncome => income_document(state, from, to).await?,
+        ExportKind::Invoices => {
+            let (doc, n) = invoices_document(state, from, to).await?;
+            (doc, n, None)
+        }
     };
     let sealed_hash = match sealed {
         Some(bytes) => Some(seal(state, &bytes).await?),
@@ -486,4 +495,51 @@ async fn identity_of(state: &AppState, worker: &str) -> ApiResult<Option<(String
     let name = privacy::open(state, "worker_applications", "name", &id, &name_sealed).await?;
     let number = privacy::open(state, "worker_applications", "id_number", &id, &id_sealed).await?;
     Ok(Some((name, number)))
+}
+
+/// Invoices issued in `[from, to)`: the number the tax authority gave, blue or red-letter,
+/// the enterprise billed, the total and the lines' settlements.
+async fn invoices_document(
+    state: &AppState,
+    from: i64,
+    to: i64,
+) -> ApiResult<(serde_json::Value, i64)> {
+    let rows = sqlx::query(
+        "SELECT id, number, kind, reverses_id, enterprise_id, total_fen, issued_at \
+         FROM invoices WHERE status = 'issued' AND issued_at >= $1 AND issued_at < $2 \
+         ORDER BY issued_at, id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut invoices = Vec::new();
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let settlements = sqlx::query(
+            "SELECT settlement_id FROM invoice_lines WHERE invoice_id = $1 \
+             ORDER BY settlement_id",
+        )
+        .bind(&id)
+        .fetch_all(&state.db.pool)
+        .await?
+        .iter()
+        .map(|l| l.try_get::<String, _>("settlement_id"))
+        .collect::<Result<Vec<_>, _>>()?;
+        invoices.push(serde_json::json!({
+            "invoice_id": id,
+            "number": row.try_get::<Option<String>, _>("number")?,
+            "kind": row.try_get::<String, _>("kind")?,
+            "reverses_id": row.try_get::<Option<String>, _>("reverses_id")?,
+            "enterprise_id": row.try_get::<String, _>("enterprise_id")?,
+            "total_fen": row.try_get::<i64, _>("total_fen")?,
+            "issued_at": row.try_get::<Option<i64>, _>("issued_at")?.map(rfc3339),
+            "settlements": settlements,
+        }));
+    }
+    let count = invoices.len() as i64;
+    Ok((
+        serde_json::json!({ "format": 1, "invoices": invoices }),
+        count,
+    ))
 }

@@ -224,7 +224,7 @@ pub async fn screening(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExportRequest {
     pub kind: ExportKind,
-    /// `YYYY-MM-DD..YYYY-MM-DD` for `orders`, `YYYY-Qn` for `worker_income`.
+    /// `YYYY-MM-DD..YYYY-MM-DD` for `orders` and `invoices`, `YYYY-Qn` for `worker_income`.
     pub period: String,
 }
 

@@ -418,7 +418,7 @@ fn regulator_exports_are_written_hashed_masked_sealed_and_audited() {
     }
     let (status, _) = liaison.post(
         "/regulator/exports",
-        json!({ "kind": "invoices", "period": quarter }),
+        json!({ "kind": "payslips", "period": quarter }),
     );
     assert_eq!(status, 422);
     let (status, _) = inspector.post(
@@ -635,4 +635,78 @@ fn deregistration_reconciles_refuses_unfinished_business_and_closes_in_three_wor
         let (_, records) = auditor.get(&format!("/audit?action={action}"));
         assert_eq!(records.as_array().unwrap().len(), n, "{action}: {records}");
     }
+}
+
+#[test]
+fn issued_invoices_blue_and_red_are_exported_with_their_numbers() {
+    let server = TestServer::start();
+    let scene = server.scene("reg-inv", &AREZZO);
+    // A settlement recorded as paid, as the payout job leaves it.
+    let settle = sqlx::query(
+        "INSERT INTO settlements (id, order_id, worker_id, enterprise_id, gross_fen, tax_fen, \
+           net_fen, tax_method, status, created_at) \
+         SELECT 's-paid', id, worker_id, enterprise_id, 50000, 0, 50000, 'per_payment_2018', \
+           'paid', $1 FROM orders WHERE id = $2",
+    )
+    .bind(flexwork_server::now_ms())
+    .bind(&scene.order_id);
+    server
+        .block_on(settle.execute(&server.state().db.pool))
+        .unwrap();
+    server.add_operator("inv-finance", &[Team::Finance]);
+    let finance = server.client("inv-finance");
+    let enterprise = scene.enterprise.get("/me").1["organisation_id"].clone();
+    let (status, blue) = finance.post("/invoices", json!({ "enterprise_id": enterprise }));
+    assert_eq!(status, 200, "{blue}");
+    assert_eq!(blue["status"], "issued", "{blue}");
+    server.add_operator("inv-liaison", &[Team::RegulatorLiaison]);
+    let liaison = server.client("inv-liaison");
+    let today = today_shanghai();
+    let period = format!("{today}..{today}");
+
+    let (status, first) = liaison.post(
+        "/regulator/exports",
+        json!({ "kind": "invoices", "period": period }),
+    );
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["records"], 1);
+    let (_, read) = liaison.get(&format!(
+        "/regulator/exports/{}",
+        first["id"].as_str().unwrap()
+    ));
+    let invoice = &read["content"]["invoices"][0];
+    assert_eq!(invoice["number"], blue["number"]);
+    assert_eq!(invoice["kind"], "blue");
+    assert_eq!(invoice["total_fen"], 50_000);
+    assert_eq!(invoice["settlements"], json!(["s-paid"]));
+
+    // A red-letter reversal is reported too; the two cancel out.
+    let path = format!("/invoices/{}/reverse", blue["id"].as_str().unwrap());
+    let (status, red) = finance.post(&path, json!({ "reason": "billed the wrong buyer" }));
+    assert_eq!(status, 200, "{red}");
+    let (status, second) = liaison.post(
+        "/regulator/exports",
+        json!({ "kind": "invoices", "period": period }),
+    );
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(
+        (second["records"].as_i64(), second["version"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let (_, read) = liaison.get(&format!(
+        "/regulator/exports/{}",
+        second["id"].as_str().unwrap()
+    ));
+    let totals: i64 = read["content"]["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["total_fen"].as_i64().unwrap())
+        .sum();
+    assert_eq!(totals, 0);
+    let (status, none) = liaison.post(
+        "/regulator/exports",
+        json!({ "kind": "invoices", "period": "2020-01-01..2020-01-31" }),
+    );
+    assert_eq!((status, none["records"].as_i64()), (200, Some(0)));
 }
