@@ -68,6 +68,9 @@ pub struct Config {
     /// Platform service fee and the retry of statements waiting for escrow funds.
     #[serde(default)]
     pub settlement: SettlementConfig,
+    /// Daily samples, quarterly screening, regulator outbox and deregistration timing.
+    #[serde(default)]
+    pub checks: crate::checks::ChecksConfig,
     /// Lifetime of API bearer tokens, in hours.
     pub token_ttl_hours: i64,
 }
@@ -114,6 +117,7 @@ impl Default for Config {
             verification: Thresholds::default(),
             tax: TaxConfig::default(),
             settlement: SettlementConfig::default(),
+            checks: crate::checks::ChecksConfig::default(),
             token_ttl_hours: 24 * 30,
         }
     }
@@ -139,6 +143,7 @@ impl std::fmt::Debug for Config {
             .field("verification", &self.verification)
             .field("tax", &self.tax)
             .field("settlement", &self.settlement)
+            .field("checks", &self.checks)
             .field("token_ttl_hours", &self.token_ttl_hours)
             .finish()
     }
@@ -305,6 +310,9 @@ impl Config {
         self.calendar
             .validate()
             .map_err(|e| format!("[calendar]: {e}"))?;
+        self.checks
+            .validate()
+            .map_err(|e| format!("[checks]: {e}"))?;
         if let Some(secret) = &self.realname.callback_secret
             && secret.expose().chars().count() < 32
         {

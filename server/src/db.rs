@@ -70,6 +70,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0013_ledger.postgres.sql"),
     ),
     (
+        14,
+        include_str!("../migrations/0014_checks.sql"),
+        include_str!("../migrations/0014_checks.sqlite.sql"),
+        include_str!("../migrations/0014_checks.postgres.sql"),
+    ),
+    (
         15,
         include_str!("../migrations/0015_statements.sql"),
         include_str!("../migrations/0015_statements.sqlite.sql"),

@@ -83,6 +83,12 @@ enum Command {
     /// running balances that differ from their postings, accounts below zero. Prints the
     /// report as JSON; exits with status 1 if anything is wrong.
     LedgerCheck,
+    /// Authenticity checks: draw a date's samples now (a date already drawn draws nothing).
+    #[command(subcommand)]
+    Checks(ChecksCommand),
+    /// Reports to the regulator.
+    #[command(subcommand)]
+    Regulator(RegulatorCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +97,28 @@ enum PayoutsCommand {
     /// of unknown outcome, turn due settlements into payouts and send them; prints what the
     /// run did as JSON. Safe while servers run: nothing is paid twice.
     Run,
+}
+
+#[derive(Debug, Subcommand)]
+enum ChecksCommand {
+    /// Draw the samples of a date and create missing screening items; prints what was drawn.
+    Run {
+        /// `YYYY-MM-DD` (Asia/Shanghai) [default: today].
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegulatorCommand {
+    /// Make one export and write it to the outbox; prints its record.
+    Export {
+        #[arg(long, value_enum)]
+        kind: flexwork_server::regulator::ExportKind,
+        /// `YYYY-MM-DD..YYYY-MM-DD` for orders and invoices, `YYYY-Qn` for worker income.
+        #[arg(long)]
+        period: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -307,6 +335,20 @@ async fn main() -> anyhow::Result<()> {
             let trigger = flexwork_server::payouts::Trigger::Command;
             let report = flexwork_server::payouts::run(&state, trigger).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Checks(ChecksCommand::Run { date }) => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let date =
+                date.unwrap_or_else(|| flexwork_server::shanghai_date(flexwork_server::now_ms()));
+            let summary = flexwork_server::checks::run_daily(&state, &date, None, None).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Regulator(RegulatorCommand::Export { kind, period }) => {
+            let state = AppState::start(load(cli.config.as_deref())?).await?;
+            let record = flexwork_server::regulator::export(&state, None, kind, &period).await?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
             Ok(())
         }
         Command::DefaultConfig => {

@@ -9,6 +9,7 @@
 //! `server/openapi.json` (`flexwork openapi > server/openapi.json`).
 
 pub mod accounts;
+pub mod checks;
 pub mod devices;
 pub mod invoices;
 pub mod media;
@@ -105,6 +106,17 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(media::copies))
         .routes(routes!(media::drill_status))
         .routes(routes!(media::upload, media::download))
+        .routes(routes!(checks::run))
+        .routes(routes!(checks::list_items))
+        .routes(routes!(checks::close_item))
+        .routes(routes!(checks::attach))
+        .routes(routes!(checks::screening))
+        .routes(routes!(checks::make_export, checks::list_exports))
+        .routes(routes!(checks::get_export))
+        .routes(routes!(
+            checks::request_deregistration,
+            checks::get_deregistration
+        ))
         .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES));
 
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

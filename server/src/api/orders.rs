@@ -46,6 +46,8 @@ pub struct OrderView {
     /// When the enterprise or an operator cancelled the order, before it was submitted.
     pub cancelled_at: Option<String>,
     pub cancel_reason: Option<String>,
+    /// Call-backs, surveys and visits of this order (authenticity checks), oldest first.
+    pub verification_records: Vec<crate::checks::VerificationRecord>,
 }
 
 /// Builds the view of one order (no access check).
@@ -57,7 +59,9 @@ pub async fn view(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
         .ok_or_else(|| ApiError::not_found("order"))?;
     let settlement = settlement::for_order(state, order_id).await?;
     let statement = statements::current_for_order(state, order_id).await?;
-    from_row(&row, statement, settlement)
+    let mut view = from_row(&row, statement, settlement)?;
+    view.verification_records = crate::checks::records_for_order(state, order_id).await?;
+    Ok(view)
 }
 
 fn from_row(
@@ -85,6 +89,7 @@ fn from_row(
         settlement,
         cancelled_at: row.try_get::<Option<i64>, _>("cancelled_at")?.map(rfc3339),
         cancel_reason: row.try_get("cancel_reason")?,
+        verification_records: Vec::new(),
     };
     view.status = status_of(&view).to_owned();
     Ok(view)

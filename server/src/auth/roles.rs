@@ -6,7 +6,8 @@
 //! support, regulator liaison, and the administrators who manage accounts and storage.
 //! Enterprise accounts act for an organisation, either as its administrator (who confirms
 //! work, which pays, and manages the organisation's staff) or as staff. Regulators read and
-//! never write. Handlers ask for a [`Permission`], never for a role, so that what a team may
+//! never write (they also read what the platform reported to them). Handlers ask for a
+//! [`Permission`], never for a role, so that what a team may
 //! do is decided in one table ([`Caller::can`]).
 
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,19 @@ pub enum Permission {
     ReadAudit,
     /// See where copies of media stand and how restore drills went (administrators).
     ManageStorage,
+    /// Work the enterprise risk queue and the quarterly screening, and draw the daily samples
+    /// by hand (risk team).
+    RiskChecks,
+    /// Call back, survey or visit sampled workers and orders and record the result
+    /// (reviewer and support teams).
+    CallBacks,
+    /// List and read the exports handed to the regulator, masked (regulator liaison team,
+    /// regulators).
+    ReadRegulatorExports,
+    /// Make an export for the regulator (regulator liaison team).
+    MakeRegulatorExports,
+    /// Deregister an account on an authority's order (administrators, support team).
+    OrderDeregistration,
     /// Bill enterprises for paid work and reverse invoices with red-letter invoices
     /// (finance).
     IssueInvoices,
@@ -170,7 +184,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 26] = [
         Permission::RecordEvidence,
         Permission::PublishTasks,
         Permission::ApplyForTasks,
@@ -185,6 +199,11 @@ impl Permission {
         Permission::ManageAccounts,
         Permission::ReadAudit,
         Permission::ManageStorage,
+        Permission::RiskChecks,
+        Permission::CallBacks,
+        Permission::ReadRegulatorExports,
+        Permission::MakeRegulatorExports,
+        Permission::OrderDeregistration,
         Permission::IssueInvoices,
         Permission::RecordDeposits,
         Permission::ReadEscrow,
@@ -213,6 +232,12 @@ impl Permission {
             Permission::RevealPersonalData => &[Reviewer, Legal],
             Permission::ManageAccounts | Permission::ManageStorage => &[Administrator],
             Permission::ReadAudit => &[Administrator, Legal],
+            Permission::RiskChecks => &[Risk],
+            Permission::CallBacks => &[Reviewer, Support],
+            Permission::ReadRegulatorExports | Permission::MakeRegulatorExports => {
+                &[RegulatorLiaison]
+            }
+            Permission::OrderDeregistration => &[Administrator, Support],
             Permission::IssueInvoices => &[Finance],
             Permission::RecordDeposits | Permission::ResolveStatements => &[Finance],
             Permission::ReadEscrow => &[Finance],
@@ -253,6 +278,17 @@ impl Permission {
             Permission::ManageAccounts => "managing accounts is for administrators",
             Permission::ReadAudit => "the audit trail is for administrators and the legal team",
             Permission::ManageStorage => "storage is for administrators",
+            Permission::RiskChecks => "risk reviews and screenings are for the risk team",
+            Permission::CallBacks => "call-backs are for the reviewer and support teams",
+            Permission::ReadRegulatorExports => {
+                "regulator exports are for the regulator liaison team and regulators"
+            }
+            Permission::MakeRegulatorExports => {
+                "making regulator exports is for the regulator liaison team"
+            }
+            Permission::OrderDeregistration => {
+                "deregistering someone else's account is for administrators and support"
+            }
             Permission::IssueInvoices => "invoicing is for the finance team",
             Permission::RecordDeposits => "recording escrow deposits is for the finance team",
             Permission::ReadEscrow => {
@@ -366,7 +402,10 @@ impl Caller {
                 .teams()
                 .iter()
                 .any(|t| self.duties.teams.contains(t)),
-            Role::Regulator => permission == Permission::ReadAllWork,
+            Role::Regulator => matches!(
+                permission,
+                Permission::ReadAllWork | Permission::ReadRegulatorExports
+            ),
         }
     }
 
@@ -451,7 +490,10 @@ mod tests {
 
         let mut regulator = operator(&[]);
         regulator.role = Role::Regulator;
-        assert_eq!(regulator.permissions(), vec![Permission::ReadAllWork]);
+        assert_eq!(
+            regulator.permissions(),
+            vec![Permission::ReadAllWork, Permission::ReadRegulatorExports]
+        );
     }
 
     #[test]

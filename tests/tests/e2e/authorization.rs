@@ -239,7 +239,10 @@ fn teams_staff_and_regulators_do_what_their_duties_name() {
             .contains(&json!("confirm_work"))
     );
     let (_, me) = cast.clients["regulator"].get("/me");
-    assert_eq!(me["permissions"], json!(["read_all_work"]));
+    assert_eq!(
+        me["permissions"],
+        json!(["read_all_work", "read_regulator_exports"])
+    );
 
     // Staff publish for their organisation: the administrator sees the task.
     let staff = &cast.clients["enterprise_staff"];
@@ -335,6 +338,9 @@ struct Fixtures {
     victim: String,
     victim_operator: String,
     spare_device: String,
+    check_item: String,
+    export: String,
+    leaving: String,
     /// An invoice of enterprise A, for order A's paid settlement.
     invoice: String,
     statement_a: String,
@@ -435,6 +441,35 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         clients["finance"].post("/invoices", json!({ "enterprise_id": enterprise_a }));
     assert_eq!(status, 200, "{invoice}");
     let invoice = invoice["id"].as_str().unwrap().to_owned();
+    let state = server.state();
+    server
+        .block_on(flexwork_server::checks::run_daily(
+            state,
+            "2026-01-05",
+            Some(1),
+            None,
+        ))
+        .unwrap();
+    let item = server
+        .block_on(
+            sqlx::query(
+                "SELECT id FROM check_items WHERE queue = 'enterprise_risk' \
+                 AND period = '2026-01-05'",
+            )
+            .fetch_one(&state.db.pool),
+        )
+        .unwrap();
+    let check_item: String = sqlx::Row::try_get(&item, "id").unwrap();
+    let export = server
+        .block_on(flexwork_server::regulator::export(
+            state,
+            None,
+            flexwork_server::regulator::ExportKind::Orders,
+            "2026-01-01..2026-01-02",
+        ))
+        .unwrap()
+        .id;
+    let leaving = server.add_account(Role::Worker, "leaving-worker");
 
     // Workers call as their phones do: every request signed by the device key.
     clients.insert("worker", server.device_client(&a.worker_login));
@@ -469,6 +504,9 @@ fn set_up(server: &TestServer) -> (Cast, Fixtures) {
         victim,
         victim_operator,
         spare_device,
+        check_item,
+        export,
+        leaving,
         invoice,
         statement_a,
         enterprise_a,
@@ -895,6 +933,71 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
             Method::GET,
             "/drills/status".into(),
             vec!["administrator"],
+            none(),
+        ),
+        // Authenticity checks: the risk team draws and works enterprise checks; reviewers
+        // and support call back sampled workers and orders.
+        row(
+            Method::POST,
+            "/checks/run".into(),
+            vec!["risk"],
+            json_body(json!({ "date": "2026-01-06" })),
+        ),
+        row(
+            Method::GET,
+            "/checks/items".into(),
+            vec!["risk", "reviewer", "support"],
+            none(),
+        ),
+        row(
+            Method::GET,
+            "/checks/screening".into(),
+            vec!["risk"],
+            none(),
+        ),
+        row(
+            Method::POST,
+            format!("/checks/items/{}/attachments", f.check_item),
+            vec!["risk"],
+            Box::new(|_| Body::Bytes(fixture_bytes("photos/DSCN0010.jpg"), "image/jpeg")),
+        ),
+        row(
+            Method::POST,
+            format!("/checks/items/{}/close", f.check_item),
+            vec!["risk"],
+            json_body(json!({ "outcome": "clear", "notes": "matrix check" })),
+        ),
+        // Regulator exports: the liaison team makes them; liaison and regulators read them.
+        row(
+            Method::POST,
+            "/regulator/exports".into(),
+            vec!["regulator_liaison"],
+            json_body(json!({ "kind": "orders", "period": "2026-01-01..2026-01-02" })),
+        ),
+        row(
+            Method::GET,
+            "/regulator/exports".into(),
+            vec!["regulator_liaison", "regulator"],
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("/regulator/exports/{}", f.export),
+            vec!["regulator_liaison", "regulator"],
+            none(),
+        ),
+        // Deregistration of someone else's account: on an authority's order, by
+        // administrators and support (the holder's own request is in checks.rs).
+        row(
+            Method::POST,
+            format!("/accounts/{}/deregistration", f.leaving),
+            vec!["administrator", "support"],
+            json_body(json!({ "reason": "authority order", "authority_reference": "GA-1" })),
+        ),
+        row(
+            Method::GET,
+            format!("/accounts/{}/deregistration", f.leaving),
+            vec!["administrator", "support"],
             none(),
         ),
     ]

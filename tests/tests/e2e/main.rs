@@ -12,6 +12,7 @@ mod account_admin;
 mod archive;
 mod authorization;
 mod bad_input;
+mod checks;
 mod device_killed;
 mod devices;
 mod flagged_evidence;
