@@ -28,6 +28,7 @@ fn settle(server: &TestServer, scene: &Scene) -> Value {
     let path = format!("/orders/{}/confirm", scene.order_id);
     let (status, confirmed) = scene.enterprise.post(&path, json!({}));
     assert_eq!(status, 200, "{confirmed}");
+    server.fund_and_settle(scene);
     let (status, settlement) = scene
         .enterprise
         .get(&format!("/orders/{}/settlement", scene.order_id));
