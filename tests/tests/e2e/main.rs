@@ -19,6 +19,7 @@ mod flagged_evidence;
 mod invoices;
 mod leak_scan;
 mod main_flow;
+mod money_simulation;
 mod onboarding;
 mod openapi;
 mod payouts;
