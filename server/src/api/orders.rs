@@ -24,7 +24,8 @@ pub struct OrderView {
     /// `reconciling` (its statement awaits confirmations), `awaiting_funds` (confirmed by all
     /// three, the enterprise's escrow does not cover it yet), `disputed` (completion or the
     /// statement), `void` (the statement was voided: no pay), `settled`, `paid` (the
-    /// settlement's payout was paid) or `cancelled`.
+    /// settlement's payout was paid), `invoiced` (issued invoices bill all of it) or
+    /// `cancelled`.
     pub status: String,
     pub created_at: String,
     pub submitted_at: Option<String>,
@@ -61,6 +62,11 @@ pub async fn view(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
     let statement = statements::current_for_order(state, order_id).await?;
     let mut view = from_row(&row, statement, settlement)?;
     view.verification_records = crate::checks::records_for_order(state, order_id).await?;
+    if let Some(paid) = view.settlement.as_ref().filter(|s| s.status == "paid")
+        && crate::invoices::issued_fen(state, &paid.id).await? >= paid.gross_fen
+    {
+        view.status = status_of(&view, true).to_owned();
+    }
     Ok(view)
 }
 
@@ -91,7 +97,7 @@ fn from_row(
         cancel_reason: row.try_get("cancel_reason")?,
         verification_records: Vec::new(),
     };
-    view.status = status_of(&view).to_owned();
+    view.status = status_of(&view, false).to_owned();
     Ok(view)
 }
 
@@ -104,6 +110,8 @@ pub struct Progress<'a> {
     pub statement: Option<&'a str>,
     /// The settlement was paid out.
     pub paid: bool,
+    /// Issued invoices bill the whole of the paid settlement.
+    pub invoiced: bool,
     pub submitted: bool,
     pub verdict: Option<&'a str>,
     pub decision: Option<&'a str>,
@@ -116,6 +124,9 @@ impl Progress<'_> {
         let (decision, verdict) = (self.decision, self.verdict);
         if self.cancelled {
             return "cancelled";
+        }
+        if self.invoiced {
+            return "invoiced";
         }
         if self.paid {
             return "paid";
@@ -150,8 +161,9 @@ impl Progress<'_> {
     }
 }
 
-fn status_of(order: &OrderView) -> &'static str {
+fn status_of(order: &OrderView, invoiced: bool) -> &'static str {
     Progress {
+        invoiced,
         cancelled: order.cancelled_at.is_some(),
         settled: order.settlement.is_some(),
         statement: order.statement.as_ref().map(|s| s.status.as_str()),

@@ -360,7 +360,12 @@ async fn order_summaries(state: &AppState, worker_id: &str) -> ApiResult<Vec<Ord
     let rows = sqlx::query(
         "SELECT o.id AS order_id, o.submitted_at, o.verdict, o.operator_decision, \
                 o.confirmation, o.cancelled_at, s.id AS settlement_id, \
-                s.status AS settlement_status, st.status AS statement_status, t.* \
+                s.status AS settlement_status, st.status AS statement_status, \
+                CAST(CASE WHEN s.status = 'paid' AND s.gross_fen <= ( \
+                    SELECT COALESCE(SUM(l.amount_fen), 0) FROM invoice_lines l \
+                    JOIN invoices i ON i.id = l.invoice_id \
+                    WHERE l.settlement_id = s.id AND i.status = 'issued') \
+                  THEN 1 ELSE 0 END AS BIGINT) AS invoiced, t.* \
          FROM orders o JOIN tasks t ON t.id = o.task_id \
          LEFT JOIN settlements s ON s.order_id = o.id \
          LEFT JOIN statements st ON st.order_id = o.id AND st.status <> 'superseded' \
@@ -385,6 +390,7 @@ fn summary_from_row(row: &sqlx::any::AnyRow) -> ApiResult<OrderSummary> {
             .try_get::<Option<String>, _>("settlement_status")?
             .as_deref()
             == Some("paid"),
+        invoiced: row.try_get::<i64, _>("invoiced")? == 1,
         submitted: row.try_get::<Option<i64>, _>("submitted_at")?.is_some(),
         verdict: verdict.as_deref(),
         decision: row

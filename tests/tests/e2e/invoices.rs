@@ -70,6 +70,9 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     assert_eq!(years("stub_retain_until_ms"), 5);
     assert_eq!(years("paper_retain_until_ms"), 10);
 
+    let order_path = format!("/orders/{}", scene.order_id);
+    assert_eq!(scene.enterprise.get(&order_path).1["status"], "invoiced");
+
     // Nothing is left to bill.
     let (status, again) = finance.post("/invoices", json!({ "enterprise_id": enterprise }));
     assert_eq!(
@@ -106,6 +109,7 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     assert_eq!(red["reverses_id"], blue_id);
     let (_, blue_now) = finance.get(&format!("/invoices/{blue_id}"));
     assert_eq!(blue_now["reversed_by"], red["id"]);
+    assert_eq!(scene.enterprise.get(&order_path).1["status"], "paid");
     // Reversing again answers the same red invoice; a red one cannot be reversed.
     let (_, same) = finance.post(
         &path,
@@ -125,6 +129,7 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     assert_eq!(status, 200, "{rebilled}");
     assert_eq!(rebilled["total_fen"], gross);
     assert_ne!(rebilled["number"], blue["number"]);
+    assert_eq!(scene.enterprise.get(&order_path).1["status"], "invoiced");
     let (_, all) = finance.get(&format!("/invoices?enterprise={enterprise}"));
     let total: i64 = all
         .as_array()
