@@ -731,6 +731,20 @@ pub async fn billed_fen(state: &AppState, settlement_id: &str) -> ApiResult<i64>
     Ok(row.try_get("billed")?)
 }
 
+/// The amount of a settlement billed by issued invoices, net of issued red-letter reversals:
+/// what decides that an order is `invoiced`.
+pub async fn issued_fen(state: &AppState, settlement_id: &str) -> ApiResult<i64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(l.amount_fen), 0) AS BIGINT) AS billed FROM invoice_lines l \
+         JOIN invoices i ON i.id = l.invoice_id \
+         WHERE l.settlement_id = $1 AND i.status = 'issued'",
+    )
+    .bind(settlement_id)
+    .fetch_one(&state.db.pool)
+    .await?;
+    Ok(row.try_get("billed")?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -809,18 +823,4 @@ mod tests {
         };
         assert!(SandboxInvoicingProvider::new(config).is_err());
     }
-}
-
-/// The amount of a settlement billed by issued invoices, net of issued red-letter reversals:
-/// what decides that an order is `invoiced`.
-pub async fn issued_fen(state: &AppState, settlement_id: &str) -> ApiResult<i64> {
-    let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(l.amount_fen), 0) AS BIGINT) AS billed FROM invoice_lines l \
-         JOIN invoices i ON i.id = l.invoice_id \
-         WHERE l.settlement_id = $1 AND i.status = 'issued'",
-    )
-    .bind(settlement_id)
-    .fetch_one(&state.db.pool)
-    .await?;
-    Ok(row.try_get("billed")?)
 }
