@@ -100,8 +100,13 @@ pub struct SandboxConfig {
     pub refuse_rate: f64,
     /// Fraction of requests (0 to 1) that time out; half of those were issued all the same.
     pub timeout_rate: f64,
-    /// Seed of the random generator; `None` seeds from the operating system.
+    /// Seed of the random generator of its behaviour; `None` seeds from the operating
+    /// system. Invoice numbers are always drawn from the operating system's generator.
     pub seed: Option<u64>,
+    /// A JSON file where the sandbox keeps what it answered per request key, so that after a
+    /// restart it still knows them, as the real service does. The server uses
+    /// `invoicing-sandbox.json` in its data folder when none is set.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -111,6 +116,7 @@ impl Default for SandboxConfig {
             refuse_rate: 0.0,
             timeout_rate: 0.0,
             seed: None,
+            state_file: None,
         }
     }
 }
@@ -124,9 +130,11 @@ pub struct InvoicingConfig {
 }
 
 /// A stand-in for the tax authority's e-invoicing service, for development and tests. It
-/// issues numbers of its own (`yy` + `99` + 16-digit sequence: region code 99 is no real
-/// region), answers after a random latency, refuses and times out at configured rates, and
-/// is idempotent by request key as the real service is. It issues nothing real.
+/// issues numbers of its own (`yy` + `99` + 16 random digits: region code 99 is no real
+/// region, and random digits cannot repeat a number another process or an earlier run of
+/// this one issued), answers after a random latency, refuses and times out at configured
+/// rates, and is idempotent by request key as the real service is, also across restarts
+/// when it keeps a state file. It issues nothing real.
 #[derive(Debug)]
 pub struct SandboxInvoicingProvider {
     config: SandboxConfig,
@@ -137,7 +145,14 @@ pub struct SandboxInvoicingProvider {
 struct SandboxState {
     rng: StdRng,
     issued: HashMap<String, Result<Issued, InvoicingError>>,
-    next: u64,
+}
+
+/// What the state file holds per request key: the number and time issued, or the refusal.
+#[derive(Debug, Serialize, Deserialize)]
+struct Recorded {
+    number: Option<String>,
+    issued_at_ms: i64,
+    refusal: Option<String>,
 }
 
 impl SandboxInvoicingProvider {
@@ -153,11 +168,25 @@ impl SandboxInvoicingProvider {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
-        let state = SandboxState {
-            rng,
-            issued: HashMap::new(),
-            next: 1,
-        };
+        let mut issued = HashMap::new();
+        if let Some(path) = &config.state_file
+            && path.exists()
+        {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let recorded: HashMap<String, Recorded> =
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            for (key, r) in recorded {
+                let answer = match (r.number, r.refusal) {
+                    (Some(number), _) => Ok(Issued {
+                        number,
+                        issued_at_ms: r.issued_at_ms,
+                    }),
+                    (None, refusal) => Err(InvoicingError::Refused(refusal.unwrap_or_default())),
+                };
+                issued.insert(key, answer);
+            }
+        }
+        let state = SandboxState { rng, issued };
         Ok(Self {
             config,
             state: Mutex::new(state),
@@ -185,6 +214,7 @@ impl SandboxInvoicingProvider {
             state
                 .issued
                 .insert(request.request_key.clone(), refused.clone());
+            self.persist(&state.issued);
             return (latency, refused, false);
         }
         let timed_out = roll < self.config.refuse_rate + self.config.timeout_rate;
@@ -193,15 +223,58 @@ impl SandboxInvoicingProvider {
             return (latency, Err(InvoicingError::Timeout), true);
         }
         let year = crate::shanghai_date(now_ms())[2..4].to_owned();
+        let digits: u64 = rand::rng().random_range(0..10_000_000_000_000_000);
         let issued = Issued {
-            number: format!("{year}99{:016}", state.next),
+            number: format!("{year}99{digits:016}"),
             issued_at_ms: now_ms(),
         };
-        state.next += 1;
         state
             .issued
             .insert(request.request_key.clone(), Ok(issued.clone()));
+        self.persist(&state.issued);
         (latency, Ok(issued), timed_out)
+    }
+
+    /// Writes what it answered to the state file, if one is configured; called with the
+    /// state locked, so writes follow each other in order.
+    fn persist(&self, issued: &HashMap<String, Result<Issued, InvoicingError>>) {
+        let Some(path) = &self.config.state_file else {
+            return;
+        };
+        let recorded: HashMap<&String, Recorded> = issued
+            .iter()
+            .map(|(key, answer)| {
+                let r = match answer {
+                    Ok(i) => Recorded {
+                        number: Some(i.number.clone()),
+                        issued_at_ms: i.issued_at_ms,
+                        refusal: None,
+                    },
+                    Err(InvoicingError::Refused(why)) => Recorded {
+                        number: None,
+                        issued_at_ms: 0,
+                        refusal: Some(why.clone()),
+                    },
+                    Err(InvoicingError::Timeout) => Recorded {
+                        number: None,
+                        issued_at_ms: 0,
+                        refusal: None,
+                    },
+                };
+                (key, r)
+            })
+            .collect();
+        let written = serde_json::to_vec(&recorded)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let staging = path.with_extension("json.partial");
+                std::fs::write(&staging, bytes)?;
+                std::fs::rename(&staging, path)
+            });
+        if let Err(e) = written {
+            tracing::error!(provider = "sandbox", error = %e,
+                "invoicing sandbox could not write its state file");
+        }
     }
 }
 
@@ -291,6 +364,14 @@ pub async fn bill(
             ));
         }
         return Ok(existing);
+    }
+
+    let known = sqlx::query("SELECT 1 AS one FROM accounts WHERE id = $1 AND role = 'enterprise'")
+        .bind(enterprise_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    if known.is_none() {
+        return Err(ApiError::not_found("enterprise"));
     }
 
     let id = new_id();
@@ -406,7 +487,7 @@ pub async fn reverse(
     let id = new_id();
     let key = format!("red:{invoice_id}:{}", failed + 1);
     let mut tx = state.db.begin_write().await?;
-    let inserted = insert_invoice(
+    let inserted = insert_invoice_row(
         &mut tx,
         &id,
         &original.enterprise_id,
@@ -420,11 +501,14 @@ pub async fn reverse(
     .await;
     if let Err(e) = inserted {
         drop(tx);
-        // Two reversals at once: the unique index lets one through; answer it.
+        // Two reversals at once: the unique indexes let one through; answer it.
         if let Some(red) = by_key(state, &key).await? {
             return Ok(red);
         }
-        return Err(e);
+        if let Some(red) = get(state, invoice_id).await?.reversed_by {
+            return get(state, &red).await;
+        }
+        return Err(e.into());
     }
     for line in &original.lines {
         insert_line(&mut tx, &id, &line.settlement_id, -line.amount_fen).await?;
@@ -529,10 +613,13 @@ pub async fn resolve_unknown(state: &AppState) -> ApiResult<usize> {
             Ok(None) => state.invoicing.issue(&request).await,
             Err(e) => Err(e),
         };
-        if !matches!(answer, Err(InvoicingError::Timeout)) {
-            resolved += 1;
+        let settled = !matches!(answer, Err(InvoicingError::Timeout));
+        // One invoice that cannot be recorded must not hold up the others.
+        match record_answer(state, &id, answer).await {
+            Ok(()) if settled => resolved += 1,
+            Ok(()) => {}
+            Err(e) => tracing::warn!(invoice_id = %id, error = %e, "invoice answer not recorded"),
         }
-        record_answer(state, &id, answer).await?;
     }
     Ok(resolved)
 }
@@ -563,6 +650,33 @@ async fn insert_invoice(
     caller: &Caller,
     reason: Option<&str>,
 ) -> ApiResult<()> {
+    let inserted = insert_invoice_row(
+        tx,
+        id,
+        enterprise_id,
+        kind,
+        reverses,
+        total,
+        key,
+        caller,
+        reason,
+    );
+    Ok(inserted.await?)
+}
+
+/// The invoice row; a unique violation comes back as the database's error, unlogged.
+#[allow(clippy::too_many_arguments)]
+async fn insert_invoice_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    enterprise_id: &str,
+    kind: &str,
+    reverses: Option<&str>,
+    total: i64,
+    key: &str,
+    caller: &Caller,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO invoices (id, enterprise_id, kind, reverses_id, total_fen, request_key, \
            status, reason, requested_by, created_at) \
@@ -764,6 +878,7 @@ mod tests {
             refuse_rate,
             timeout_rate,
             seed: Some(7),
+            state_file: None,
         })
         .unwrap()
     }
@@ -813,6 +928,25 @@ mod tests {
         }
         assert!((5..=35).contains(&issued_anyway), "{issued_anyway} of 40");
         assert_eq!(provider.issued_count(), issued_anyway);
+    }
+
+    #[tokio::test]
+    async fn with_a_state_file_a_restarted_sandbox_answers_what_it_issued_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SandboxConfig {
+            latency_ms: (0, 1),
+            state_file: Some(dir.path().join("books.json")),
+            ..SandboxConfig::default()
+        };
+        let before = SandboxInvoicingProvider::new(config.clone()).unwrap();
+        let issued = before.issue(&request("k1")).await.unwrap();
+        drop(before);
+
+        let after = SandboxInvoicingProvider::new(config).unwrap();
+        assert_eq!(after.status("k1").await.unwrap(), Some(issued.clone()));
+        assert_eq!(after.issue(&request("k1")).await.unwrap(), issued);
+        let other = after.issue(&request("k2")).await.unwrap();
+        assert_ne!(other.number, issued.number);
     }
 
     #[test]

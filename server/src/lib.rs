@@ -149,7 +149,11 @@ impl AppState {
             "real-name verification uses the sandbox provider: it verifies nobody"
         );
         let realname: Arc<dyn realname::RealNameProvider> = Arc::new(sandbox);
-        let invoicing = invoices::SandboxInvoicingProvider::new(config.invoicing.sandbox.clone())
+        let mut invoicing_sandbox = config.invoicing.sandbox.clone();
+        invoicing_sandbox
+            .state_file
+            .get_or_insert_with(|| config.data_dir.join("invoicing-sandbox.json"));
+        let invoicing = invoices::SandboxInvoicingProvider::new(invoicing_sandbox)
             .map_err(|e| StartError::Config(format!("[invoicing.sandbox]: {e}")))?;
         tracing::warn!(
             provider = "sandbox",

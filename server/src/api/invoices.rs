@@ -47,6 +47,7 @@ pub struct NewInvoice {
         (status = 400, description = "`invalid_request_key`; `invalid_json`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not in the finance team", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such enterprise", body = ErrorBody),
         (status = 409, description = "`nothing_to_invoice`, `not_invoiceable`, `exceeds_paid`, \
             `idempotency_key_reused`", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",

@@ -306,3 +306,49 @@ fn an_invoice_whose_request_timed_out_is_issued_once_when_asked_again() {
     let (_, all) = finance.get("/invoices");
     assert_eq!(all.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn invoice_numbers_never_repeat_across_a_restart_and_reversals_at_once_answer_one() {
+    let mut server = TestServer::start();
+    let (first, _, _) = paid_scene(&server, "inv-restart-a");
+    let (second, _, _) = paid_scene(&server, "inv-restart-b");
+    let clerk = finance(&server, "fin-restart");
+    let body = |scene: &Scene| json!({ "enterprise_id": enterprise_of(&scene.enterprise) });
+    let (status, before) = clerk.post("/invoices", body(&first));
+    assert_eq!(status, 200, "{before}");
+
+    server.stop();
+    server.restart();
+    let clerk = server.client("fin-restart");
+    let (status, after) = clerk.post("/invoices", body(&second));
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["status"], "issued", "{after}");
+    assert_ne!(after["number"], before["number"]);
+
+    // Eight clerks reverse one invoice at once: one red invoice, answered to all of them,
+    // and no error in the log.
+    let path = format!("/invoices/{}/reverse", after["id"].as_str().unwrap());
+    let reason = json!({ "reason": "billed under the wrong contract" });
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| clerk.post(&path, reason.clone())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let red = &answers[0].1["id"];
+    assert!(red.is_string(), "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, a)| *s == 200 && a["id"] == *red),
+        "{answers:?}"
+    );
+    let logs = crate::support::captured_logs();
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.contains("internal error") && l.contains("reverses_id")),
+        "a reversal race logged an internal error"
+    );
+
+    let (status, unknown) = clerk.post("/invoices", json!({ "enterprise_id": "no-such-firm" }));
+    assert_eq!((status, unknown["code"].as_str()), (404, Some("not_found")));
+}
