@@ -146,26 +146,32 @@ async fn seed(db: &Db, n: usize) -> Vec<(String, String)> {
             .await
             .expect("accounts");
     }
-    tx.execute(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO tasks (id, enterprise_id, title, description, site_lat, site_lon, \
-           site_radius_m, window_from, window_to, fee_fen, min_photos, require_track, \
-           require_signature, created_at) \
-         VALUES ('bench-task', '{ENTERPRISE}', 'bench', '', 0, 0, 100, 0, 1, {FEE_FEN}, 1, 0, 0, 0)"
-    )))
-    .await
-    .expect("task");
+    // One task per thousand orders: a worker takes a task once.
+    for t in 0..n.div_ceil(WORKERS) {
+        tx.execute(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tasks (id, enterprise_id, title, description, site_lat, site_lon, \
+               site_radius_m, window_from, window_to, fee_fen, min_photos, require_track, \
+               require_signature, created_at) \
+             VALUES ('bench-task-{t}', '{ENTERPRISE}', 'bench', '', 0, 0, 100, 0, 1, \
+               {FEE_FEN}, 1, 0, 0, 0)"
+        )))
+        .await
+        .expect("task");
+    }
     let orders: Vec<(String, String)> = (0..n)
         .map(|i| (format!("order-{i:07}"), format!("worker-{}", i % WORKERS)))
         .collect();
-    for chunk in orders.chunks(500) {
+    let task_of = |i: usize| format!("bench-task-{}", i / WORKERS);
+    for (c, chunk) in orders.chunks(500).enumerate() {
         let mut sql = String::from(
             "INSERT INTO orders (id, task_id, worker_id, enterprise_id, created_at, \
                submitted_at, verdict, confirmation) VALUES ",
         );
         for (i, (id, worker)) in chunk.iter().enumerate() {
             let sep = if i > 0 { ", " } else { "" };
+            let task = task_of(c * 500 + i);
             sql.push_str(&format!(
-                "{sep}('{id}', 'bench-task', '{worker}', '{ENTERPRISE}', 0, 1, 'passed', \
+                "{sep}('{id}', '{task}', '{worker}', '{ENTERPRISE}', 0, 1, 'passed', \
                  'confirmed')"
             ));
         }

@@ -345,21 +345,62 @@ pub async fn post_many(
         }
         query.execute(&mut **tx).await?;
     }
-    for (name, (_, change)) in changes {
-        if change == 0 {
-            continue;
+    // Read, and on PostgreSQL lock, every touched account in account order (so concurrent
+    // batches wait for each other rather than deadlock); refuse before writing if one that
+    // must not go negative would; then apply every change in one statement per chunk. The
+    // CHECK constraint stays the database's own guard.
+    let changed: Vec<(&String, i64)> = changes
+        .iter()
+        .filter(|(_, (_, change))| *change != 0)
+        .map(|(name, (_, change))| (name, *change))
+        .collect();
+    let lock = if tx.backend_name() == "PostgreSQL" {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    for chunk in changed.chunks(ROWS_PER_INSERT) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT account, balance_fen, may_go_negative FROM ledger_accounts \
+             WHERE account IN ({}) ORDER BY account{lock}",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (name, _) in chunk {
+            query = query.bind(name.as_str());
         }
-        let updated = sqlx::query(
-            "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE account = $2",
-        )
-        .bind(change)
-        .bind(&name)
-        .execute(&mut **tx)
-        .await;
-        match updated {
+        let rows = query.fetch_all(&mut **tx).await?;
+        let mut balances = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get("account")?;
+            let balance: i64 = row.try_get("balance_fen")?;
+            let free = row.try_get::<i64, _>("may_go_negative")? == 1;
+            balances.insert(name, (balance, free));
+        }
+        for (name, change) in chunk {
+            let (balance, free) = balances.get(name.as_str()).copied().unwrap_or((0, false));
+            if !free && balance + change < 0 {
+                return Err(LedgerError::Insufficient {
+                    account: (*name).clone(),
+                });
+            }
+        }
+
+        let values = placeholders(chunk.len(), 2);
+        let sql = format!(
+            "UPDATE ledger_accounts SET balance_fen = balance_fen + CAST(v.column2 AS BIGINT) \
+             FROM (VALUES {values}) AS v WHERE ledger_accounts.account = v.column1"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (name, change) in chunk {
+            query = query.bind(name.as_str()).bind(*change);
+        }
+        match query.execute(&mut **tx).await {
             Ok(_) => {}
             Err(e) if is_check_violation(&e) => {
-                return Err(LedgerError::Insufficient { account: name });
+                let account = chunk.first().map(|(n, _)| (*n).clone()).unwrap_or_default();
+                return Err(LedgerError::Insufficient { account });
             }
             Err(e) => return Err(e.into()),
         }
