@@ -711,3 +711,41 @@ fn issued_invoices_blue_and_red_are_exported_with_their_numbers() {
     );
     assert_eq!((status, none["records"].as_i64()), (200, Some(0)));
 }
+
+#[test]
+fn deregistration_waits_for_settled_money_to_be_paid_out() {
+    let server = TestServer::start();
+    let scene = server.settled_scene("owed");
+    let worker = server.client(&scene.worker_login);
+    let worker_id = account_id(&worker);
+    let path = format!("/accounts/{worker_id}/deregistration");
+
+    // Settled but not paid: the worker is still owed money, so the account stays open.
+    let (status, refused) = worker.post(&path, json!({}));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("deregistration_blocked")),
+        "{refused}"
+    );
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "order {} (settled, not yet paid out)",
+            scene.order_id
+        )),
+        "{message}"
+    );
+
+    // Once paid out, nothing is left open and the worker can leave.
+    server.backdate_settlement(&scene.order_id, 40);
+    server.add_operator("dereg-cashier", &[Team::Finance]);
+    let finance = server.client("dereg-cashier");
+    let (status, report) = finance.post("/payouts/run", json!({}));
+    assert_eq!(status, 200, "{report}");
+    let (_, order) = worker.get(&format!("/orders/{}", scene.order_id));
+    assert_eq!(order["status"], "paid", "{order} {report}");
+    let (status, started) = worker.post(&path, json!({ "reason": "done here" }));
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["summary"]["orders"]["paid"], 1, "{started}");
+    assert_eq!(started["summary"]["escrow_fen"], 0);
+}
