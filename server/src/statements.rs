@@ -327,6 +327,8 @@ pub async fn dispute(
     party: &str,
     reason: &str,
 ) -> ApiResult<()> {
+    // Personal numbers in the reason are masked before it is stored or audited.
+    let reason = &crate::identity::redact_numbers(reason);
     let done = sqlx::query(
         "UPDATE statements SET status = 'disputed', dispute_reason = $1, disputed_by = $2, \
            disputed_party = $3, updated_at = $4 \
@@ -369,6 +371,8 @@ pub async fn resolve(
     resolution: Resolution,
     reason: &str,
 ) -> ApiResult<String> {
+    // Personal numbers in the reason are masked before it is stored or audited.
+    let reason = &crate::identity::redact_numbers(reason);
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let status = match resolution {
