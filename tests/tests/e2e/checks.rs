@@ -294,7 +294,7 @@ fn regulator_exports_are_written_hashed_masked_sealed_and_audited() {
     let insert = sqlx::query(
         "INSERT INTO settlements (id, order_id, worker_id, enterprise_id, gross_fen, tax_fen, \
            net_fen, tax_method, status, created_at) \
-         VALUES ('s-fixture', $1, $2, $3, 123456, 2345, 121111, 'fixture', 'created', $4)",
+         VALUES ('s-fixture', $1, $2, $3, 123456, 2345, 121111, 'fixture', 'paid', $4)",
     )
     .bind(order["id"].as_str().unwrap())
     .bind(&applicant)
@@ -341,9 +341,16 @@ fn regulator_exports_are_written_hashed_masked_sealed_and_audited() {
         .iter()
         .find(|w| w["worker_id"] != applicant.as_str())
         .unwrap();
+    assert_eq!(paid["income"]["settled_unpaid_fen"], 0);
     assert_eq!(worker["identity_on_file"], false);
-    assert_eq!(worker["income"]["gross_fen"], settled["gross_fen"]);
-    assert_eq!(worker["income"]["net_paid_fen"], settled["net_fen"]);
+    // Settled but not yet paid out: owed, not paid.
+    assert_eq!(settled["status"], "pending_payout", "{settled}");
+    assert_eq!(worker["income"]["settlements"], 1);
+    assert_eq!(worker["income"]["paid_settlements"], 0);
+    assert_eq!(worker["income"]["gross_fen"], 0);
+    assert_eq!(worker["income"]["tax_withheld_fen"], 0);
+    assert_eq!(worker["income"]["net_paid_fen"], 0);
+    assert_eq!(worker["income"]["settled_unpaid_fen"], settled["net_fen"]);
 
     // The full identities go only into the sealed document the file names.
     let sealed = income["sealed_hash"].as_str().unwrap();
