@@ -21,7 +21,9 @@ const MAX_DEPOSIT_FEN: i64 = 1_000_000_000_000;
 pub struct DepositRequest {
     /// The amount the bank reported, in fen (positive).
     pub amount_fen: i64,
-    /// The bank's reference of the transfer: 1–64 letters, digits, `-`, `_`, `/` or `.`.
+    /// The bank's reference of the transfer: 1–64 letters, digits, `-`, `_`, `/` or `.`;
+    /// trimmed and upper-cased (ASCII) before it is stored and compared, so `dup` and `DUP`
+    /// are the same reference.
     pub bank_reference: String,
     /// The value date the bank reported, `YYYY-MM-DD`, not in the future.
     pub value_date: String,
@@ -29,7 +31,8 @@ pub struct DepositRequest {
 
 /// Records a deposit the bank reported into the enterprise's dedicated fund account.
 ///
-/// Idempotent by (enterprise, bank reference): the same deposit again answers the recorded
+/// Idempotent by (enterprise, bank reference), the reference trimmed and upper-cased (ASCII)
+/// first, so `dup` and `DUP` are one reference: the same deposit again answers the recorded
 /// one; another amount or date under the same reference is refused. Credits the enterprise's
 /// escrow in the ledger in the same transaction, then settles the enterprise's statements
 /// that were waiting for funds.
@@ -78,7 +81,8 @@ pub async fn record_deposit(
                        1000000000000";
         return Err(ApiError::bad_request("invalid_amount", message));
     }
-    let reference = body.bank_reference.trim();
+    let reference = statements::normalise_reference(&body.bank_reference);
+    let reference = reference.as_str();
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_/.".contains(c);
     if reference.is_empty() || reference.len() > 64 || !reference.chars().all(allowed) {
         let message = "bank_reference is the bank's reference of the transfer: 1 to 64 \

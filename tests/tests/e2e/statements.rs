@@ -344,8 +344,20 @@ fn without_escrow_it_waits_for_funds_and_a_deposit_settles_it() {
         (status, reused["code"].as_str()),
         (409, Some("bank_reference_reused"))
     );
+    // The reference is the bank's whatever its case or spaces: "dup" after "DUP" is the same.
+    let (status, dup) = server.deposit(&scene, 50_000, "DUP");
+    assert_eq!(status, 200, "{dup}");
+    let (status, again) = server.deposit(&scene, 50_000, " dup ");
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], dup["id"]);
+    assert_eq!(again["bank_reference"], "DUP");
+    let (status, reused) = server.deposit(&scene, 60_000, "dup");
+    assert_eq!(
+        (status, reused["code"].as_str()),
+        (409, Some("bank_reference_reused"))
+    );
     assert_eq!(statement_of(&scene)["status"], "awaiting_funds");
-    assert_eq!(escrow_of(&server, &scene)["balance_fen"], 100_000);
+    assert_eq!(escrow_of(&server, &scene)["balance_fen"], 150_000);
 
     // 4. The rest arrives: the deposit settles the waiting statement at once.
     assert_eq!(server.deposit(&scene, 250_000, "CCB-2").0, 200);
@@ -353,8 +365,8 @@ fn without_escrow_it_waits_for_funds_and_a_deposit_settles_it() {
     assert_eq!(statement["status"], "settled", "{statement}");
     assert_eq!(statement["settlement"]["net_fen"], 300_000);
     let escrow = escrow_of(&server, &scene);
-    assert_eq!(escrow["balance_fen"], 50_000);
-    assert_eq!(escrow["deposits"].as_array().unwrap().len(), 2);
+    assert_eq!(escrow["balance_fen"], 100_000);
+    assert_eq!(escrow["deposits"].as_array().unwrap().len(), 3);
     ledger_healthy(&server);
 }
 
