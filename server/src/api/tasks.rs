@@ -414,10 +414,10 @@ fn one() -> u32 {
         (status = 200, description = "The draft", body = Task),
         (status = 400, description = "`invalid_title`, `invalid_description`, `invalid_site`, \
             `invalid_radius`, `invalid_fee`, `invalid_requirements`, `invalid_window`, \
-            `invalid_skills`, `invalid_qualifications`, `invalid_health_requirements`, `invalid_hardware`, \
-            `invalid_acceptance_criteria`, `invalid_min_fee`, `fee_below_minimum`, \
-            `invalid_service_minutes`, `invalid_rest_rules`, `invalid_headcount`, \
-            `invalid_estimate`; `invalid_json`", body = ErrorBody),
+            `invalid_skills`, `invalid_qualifications`, `invalid_health_requirements`, \
+            `invalid_hardware`, `invalid_acceptance_criteria`, `invalid_min_fee`, \
+            `fee_below_minimum`, `invalid_service_minutes`, `invalid_rest_rules`, \
+            `invalid_headcount`, `invalid_estimate`; `invalid_json`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not an enterprise account", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
