@@ -49,10 +49,12 @@ pub struct Request {
 /// What stops a deregistration.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BlockingItem {
-    /// `order` or `task`.
+    /// `order`, `task` or `escrow` (an enterprise's escrow still holds money that must be
+    /// returned first).
     pub kind: String,
     pub id: String,
-    /// The order's or task's status.
+    /// The order's or task's status (`settled`: settled but not yet paid out); for `escrow`,
+    /// `funds_held`.
     pub status: String,
 }
 
@@ -70,6 +72,9 @@ pub struct Summary {
     pub net_fen: i64,
     /// Tasks by status (enterprises, once tasks carry a status).
     pub tasks: BTreeMap<String, i64>,
+    /// Money the enterprise's escrow still holds, in fen (0 for workers).
+    #[serde(default)]
+    pub escrow_fen: i64,
 }
 
 /// A deregistration as the API shows it.
@@ -174,7 +179,9 @@ pub async fn reconcile(state: &AppState, id: &str) -> ApiResult<(Summary, Vec<Bl
         let order: String = row.try_get("id")?;
         let status = crate::api::orders::view(state, &order).await?.status;
         *summary.orders.entry(status.clone()).or_default() += 1;
-        if !["settled", "rejected", "cancelled"].contains(&status.as_str()) {
+        // Finished: paid out (and perhaps invoiced), voided, rejected or cancelled. An order
+        // `settled` but not paid yet is money still owed, so it blocks like any other.
+        if !["paid", "invoiced", "void", "rejected", "cancelled"].contains(&status.as_str()) {
             blocking.push(BlockingItem {
                 kind: "order".into(),
                 id: order,
@@ -191,6 +198,17 @@ pub async fn reconcile(state: &AppState, id: &str) -> ApiResult<(Summary, Vec<Bl
     summary.tax_fen = row.try_get::<Option<i64>, _>("t")?.unwrap_or(0);
     summary.net_fen = row.try_get::<Option<i64>, _>("m")?.unwrap_or(0);
 
+    if role == Role::Enterprise {
+        let escrow = crate::ledger::Account::Escrow(id.to_owned());
+        summary.escrow_fen = crate::ledger::balance(&state.db.pool, &escrow).await?;
+        if summary.escrow_fen > 0 {
+            blocking.push(BlockingItem {
+                kind: "escrow".into(),
+                id: escrow.name(),
+                status: "funds_held".into(),
+            });
+        }
+    }
     if role == Role::Enterprise && tasks_have_status(state).await? {
         let rows = sqlx::query(
             "SELECT id, status FROM tasks WHERE enterprise_id = $1 ORDER BY created_at",
@@ -262,7 +280,11 @@ pub async fn request(
         audit::record(state, event).await?;
         let list: Vec<String> = blocking
             .iter()
-            .map(|b| format!("{} {} ({})", b.kind, b.id, b.status))
+            .map(|b| match (b.kind.as_str(), b.status.as_str()) {
+                ("order", "settled") => format!("order {} (settled, not yet paid out)", b.id),
+                ("escrow", _) => format!("{} (escrow holds money to be returned first)", b.id),
+                _ => format!("{} {} ({})", b.kind, b.id, b.status),
+            })
             .collect();
         let message = format!(
             "the account still has business not finished; finish or cancel it first: {}",

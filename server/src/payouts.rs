@@ -769,11 +769,16 @@ pub async fn receive(
              idempotency_key, delivery_attempt, outcome: {status, ...}}",
         )
     })?;
-    let id_ok = (1..=200).contains(&callback.callback_id.trim().len());
-    if !id_ok || callback.idempotency_key.trim().is_empty() {
+    if !(1..=200).contains(&callback.callback_id.trim().len()) {
         return Err(ApiError::bad_request(
             "invalid_callback",
-            "the callback's callback_id and idempotency_key must not be empty",
+            "the callback's callback_id must be 1 to 200 characters (not blank)",
+        ));
+    }
+    if callback.idempotency_key.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_callback",
+            "the callback's idempotency_key must not be empty",
         ));
     }
     if callback.provider != state.payments.name() {

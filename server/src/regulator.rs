@@ -429,8 +429,13 @@ async fn income_document(
     to: i64,
 ) -> ApiResult<(serde_json::Value, i64, Option<Vec<u8>>)> {
     let rows = sqlx::query(
-        "SELECT worker_id, COUNT(*) AS n, CAST(SUM(gross_fen) AS BIGINT) AS gross, \
-           CAST(SUM(tax_fen) AS BIGINT) AS tax, CAST(SUM(net_fen) AS BIGINT) AS net \
+        // Paid means paid out: settlements still waiting for their payout are reported apart.
+        "SELECT worker_id, COUNT(*) AS n, \
+           CAST(SUM(CASE WHEN status = 'paid' THEN 1 ELSE 0 END) AS BIGINT) AS paid_n, \
+           CAST(SUM(CASE WHEN status = 'paid' THEN gross_fen ELSE 0 END) AS BIGINT) AS gross, \
+           CAST(SUM(CASE WHEN status = 'paid' THEN tax_fen ELSE 0 END) AS BIGINT) AS tax, \
+           CAST(SUM(CASE WHEN status = 'paid' THEN net_fen ELSE 0 END) AS BIGINT) AS net, \
+           CAST(SUM(CASE WHEN status = 'paid' THEN 0 ELSE net_fen END) AS BIGINT) AS unpaid \
          FROM settlements \
          WHERE created_at >= $1 AND created_at < $2 GROUP BY worker_id ORDER BY worker_id",
     )
@@ -445,9 +450,11 @@ async fn income_document(
         let identity = identity_of(state, &worker).await?;
         let amounts = serde_json::json!({
             "settlements": row.try_get::<i64, _>("n")?,
+            "paid_settlements": row.try_get::<i64, _>("paid_n")?,
             "gross_fen": row.try_get::<i64, _>("gross")?,
             "tax_withheld_fen": row.try_get::<i64, _>("tax")?,
             "net_paid_fen": row.try_get::<i64, _>("net")?,
+            "settled_unpaid_fen": row.try_get::<i64, _>("unpaid")?,
         });
         let (name, id_number) = identity.clone().unwrap_or_default();
         masked.push(serde_json::json!({

@@ -327,6 +327,8 @@ pub async fn dispute(
     party: &str,
     reason: &str,
 ) -> ApiResult<()> {
+    // Personal numbers in the reason are masked before it is stored or audited.
+    let reason = &crate::identity::redact_numbers(reason);
     let done = sqlx::query(
         "UPDATE statements SET status = 'disputed', dispute_reason = $1, disputed_by = $2, \
            disputed_party = $3, updated_at = $4 \
@@ -369,6 +371,8 @@ pub async fn resolve(
     resolution: Resolution,
     reason: &str,
 ) -> ApiResult<String> {
+    // Personal numbers in the reason are masked before it is stored or audited.
+    let reason = &crate::identity::redact_numbers(reason);
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let status = match resolution {
@@ -476,15 +480,26 @@ pub struct NewDeposit<'a> {
     pub value_date: &'a str,
 }
 
+/// A bank reference as stored and compared: trimmed, ASCII letters upper-cased.
+pub fn normalise_reference(reference: &str) -> String {
+    reference.trim().to_ascii_uppercase()
+}
+
 /// Records a deposit once per (enterprise, bank reference) with its ledger entry (debit
 /// `bank`, credit the enterprise's escrow) in one transaction. The same deposit again answers
 /// the recorded one (`false`: not new); another amount or date under the same reference is
-/// 409 `bank_reference_reused`.
+/// 409 `bank_reference_reused`. The reference is normalised first ([`normalise_reference`]).
 pub async fn record_deposit(
     state: &AppState,
     caller: &Caller,
     deposit: &NewDeposit<'_>,
 ) -> ApiResult<(Deposit, bool)> {
+    // References are compared as the bank means them: "dup" and "DUP" are one transfer.
+    let reference = normalise_reference(deposit.bank_reference);
+    let deposit = &NewDeposit {
+        bank_reference: &reference,
+        ..*deposit
+    };
     let id = new_id();
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;

@@ -385,6 +385,8 @@ async fn decide_completion(
         return Err(statement_open());
     }
 
+    // Personal numbers in the reason are masked before it is stored.
+    let reason = reason.map(crate::identity::redact_numbers);
     sqlx::query(
         "UPDATE orders SET confirmation = $1, confirmation_reason = $2, confirmed_at = $3 \
          WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.order_id = $4)",

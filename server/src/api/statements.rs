@@ -21,7 +21,9 @@ const MAX_DEPOSIT_FEN: i64 = 1_000_000_000_000;
 pub struct DepositRequest {
     /// The amount the bank reported, in fen (positive).
     pub amount_fen: i64,
-    /// The bank's reference of the transfer: 1–64 letters, digits, `-`, `_`, `/` or `.`.
+    /// The bank's reference of the transfer: 1–64 letters, digits, `-`, `_`, `/` or `.`;
+    /// trimmed and upper-cased (ASCII) before it is stored and compared, so `dup` and `DUP`
+    /// are the same reference.
     pub bank_reference: String,
     /// The value date the bank reported, `YYYY-MM-DD`, not in the future.
     pub value_date: String,
@@ -29,7 +31,8 @@ pub struct DepositRequest {
 
 /// Records a deposit the bank reported into the enterprise's dedicated fund account.
 ///
-/// Idempotent by (enterprise, bank reference): the same deposit again answers the recorded
+/// Idempotent by (enterprise, bank reference), the reference trimmed and upper-cased (ASCII)
+/// first, so `dup` and `DUP` are one reference: the same deposit again answers the recorded
 /// one; another amount or date under the same reference is refused. Credits the enterprise's
 /// escrow in the ledger in the same transaction, then settles the enterprise's statements
 /// that were waiting for funds.
@@ -78,7 +81,8 @@ pub async fn record_deposit(
                        1000000000000";
         return Err(ApiError::bad_request("invalid_amount", message));
     }
-    let reference = body.bank_reference.trim();
+    let reference = statements::normalise_reference(&body.bank_reference);
+    let reference = reference.as_str();
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_/.".contains(c);
     if reference.is_empty() || reference.len() > 64 || !reference.chars().all(allowed) {
         let message = "bank_reference is the bank's reference of the transfer: 1 to 64 \
@@ -292,11 +296,15 @@ pub async fn dispute(
 pub struct StatementResolution {
     /// `reissue` (a new version with `gross_fen`) or `void` (no pay; the order is void).
     pub action: String,
-    /// The corrected gross fee, in fen, for `reissue`.
+    /// The corrected gross fee, in fen, for `reissue`: 1 to 100000000 (1,000,000 CNY), and
+    /// not below the task's `min_fee_fen` when it has one.
     pub gross_fen: Option<i64>,
     /// Why (5 to 2000 characters); kept on the statement and in the audit trail.
     pub reason: String,
 }
+
+/// The most a reissued statement may pay: the same cap as a task's fee (1,000,000 CNY).
+const MAX_REISSUE_FEN: i64 = 100_000_000;
 
 /// Resolves a disputed statement: reissue it with a corrected gross (the old version is
 /// superseded and the three confirmations start again) or void it.
@@ -332,12 +340,13 @@ pub async fn resolve(
     caller.require(Permission::ResolveStatements)?;
     let statement = statements::load(&state, &id).await?;
     let resolution = match (body.action.as_str(), body.gross_fen) {
-        ("reissue", Some(gross)) if gross > 0 && gross <= MAX_DEPOSIT_FEN => {
+        ("reissue", Some(gross)) if (1..=MAX_REISSUE_FEN).contains(&gross) => {
             Resolution::Reissue(gross)
         }
         ("reissue", _) => {
-            let message = "a reissue needs gross_fen: the corrected fee in fen, a whole number \
-                           above 0 (to pay nothing, void the statement)";
+            let message = "a reissue needs gross_fen: the corrected fee, a whole number of fen \
+                           from 1 to 100000000 (1,000,000 CNY), as for a task's fee (to pay \
+                           nothing, void the statement)";
             return Err(ApiError::bad_request("invalid_amount", message));
         }
         ("void", _) => Resolution::Void,
@@ -346,6 +355,23 @@ pub async fn resolve(
             return Err(ApiError::bad_request("invalid_action", message));
         }
     };
+    if let Resolution::Reissue(gross) = resolution {
+        let row = sqlx::query("SELECT min_fee_fen FROM tasks WHERE id = $1")
+            .bind(&statement.task_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+        let min_fee = match row {
+            Some(row) => sqlx::Row::try_get::<Option<i64>, _>(&row, "min_fee_fen")?,
+            None => None,
+        };
+        if let Some(min_fee) = min_fee.filter(|&m| gross < m) {
+            let message = format!(
+                "the task guarantees a minimum fee of {min_fee} fen: a reissue's gross_fen \
+                 must be from {min_fee} to 100000000 (1,000,000 CNY)"
+            );
+            return Err(ApiError::bad_request("invalid_amount", message));
+        }
+    }
     let reason = audit::reason(&body.reason, 5)?;
     let current = statements::resolve(&state, &caller, &statement, resolution, reason).await?;
     Ok(Json(statements::load(&state, &current).await?))

@@ -412,12 +412,12 @@ fn one() -> u32 {
     request_body = NewTask,
     responses(
         (status = 200, description = "The draft", body = Task),
-        (status = 400, description = "`invalid_title`, `invalid_site`, `invalid_radius`, \
-            `invalid_fee`, `invalid_requirements`, `invalid_window`, `invalid_skills`, \
-            `invalid_qualifications`, `invalid_health_requirements`, `invalid_hardware`, \
-            `invalid_acceptance_criteria`, `invalid_min_fee`, `fee_below_minimum`, \
-            `invalid_service_minutes`, `invalid_rest_rules`, `invalid_headcount`, \
-            `invalid_estimate`; `invalid_json`", body = ErrorBody),
+        (status = 400, description = "`invalid_title`, `invalid_description`, `invalid_site`, \
+            `invalid_radius`, `invalid_fee`, `invalid_requirements`, `invalid_window`, \
+            `invalid_skills`, `invalid_qualifications`, `invalid_health_requirements`, \
+            `invalid_hardware`, `invalid_acceptance_criteria`, `invalid_min_fee`, \
+            `fee_below_minimum`, `invalid_service_minutes`, `invalid_rest_rules`, \
+            `invalid_headcount`, `invalid_estimate`; `invalid_json`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not an enterprise account", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
@@ -439,14 +439,17 @@ pub async fn create(
 
 fn validate(body: &NewTask, enterprise_id: &str) -> ApiResult<Task> {
     let bad = |code, message: &str| Err(ApiError::bad_request(code, message));
-    if body.title.trim().is_empty()
-        || body.title.chars().count() > 200
-        || !printable(&body.title)
-        || !printable(&body.description)
-    {
+    if body.title.trim().is_empty() || body.title.chars().count() > 200 || !printable(&body.title) {
         return bad(
             "invalid_title",
             "a task needs a title of 1 to 200 characters",
+        );
+    }
+    if !printable(&body.description) {
+        return bad(
+            "invalid_description",
+            "the task's description must not contain control characters or \
+             direction-changing marks; write it as plain text",
         );
     }
     if !(-90.0..=90.0).contains(&body.site_lat) || !(-180.0..=180.0).contains(&body.site_lon) {

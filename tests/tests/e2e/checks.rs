@@ -294,7 +294,7 @@ fn regulator_exports_are_written_hashed_masked_sealed_and_audited() {
     let insert = sqlx::query(
         "INSERT INTO settlements (id, order_id, worker_id, enterprise_id, gross_fen, tax_fen, \
            net_fen, tax_method, status, created_at) \
-         VALUES ('s-fixture', $1, $2, $3, 123456, 2345, 121111, 'fixture', 'created', $4)",
+         VALUES ('s-fixture', $1, $2, $3, 123456, 2345, 121111, 'fixture', 'paid', $4)",
     )
     .bind(order["id"].as_str().unwrap())
     .bind(&applicant)
@@ -341,9 +341,16 @@ fn regulator_exports_are_written_hashed_masked_sealed_and_audited() {
         .iter()
         .find(|w| w["worker_id"] != applicant.as_str())
         .unwrap();
+    assert_eq!(paid["income"]["settled_unpaid_fen"], 0);
     assert_eq!(worker["identity_on_file"], false);
-    assert_eq!(worker["income"]["gross_fen"], settled["gross_fen"]);
-    assert_eq!(worker["income"]["net_paid_fen"], settled["net_fen"]);
+    // Settled but not yet paid out: owed, not paid.
+    assert_eq!(settled["status"], "pending_payout", "{settled}");
+    assert_eq!(worker["income"]["settlements"], 1);
+    assert_eq!(worker["income"]["paid_settlements"], 0);
+    assert_eq!(worker["income"]["gross_fen"], 0);
+    assert_eq!(worker["income"]["tax_withheld_fen"], 0);
+    assert_eq!(worker["income"]["net_paid_fen"], 0);
+    assert_eq!(worker["income"]["settled_unpaid_fen"], settled["net_fen"]);
 
     // The full identities go only into the sealed document the file names.
     let sealed = income["sealed_hash"].as_str().unwrap();
@@ -710,4 +717,42 @@ fn issued_invoices_blue_and_red_are_exported_with_their_numbers() {
         json!({ "kind": "invoices", "period": "2020-01-01..2020-01-31" }),
     );
     assert_eq!((status, none["records"].as_i64()), (200, Some(0)));
+}
+
+#[test]
+fn deregistration_waits_for_settled_money_to_be_paid_out() {
+    let server = TestServer::start();
+    let scene = server.settled_scene("owed");
+    let worker = server.client(&scene.worker_login);
+    let worker_id = account_id(&worker);
+    let path = format!("/accounts/{worker_id}/deregistration");
+
+    // Settled but not paid: the worker is still owed money, so the account stays open.
+    let (status, refused) = worker.post(&path, json!({}));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("deregistration_blocked")),
+        "{refused}"
+    );
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "order {} (settled, not yet paid out)",
+            scene.order_id
+        )),
+        "{message}"
+    );
+
+    // Once paid out, nothing is left open and the worker can leave.
+    server.backdate_settlement(&scene.order_id, 40);
+    server.add_operator("dereg-cashier", &[Team::Finance]);
+    let finance = server.client("dereg-cashier");
+    let (status, report) = finance.post("/payouts/run", json!({}));
+    assert_eq!(status, 200, "{report}");
+    let (_, order) = worker.get(&format!("/orders/{}", scene.order_id));
+    assert_eq!(order["status"], "paid", "{order} {report}");
+    let (status, started) = worker.post(&path, json!({ "reason": "done here" }));
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["summary"]["orders"]["paid"], 1, "{started}");
+    assert_eq!(started["summary"]["escrow_fen"], 0);
 }

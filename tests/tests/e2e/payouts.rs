@@ -384,6 +384,16 @@ fn duplicate_callbacks_are_ignored() {
         (status, missing["code"].as_str()),
         (404, Some("unknown_payout"))
     );
+    let mut long = paid.clone();
+    long["callback_id"] = json!("c".repeat(200_000));
+    let (status, refused) = post_callback(&server, &long, SECRET);
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid_callback"))
+    );
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("1 to 200 characters"), "{message}");
+    assert!(!message.contains("must not be empty"), "{message}");
     assert_paid_once(&server, &worker_id, gross, net);
 }
 

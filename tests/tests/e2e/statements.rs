@@ -164,7 +164,7 @@ fn a_dispute_stops_it_and_a_reissue_settles_the_corrected_amount() {
     let first = statement_of(&scene)["id"].as_str().unwrap().to_owned();
     let worker = server.device_client(&scene.worker_login);
     assert_eq!(confirm(&scene.enterprise, &first).0, 200);
-    let dispute = json!({ "reason": "only half the shops were open; agreed 1,500 CNY" });
+    let dispute = json!({ "reason": "twice the shops were checked; agreed 4,000 CNY" });
     let (status, disputed) = worker.post(&format!("/statements/{first}/dispute"), dispute);
     assert_eq!(status, 200, "{disputed}");
     assert_eq!(disputed["status"], "disputed");
@@ -186,13 +186,14 @@ fn a_dispute_stops_it_and_a_reissue_settles_the_corrected_amount() {
         (400, Some("invalid_status"))
     );
 
-    // 3. The finance desk reissues it at 1,500.00 CNY with a reason; the old version is
-    // superseded and cannot be confirmed; a plain reviewer may not resolve.
+    // 3. The finance desk reissues it at 4,000.00 CNY with a reason (not below the task's
+    // 3,000.00 CNY minimum); the old version is superseded and cannot be confirmed; a plain
+    // reviewer may not resolve.
     let finance = server.finance();
     let resolve =
         |client: &Client, body: Value| client.post(&format!("/statements/{first}/resolve"), body);
     let reissue = json!({
-        "action": "reissue", "gross_fen": 150_000, "reason": "half the shops, as agreed",
+        "action": "reissue", "gross_fen": 400_000, "reason": "twice the shops, as agreed",
     });
     assert_eq!(resolve(&scene.operator, reissue.clone()).0, 403);
     let (status, bad) = resolve(
@@ -203,12 +204,21 @@ fn a_dispute_stops_it_and_a_reissue_settles_the_corrected_amount() {
         (status, bad["code"].as_str()),
         (400, Some("invalid_amount"))
     );
+    let (status, bad) = resolve(
+        &finance,
+        json!({ "action": "reissue", "gross_fen": 150_000, "reason": "half the shops" }),
+    );
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (400, Some("invalid_amount")),
+        "below the task's minimum fee"
+    );
     let (status, second) = resolve(&finance, reissue.clone());
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["version"], 2);
-    assert_eq!(second["gross_fen"], 150_000);
+    assert_eq!(second["gross_fen"], 400_000);
     assert_eq!(second["status"], "open");
-    assert_eq!(second["reissue_reason"], "half the shops, as agreed");
+    assert_eq!(second["reissue_reason"], "twice the shops, as agreed");
     assert_eq!(second["awaiting"].as_array().unwrap().len(), 3);
     let (status, again) = resolve(&finance, reissue);
     assert_eq!(
@@ -221,11 +231,11 @@ fn a_dispute_stops_it_and_a_reissue_settles_the_corrected_amount() {
         (409, Some("statement_superseded"))
     );
 
-    // 4. Three confirmations of the new version settle 1,500.00 CNY, once.
+    // 4. Three confirmations of the new version settle 4,000.00 CNY, once.
     let settled = server.confirm_statement(&scene);
     assert_eq!(settled["id"], second["id"]);
-    assert_eq!(settled["settlement"]["gross_fen"], 150_000);
-    assert_eq!(escrow_of(&server, &scene)["balance_fen"], 850_000);
+    assert_eq!(settled["settlement"]["gross_fen"], 400_000);
+    assert_eq!(escrow_of(&server, &scene)["balance_fen"], 600_000);
     ledger_healthy(&server);
 
     // 5. A statement's amounts cannot be changed behind the API's back.
@@ -334,8 +344,20 @@ fn without_escrow_it_waits_for_funds_and_a_deposit_settles_it() {
         (status, reused["code"].as_str()),
         (409, Some("bank_reference_reused"))
     );
+    // The reference is the bank's whatever its case or spaces: "dup" after "DUP" is the same.
+    let (status, dup) = server.deposit(&scene, 50_000, "DUP");
+    assert_eq!(status, 200, "{dup}");
+    let (status, again) = server.deposit(&scene, 50_000, " dup ");
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], dup["id"]);
+    assert_eq!(again["bank_reference"], "DUP");
+    let (status, reused) = server.deposit(&scene, 60_000, "dup");
+    assert_eq!(
+        (status, reused["code"].as_str()),
+        (409, Some("bank_reference_reused"))
+    );
     assert_eq!(statement_of(&scene)["status"], "awaiting_funds");
-    assert_eq!(escrow_of(&server, &scene)["balance_fen"], 100_000);
+    assert_eq!(escrow_of(&server, &scene)["balance_fen"], 150_000);
 
     // 4. The rest arrives: the deposit settles the waiting statement at once.
     assert_eq!(server.deposit(&scene, 250_000, "CCB-2").0, 200);
@@ -343,8 +365,8 @@ fn without_escrow_it_waits_for_funds_and_a_deposit_settles_it() {
     assert_eq!(statement["status"], "settled", "{statement}");
     assert_eq!(statement["settlement"]["net_fen"], 300_000);
     let escrow = escrow_of(&server, &scene);
-    assert_eq!(escrow["balance_fen"], 50_000);
-    assert_eq!(escrow["deposits"].as_array().unwrap().len(), 2);
+    assert_eq!(escrow["balance_fen"], 100_000);
+    assert_eq!(escrow["deposits"].as_array().unwrap().len(), 3);
     ledger_healthy(&server);
 }
 
@@ -488,4 +510,108 @@ fn the_periodic_retry_settles_a_statement_once_funds_are_there() {
         1
     );
     ledger_healthy(&server);
+}
+
+#[test]
+fn dispute_reasons_are_masked_and_a_reissue_stays_within_the_fee_bounds() {
+    let server = TestServer::start();
+    let numbers = "call 13900001111, ID 440101199001011234";
+    let plain = ["13900001111", "440101199001011234"];
+    let pool = &server.state().db.pool;
+    let stored = |sql: &'static str, id: &str| -> String {
+        let row = server
+            .block_on(sqlx::query(sql).bind(id).fetch_one(pool))
+            .unwrap();
+        sqlx::Row::try_get::<Option<String>, _>(&row, "r")
+            .unwrap()
+            .unwrap_or_default()
+    };
+    let assert_masked = |what: &str, text: &str| {
+        assert!(!text.is_empty(), "{what} is empty");
+        for number in plain {
+            assert!(!text.contains(number), "{what} holds {number}: {text}");
+        }
+    };
+
+    // The enterprise disputes the submitted work: the reason comes back and is kept masked.
+    let scene = server.scene("masked", &AREZZO);
+    let mut phone = Phone::for_scene(&server, &scene);
+    phone.record_arezzo_evidence(&scene.order_id);
+    phone
+        .device
+        .submit(&scene.order_id, ms("2008-10-23T14:32:00Z"))
+        .unwrap();
+    phone.sync();
+    server.wait_verified(&scene.enterprise, &scene.order_id);
+    let body = json!({ "reason": format!("not done; {numbers}") });
+    let (status, disputed) = scene
+        .enterprise
+        .post(&format!("/orders/{}/dispute", scene.order_id), body);
+    assert_eq!(status, 200, "{disputed}");
+    assert_masked(
+        "the answer",
+        disputed["confirmation_reason"].as_str().unwrap(),
+    );
+    let sql = "SELECT confirmation_reason AS r FROM orders WHERE id = $1";
+    assert_masked("orders.confirmation_reason", &stored(sql, &scene.order_id));
+
+    // The statement's dispute and resolution reasons are stored masked too.
+    let scene = confirmed_scene(&server, "masked-statement", 300_000);
+    let id = statement_of(&scene)["id"].as_str().unwrap().to_owned();
+    let body = json!({ "reason": format!("wrong amount; {numbers}") });
+    let (status, disputed) = scene
+        .enterprise
+        .post(&format!("/statements/{id}/dispute"), body);
+    assert_eq!(status, 200, "{disputed}");
+    assert_masked("the answer", disputed["dispute_reason"].as_str().unwrap());
+    let sql = "SELECT dispute_reason AS r FROM statements WHERE id = $1";
+    assert_masked("statements.dispute_reason", &stored(sql, &id));
+
+    // A reissue outside 1..=100000000 fen is refused with the bounds named.
+    let finance = server.finance();
+    let resolve = |gross: i64| {
+        let body = json!({
+            "action": "reissue", "gross_fen": gross, "reason": format!("agreed; {numbers}"),
+        });
+        finance.post(&format!("/statements/{id}/resolve"), body)
+    };
+    for gross in [0, 100_000_001, i64::MAX] {
+        let (status, bad) = resolve(gross);
+        assert_eq!(
+            (status, bad["code"].as_str()),
+            (400, Some("invalid_amount")),
+            "{gross}"
+        );
+        assert!(
+            bad["message"]
+                .as_str()
+                .unwrap()
+                .contains("from 1 to 100000000"),
+            "{bad}"
+        );
+    }
+    // Nor below the task's minimum fee (here 3,000.00 CNY).
+    let (status, bad) = resolve(299_999);
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (400, Some("invalid_amount"))
+    );
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .contains("minimum fee of 300000 fen"),
+        "{bad}"
+    );
+    let (status, second) = resolve(350_000);
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["gross_fen"], 350_000);
+    assert_masked("the answer", second["reissue_reason"].as_str().unwrap());
+    let sql = "SELECT resolution_reason AS r FROM statements WHERE id = $1";
+    assert_masked("statements.resolution_reason", &stored(sql, &id));
+    let sql = "SELECT reissue_reason AS r FROM statements WHERE id = $1";
+    assert_masked(
+        "statements.reissue_reason",
+        &stored(sql, second["id"].as_str().unwrap()),
+    );
 }

@@ -70,6 +70,20 @@ fn a_task_is_published_only_complete_and_after_an_authenticity_check() {
     let scene = server.scene("life", &AREZZO);
     let (enterprise, operator) = (&scene.enterprise, &scene.operator);
 
+    // 0. A description with a control character is refused as a description, not a title.
+    let mut garbled = bare_draft();
+    garbled["description"] = json!("Count the stock\u{0007} in the back room");
+    let (status, refused) = enterprise.post("/tasks", garbled);
+    assert_eq!(
+        (status, code(&refused)),
+        (400, "invalid_description"),
+        "{refused}"
+    );
+    assert!(
+        refused["message"].as_str().unwrap().contains("description"),
+        "{refused}"
+    );
+
     // 1. A draft may be incomplete; submitting it names every missing field.
     let (status, draft) = enterprise.post("/tasks", bare_draft());
     assert_eq!(status, 200, "{draft}");
