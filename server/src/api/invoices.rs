@@ -89,8 +89,9 @@ pub struct InvoiceQuery {
 /// Lists invoices: an enterprise its own, operator teams that read work and regulators all
 /// (or one enterprise's).
 ///
-/// Who may call: Permission `read_all_work` (operator teams, regulators) for every
-/// enterprise; enterprise administrators and staff for their own organisation.
+/// Who may call: Permission `read_all_work` (the reviewer, risk, finance, legal, welfare,
+/// support and regulator liaison teams, and regulators) for every enterprise; enterprise
+/// administrators and staff for their own organisation.
 #[utoipa::path(
     get,
     path = "/invoices",

@@ -512,7 +512,12 @@ mod tests {
         worker.role = Role::Worker;
         assert_eq!(
             worker.permissions(),
-            vec![Permission::RecordEvidence, Permission::ConfirmStatements]
+            vec![
+                Permission::RecordEvidence,
+                Permission::ApplyForTasks,
+                Permission::ConfirmStatements,
+                Permission::ReceivePay,
+            ]
         );
         let mut staff = operator(&[]);
         staff.role = Role::Enterprise;
