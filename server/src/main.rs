@@ -302,7 +302,7 @@ async fn main() -> anyhow::Result<()> {
         Command::TotpCode { secret } => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
             let code = flexwork_server::auth::totp::code_at(&secret, now.as_secs())
-                .context("the secret is not base32")?;
+                .context("the secret is not base32 of at least 128 bits")?;
             println!("{code}");
             Ok(())
         }

@@ -32,6 +32,23 @@ fn an_administrator_is_suspended_once_and_reinstated_but_never_the_last_one() {
     let (ok, text) = flexwork(dir, add, None);
     assert!(ok, "{text}");
 
+    // An empty or short secret is refused in a sentence, not as an internal error.
+    let output = Command::new(env!("CARGO_BIN_EXE_flexwork"))
+        .args(["totp-code", ""])
+        .output()
+        .expect("running flexwork");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && said.contains("not base32"),
+        "{said}"
+    );
+    assert!(!said.contains("internal error"), "{said}");
+
+    // The API's spelling of a team works on the command line too.
+    let liaison = "account add --role operator --team regulator_liaison --login rl-op --name R";
+    let (ok, text) = flexwork(dir, liaison, None);
+    assert!(ok, "{text}");
+
     let no_team = "account add --role operator --login x-op --name X";
     let (ok, text) = flexwork(dir, no_team, None);
     assert!(!ok && text.contains("at least one team"), "{text}");

@@ -215,6 +215,11 @@ pub struct QueryParams<T>(pub T);
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let message = "the request body is larger than this endpoint accepts (8 MiB for \
+                           JSON bodies)";
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message);
+        }
         // The parser quotes what it could not read; numbers in it may be personal.
         let message = format!(
             "the body is not the JSON this endpoint expects ({})",

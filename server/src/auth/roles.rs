@@ -80,7 +80,9 @@ pub enum Team {
     Welfare,
     /// Customer service: answers workers and enterprises.
     Support,
-    /// Reports to the regulator's platform.
+    /// Reports to the regulator's platform. The command line takes `regulator-liaison` and
+    /// the API's spelling `regulator_liaison` alike.
+    #[value(alias = "regulator_liaison")]
     RegulatorLiaison,
     /// Manages accounts, teams and storage; reads the audit trail.
     Administrator,

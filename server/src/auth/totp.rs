@@ -223,6 +223,11 @@ pub fn code_at(secret_base32: &str, unix_secs: u64) -> Option<String> {
     let secret = data_encoding::BASE32_NOPAD
         .decode(secret_base32.as_bytes())
         .ok()?;
+    // RFC 4226 wants at least 128 bits; a shorter secret is not one this server made, and
+    // is refused here rather than logged as an internal error.
+    if secret.len() < 16 {
+        return None;
+    }
     let totp = totp(secret, "app").ok()?;
     Some(totp.generate(unix_secs).to_string())
 }

@@ -238,6 +238,18 @@ fn errors_below_the_handlers_are_json_too_and_assignments_are_unique() {
     // 1. A body over the limit, and a method the endpoint does not take.
     let (status, body) = post_cbor(&worker, vec![0; 4096]);
     assert_eq!((status, code(&body).as_str()), (413, "body_too_large"));
+    // A JSON body over the limit says so too, not that it is malformed JSON.
+    let huge = format!("{{\"title\": \"{}\"}}", "x".repeat(9 * 1024 * 1024));
+    let (status, body) = scene.enterprise.send_raw(
+        Method::POST,
+        "/tasks",
+        huge.into_bytes(),
+        "application/json",
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
     let (status, body) = worker.send_raw(Method::PUT, "/tasks", b"{}".to_vec(), "application/json");
     assert_eq!(
         (status, body["code"].as_str()),
