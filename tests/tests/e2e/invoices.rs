@@ -15,13 +15,13 @@ use crate::support::{AREZZO, Client, Scene, TestServer};
 fn paid_scene(server: &TestServer, tag: &str) -> (Scene, String, i64) {
     let scene = server.settled_scene(tag);
     server.backdate_settlement(&scene.order_id, 1);
-    let trigger = flexwork_server::payouts::Trigger::Command;
-    server
-        .block_on(flexwork_server::payouts::run(server.state(), trigger))
-        .unwrap();
     let path = format!("/orders/{}", scene.order_id);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
+        let trigger = flexwork_server::payouts::Trigger::Command;
+        server
+            .block_on(flexwork_server::payouts::run(server.state(), trigger))
+            .unwrap();
         let (_, order) = scene.enterprise.get(&path);
         if order["status"] == "paid" {
             let settlement = &order["settlement"];

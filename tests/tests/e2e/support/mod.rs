@@ -293,6 +293,21 @@ impl TestServer {
         let database = runtime.block_on(fresh_database());
         config.database_url = database.as_ref().map(|d| d.url.clone()).unwrap_or_default();
         config.media = runtime.block_on(media_from_env());
+        // The payment sandbox pays every payout at once and keeps its books in the data
+        // folder: scenarios that are not about payment failures need a payout to be paid.
+        // The payout scenarios and the money simulation set their own failure rates.
+        config.payments.sandbox = flexwork_server::payments::SandboxConfig {
+            latency_ms: (1, 5),
+            timeout_ms: 5_000,
+            timeout_rate: 0.0,
+            reject_rate: 0.0,
+            async_rate: 0.0,
+            duplicate_callback_rate: 0.0,
+            deliver_callbacks: true,
+            script: Vec::new(),
+            state_file: Some(config.data_dir.join("payments-sandbox.json")),
+            seed: None,
+        };
         change(&mut config);
 
         let addr = config.listen;
