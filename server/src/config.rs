@@ -362,7 +362,8 @@ impl Config {
         let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
         format!(
             "# flexwork server configuration. Every key is optional; these are the defaults.\n\
-             # Environment variables override the file: FLEXWORK_<KEY>, FLEXWORK_<SECTION>__<KEY>,\n\
+             # Environment variables override the file: FLEXWORK_<KEY>,\n\
+             # FLEXWORK_<SECTION>__<KEY>,\n\
              # and DATABASE_URL. database_url = \"postgres://user@host/db\" moves off SQLite;\n\
              # a [media] table with kind = \"s3\" moves media to an S3-compatible store, and\n\
              # [[sites]] tables (name, provider, latitude, longitude, kind, ...) keep copies\n\

@@ -288,7 +288,8 @@ async fn store_report(
     // New evidence was verified: an operator's earlier decision covered the old evidence.
     sqlx::query(
         "UPDATE orders SET verdict = $1, report = $2, verified_at = $3, \
-         needs_verification = CASE WHEN needs_verification = $4 THEN 0 ELSE needs_verification END, \
+         needs_verification = \
+           CASE WHEN needs_verification = $4 THEN 0 ELSE needs_verification END, \
          operator_decision = NULL, operator_reason = NULL, operator_id = NULL, decided_at = NULL \
          WHERE id = $5",
     )

@@ -40,7 +40,8 @@
 //! let mut server = EvidenceDoc::new("order-42", ActorId::from(vec![2; 16]))?;
 //!
 //! // Offline, the worker writes a note.
-//! let note = NoteRecord { id: "n1".into(), text: "gate was locked, used side door".into(), at_ms: 1 };
+//! let text = "gate was locked, used side door".into();
+//! let note = NoteRecord { id: "n1".into(), text, at_ms: 1 };
 //! phone.add_note(&note, 1)?;
 //!
 //! // Online: exchange messages until both sides are quiet.

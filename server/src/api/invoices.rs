@@ -169,7 +169,8 @@ pub struct Reversal {
     request_body = Reversal,
     responses(
         (status = 200, description = "The red-letter invoice", body = Invoice),
-        (status = 400, description = "`reason_required`, `reason_too_long`; `invalid_json`", body = ErrorBody),
+        (status = 400, description = "`reason_required`, `reason_too_long`; `invalid_json`",
+            body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not in the finance team", body = ErrorBody),
         (status = 404, description = "`not_found`: no such invoice", body = ErrorBody),

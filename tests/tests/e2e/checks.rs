@@ -5,30 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use crate::support::{self, AREZZO, Phone, Scene, TestServer, anonymous_client, ms, password_of};
+use crate::support::{self, AREZZO, Scene, TestServer, anonymous_client, ms, password_of};
 use flexwork_server::auth::{Role, Team};
 use serde_json::{Value, json};
 
-/// Records the Arezzo evidence on the scene's order, submits it, and has it verified,
-/// approved where flagged, confirmed and settled.
+/// Settles the scene's order (see [`TestServer::settle`]); returns its settlement.
 fn settle(server: &TestServer, scene: &Scene) -> Value {
-    let mut phone = Phone::for_scene(server, scene);
-    phone.record_arezzo_evidence(&scene.order_id);
-    phone
-        .device
-        .submit(&scene.order_id, ms("2008-10-23T14:32:00Z"))
-        .unwrap();
-    phone.sync();
-    let verified = server.wait_verified(&scene.enterprise, &scene.order_id);
-    if verified["verdict"] == "needs_review" {
-        let body = json!({ "decision": "approve", "reason": "checked by hand" });
-        let path = format!("/orders/{}/review", scene.order_id);
-        assert_eq!(scene.operator.post(&path, body).0, 200);
-    }
-    let path = format!("/orders/{}/confirm", scene.order_id);
-    let (status, confirmed) = scene.enterprise.post(&path, json!({}));
-    assert_eq!(status, 200, "{confirmed}");
-    server.fund_and_settle(scene);
+    server.settle(scene);
     let (status, settlement) = scene
         .enterprise
         .get(&format!("/orders/{}/settlement", scene.order_id));

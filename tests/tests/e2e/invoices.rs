@@ -161,7 +161,8 @@ fn the_database_refuses_to_bill_more_than_was_paid_or_to_change_invoices() {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO invoices (id, enterprise_id, kind, total_fen, request_key, status, \
-                   requested_by, created_at) VALUES ('x', $1, 'blue', 1, 'k', 'requested', 'me', 0)",
+                   requested_by, created_at) \
+                 VALUES ('x', $1, 'blue', 1, 'k', 'requested', 'me', 0)",
             )
             .bind(&enterprise)
             .execute(&mut *tx)

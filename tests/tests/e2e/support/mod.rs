@@ -1171,7 +1171,15 @@ impl TestServer {
     /// parties, and therefore settled.
     pub fn settled_scene(&self, tag: &str) -> Scene {
         let scene = self.scene(tag, &AREZZO);
-        let mut phone = Phone::for_scene(self, &scene);
+        self.settle(&scene);
+        scene
+    }
+
+    /// Takes the scene's order the whole way to a settlement: the Arezzo evidence recorded
+    /// and submitted, verified (approved by hand if flagged), confirmed by the enterprise,
+    /// funded and its statement confirmed by all three parties. Returns the order.
+    pub fn settle(&self, scene: &Scene) -> Value {
+        let mut phone = Phone::for_scene(self, scene);
         phone.record_arezzo_evidence(&scene.order_id);
         phone
             .device
@@ -1187,12 +1195,12 @@ impl TestServer {
         let path = format!("/orders/{}/confirm", scene.order_id);
         let (status, confirmed) = scene.enterprise.post(&path, json!({}));
         assert_eq!(status, 200, "{confirmed}");
-        let settled = self.fund_and_settle(&scene);
+        let settled = self.fund_and_settle(scene);
         assert_eq!(
             settled["settlement"]["status"], "pending_payout",
             "{settled}"
         );
-        scene
+        settled
     }
 
     /// Dates the order's settlement `days_ago` days back, so that its payout cycle is due
