@@ -173,19 +173,7 @@ async fn store(
     bytes: &[u8],
     retain_until: i64,
 ) -> ApiResult<()> {
-    let hash = flexwork_sync::ContentHash::of(bytes);
-    let sealed = bytes::Bytes::copy_from_slice(bytes);
-    crate::replication::store_bytes(state, &hash, sealed).await?;
-    sqlx::query(
-        "INSERT INTO media_objects (hash, size, media_type, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
-    )
-    .bind(hash.to_hex())
-    .bind(bytes.len() as i64)
-    .bind("application/json")
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
+    let hash = crate::replication::store_object(state, bytes, "application/json").await?;
     sqlx::query(
         "INSERT INTO archives (id, subject, kind, hash, size, created_at, retain_until) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -716,18 +716,7 @@ pub async fn upload_attachment(
             message,
         ));
     };
-    let hash = flexwork_sync::ContentHash::of(bytes);
-    crate::replication::store_bytes(state, &hash, bytes::Bytes::copy_from_slice(bytes)).await?;
-    sqlx::query(
-        "INSERT INTO media_objects (hash, size, media_type, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
-    )
-    .bind(hash.to_hex())
-    .bind(bytes.len() as i64)
-    .bind(media_type)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
+    let hash = crate::replication::store_object(state, bytes, media_type).await?;
     sqlx::query(
         "INSERT INTO check_attachments (item_id, hash, media_type, size, uploaded_by, \
            uploaded_at) VALUES ($1, $2, $3, $4, $5, $6) \

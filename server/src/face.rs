@@ -121,18 +121,7 @@ impl FaceImage {
 /// Stores the image sealed in the media store (every site), before the application that
 /// names it is written.
 pub async fn store(state: &AppState, face: &FaceImage) -> ApiResult<()> {
-    let bytes = bytes::Bytes::copy_from_slice(&face.bytes);
-    crate::replication::store_bytes(state, &face.hash, bytes).await?;
-    sqlx::query(
-        "INSERT INTO media_objects (hash, size, media_type, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
-    )
-    .bind(face.hash.to_hex())
-    .bind(face.bytes.len() as i64)
-    .bind(face.media_type)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
+    crate::replication::store_object(state, &face.bytes, face.media_type).await?;
     Ok(())
 }
 

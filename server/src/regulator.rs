@@ -339,18 +339,7 @@ pub async fn get(state: &AppState, id: &str) -> ApiResult<ExportWithContent> {
 
 /// Stores the sealed full-identity document; returns its content address.
 async fn seal(state: &AppState, bytes: &[u8]) -> ApiResult<String> {
-    let hash = flexwork_sync::ContentHash::of(bytes);
-    crate::replication::store_bytes(state, &hash, bytes::Bytes::copy_from_slice(bytes)).await?;
-    sqlx::query(
-        "INSERT INTO media_objects (hash, size, media_type, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
-    )
-    .bind(hash.to_hex())
-    .bind(bytes.len() as i64)
-    .bind("application/json")
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
+    let hash = crate::replication::store_object(state, bytes, "application/json").await?;
     Ok(hash.to_hex())
 }
 

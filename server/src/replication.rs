@@ -479,6 +479,29 @@ pub async fn scrub(state: &AppState, progress: impl Fn(usize, usize)) -> ApiResu
 /// Writes a finished upload durably: at the primary, or — when the primary cannot take it —
 /// at the first other site that can. Every site still without a copy gets a queued job, so
 /// the primary catches up once it is back.
+/// Stores bytes held in memory with [`store_bytes`] and records them as a media object of
+/// `media_type` (once per content): what every document, archive, attachment and face image
+/// kept by the server goes through. Returns their content address.
+pub async fn store_object(
+    state: &AppState,
+    bytes: &[u8],
+    media_type: &str,
+) -> ApiResult<ContentHash> {
+    let hash = ContentHash::of(bytes);
+    store_bytes(state, &hash, Bytes::copy_from_slice(bytes)).await?;
+    sqlx::query(
+        "INSERT INTO media_objects (hash, size, media_type, created_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(hash.to_hex())
+    .bind(bytes.len() as i64)
+    .bind(media_type)
+    .bind(crate::now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(hash)
+}
+
 /// Stores bytes held in memory (an archive, a document, a face image) at the first site
 /// that takes them and queues copies for the others, as [`store_upload`] does for a file —
 /// without ever writing them to disk unsealed.
