@@ -533,11 +533,10 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
     let summary = phone.device.order(&scene.order_id).unwrap().summary;
     assert_eq!(summary.status, "returned");
 
-    // 4. The enterprise confirming meanwhile opens no statement.
+    // 4. The enterprise cannot confirm meanwhile (that would freeze the evidence).
     let confirm = format!("/orders/{}/confirm", scene.order_id);
-    let (status, confirmed) = scene.enterprise.post(&confirm, json!({}));
-    assert_eq!(status, 200, "{confirmed}");
-    assert!(confirmed["statement"].is_null(), "{confirmed}");
+    let (status, refused) = scene.enterprise.post(&confirm, json!({}));
+    assert_eq!((status, refused["code"].as_str()), (409, Some("order_returned")));
 
     // 5. New evidence arrives and is verified: reviewed again as usual, then approved; the
     //    statement opens and the operator's remarks are gone from the phone.
@@ -557,7 +556,8 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
         let (status, approved) = scene.operator.post(&path, body);
         assert_eq!(status, 200, "{approved}");
     }
-    let (_, order) = scene.enterprise.get(&format!("/orders/{}", scene.order_id));
+    let (status, order) = scene.enterprise.post(&confirm, json!({}));
+    assert_eq!(status, 200, "{order}");
     assert_eq!(order["status"], "reconciling", "{order}");
     assert!(order["statement"].is_object(), "{order}");
     assert_eq!(queues(&scene.operator)["returned"]["count"], 0);
