@@ -752,7 +752,8 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
 /// The token of a request authenticated by its session cookie: one without a bearer token or
 /// a device signature that carries the cookie.
 pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    if bearer(headers).is_some() || headers.contains_key(flexwork_sync::device_auth::HEADER_DEVICE) {
+    if bearer(headers).is_some() || headers.contains_key(flexwork_sync::device_auth::HEADER_DEVICE)
+    {
         return None;
     }
     session_cookie(headers)
@@ -795,7 +796,9 @@ fn cookie_header(state: &AppState, value: &str, max_age: i64) -> String {
     } else {
         ""
     };
-    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly;{secure} SameSite=Strict; Max-Age={max_age}")
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly;{secure} SameSite=Strict; Max-Age={max_age}"
+    )
 }
 
 /// Refuses a browser request that another site may have sent: an `Origin` that is not this

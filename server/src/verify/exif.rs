@@ -29,9 +29,8 @@ mod local_time_option {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<PrimitiveDateTime>, D::Error> {
-        let format = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        );
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| PrimitiveDateTime::parse(&t, &format).map_err(D::Error::custom))
             .transpose()
