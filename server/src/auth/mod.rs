@@ -715,11 +715,15 @@ async fn caller_for_token(state: &AppState, token: &str) -> ApiResult<Caller> {
                 .await?;
             return Err(session_expired());
         }
-        sqlx::query("UPDATE api_tokens SET last_seen_at = $1 WHERE token_hash = $2")
-            .bind(now)
-            .bind(token_hash(token))
-            .execute(&state.db.pool)
-            .await?;
+        // Minutes matter, not milliseconds: a burst of requests writes once.
+        sqlx::query(
+            "UPDATE api_tokens SET last_seen_at = $1 WHERE token_hash = $2 \
+             AND (last_seen_at IS NULL OR last_seen_at < $1 - 10000)",
+        )
+        .bind(now)
+        .bind(token_hash(token))
+        .execute(&state.db.pool)
+        .await?;
     }
     let scope: String = row.try_get("scope")?;
     caller_from_row(&row, scope == "setup")
