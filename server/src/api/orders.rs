@@ -231,6 +231,25 @@ pub async fn get(
     Ok(Json(visible(&state, &caller, &id).await?))
 }
 
+/// Every status an order can be in.
+const STATUSES: [&str; 15] = [
+    "assigned",
+    "submitted",
+    "verified",
+    "needs_review",
+    "returned",
+    "rejected",
+    "confirmed",
+    "reconciling",
+    "awaiting_funds",
+    "disputed",
+    "void",
+    "settled",
+    "paid",
+    "invoiced",
+    "cancelled",
+];
+
 /// Filters of `GET /orders`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -274,6 +293,12 @@ pub async fn list(
     QueryParams(filter): QueryParams<OrderFilter>,
 ) -> ApiResult<Json<Vec<OrderView>>> {
     let (from, to) = super::filters::period(filter.from.as_deref(), filter.to.as_deref())?;
+    if let Some(status) = filter.status.as_deref()
+        && !STATUSES.contains(&status)
+    {
+        let message = format!("status is one of {}", STATUSES.join(", "));
+        return Err(ApiError::bad_request("invalid_query", message).field("status"));
+    }
     let (scope_sql, scope_value) = match caller.work_scope() {
         WorkScope::All => ("$1 = ''", String::new()),
         WorkScope::Worker(worker) => ("worker_id = $1", worker.to_owned()),

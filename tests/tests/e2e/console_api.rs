@@ -752,6 +752,8 @@ fn queues_follow_the_work_and_filters_narrow_the_lists() {
     assert_eq!(ids(&format!("/orders?from={today}&to={today}")).len(), 2);
     assert!(ids("/orders?to=2020-01-01").is_empty());
     assert!(ids("/orders?from=2100-01-01T00:00:00Z").is_empty());
+    let (status, bad) = regulator.get("/orders?status=lost");
+    assert_eq!((status, bad["field"].as_str()), (400, Some("status")));
     let (status, bad) = regulator.get("/orders?from=last-week");
     assert_eq!((status, bad["code"].as_str()), (400, Some("invalid_query")));
     assert_eq!(bad["field"], "from");
