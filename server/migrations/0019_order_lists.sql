@@ -1,6 +1,6 @@
 -- Order lists that scale: what each evidence document holds, counted when the document is
 -- saved (in the same transaction), so a list of orders need not load the documents.
--- Documents saved before this migration have NULL counts; the first list that meets one
+-- Documents saved before this migration have NULL counts: the first list that meets one
 -- counts it from the document once and stores the counts (the migration cannot read
 -- Automerge bytes).
 
