@@ -140,7 +140,9 @@ async fn run(n: usize, admin: Option<&str>) -> [Duration; 4] {
         .expect("session");
     let token = session["token"].as_str().expect("token").to_owned();
     let get = |query: String| {
-        let request = http.get(format!("{base}/orders{query}")).bearer_auth(&token);
+        let request = http
+            .get(format!("{base}/orders{query}"))
+            .bearer_auth(&token);
         async move {
             let response = request.send().await.expect("list");
             assert_eq!(response.status(), 200);
@@ -278,7 +280,11 @@ async fn seed(state: &AppState, n: usize) {
             })
             .collect();
         loaded.doc.append_track(&track, 1_000).expect("track");
-        assert!(evidence::save(&mut conn, id, &mut loaded).await.expect("save"));
+        assert!(
+            evidence::save(&mut conn, id, &mut loaded)
+                .await
+                .expect("save")
+        );
     }
     conn.execute("COMMIT").await.expect("commit");
 }

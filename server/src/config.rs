@@ -481,7 +481,12 @@ mod tests {
         };
         assert!(with("https://console.example.cn").is_ok());
         assert!(with("http://127.0.0.1:8080").is_ok());
-        for bad in ["console.example.cn", "https://", "https://example.cn/console", "ftp://x"] {
+        for bad in [
+            "console.example.cn",
+            "https://",
+            "https://example.cn/console",
+            "ftp://x",
+        ] {
             let refused = with(bad).unwrap_err();
             assert!(refused.contains("public_origin"), "{bad}: {refused}");
         }

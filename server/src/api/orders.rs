@@ -531,8 +531,12 @@ async fn summaries(
             }
             (Some(_), Some(photos)) => Some(crate::evidence::Counts {
                 photos,
-                track_points: row.try_get::<Option<i64>, _>("doc_track_points")?.unwrap_or(0),
-                signatures: row.try_get::<Option<i64>, _>("doc_signatures")?.unwrap_or(0),
+                track_points: row
+                    .try_get::<Option<i64>, _>("doc_track_points")?
+                    .unwrap_or(0),
+                signatures: row
+                    .try_get::<Option<i64>, _>("doc_signatures")?
+                    .unwrap_or(0),
                 notes: row.try_get::<Option<i64>, _>("doc_notes")?.unwrap_or(0),
             }),
         });

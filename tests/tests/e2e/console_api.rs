@@ -295,10 +295,17 @@ fn behind_a_reverse_proxy_the_origin_must_be_the_public_one() {
         "http://console.example.cn",
         "https://console.example.cn.evil.example",
     ] {
-        assert_eq!(write_from(&browser, "proxy-made", origin), refused, "{origin}");
+        assert_eq!(
+            write_from(&browser, "proxy-made", origin),
+            refused,
+            "{origin}"
+        );
         assert!(!login_exists(&server, "proxy-made"));
     }
-    assert_eq!(write_from(&browser, "proxy-made", public), (200, String::new()));
+    assert_eq!(
+        write_from(&browser, "proxy-made", public),
+        (200, String::new())
+    );
     assert!(login_exists(&server, "proxy-made"));
 
     // The cookie sign-in takes the same check.
@@ -323,7 +330,10 @@ fn behind_a_reverse_proxy_the_origin_must_be_the_public_one() {
     let own = browser.base.clone();
     assert_eq!(write_from(&browser, "direct-made", public), refused);
     assert!(!login_exists(&direct, "direct-made"));
-    assert_eq!(write_from(&browser, "direct-made", &own), (200, String::new()));
+    assert_eq!(
+        write_from(&browser, "direct-made", &own),
+        (200, String::new())
+    );
 }
 
 #[test]

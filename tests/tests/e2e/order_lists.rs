@@ -65,7 +65,10 @@ fn walk(client: &Client, path: &str, limit: usize) -> Vec<String> {
             Some(_) => assert_eq!(ids.len(), limit, "{url}: a page before the last is full"),
             None => assert!(ids.len() <= limit, "{url}"),
         }
-        assert!(!ids.is_empty() || all.is_empty(), "{url}: an empty page after a cursor");
+        assert!(
+            !ids.is_empty() || all.is_empty(),
+            "{url}: an empty page after a cursor"
+        );
         all.extend(ids);
         match next {
             Some(next) => cursor = Some(next),
@@ -110,16 +113,28 @@ fn put_in(server: &TestServer, order_id: &str, status: &str) {
     };
     let bill = |fen: &str, invoice_status: &str| {
         let invoice_id = format!("in-{order_id}");
-        sql(server, invoice, &[&invoice_id, fen, invoice_status, order_id]);
+        sql(
+            server,
+            invoice,
+            &[&invoice_id, fen, invoice_status, order_id],
+        );
         sql(server, line, &[&invoice_id, &settlement_id, fen]);
     };
     match status {
         "assigned" => {}
-        "cancelled" => sql(server, "UPDATE orders SET cancelled_at = 1 WHERE id = $1", &[order_id]),
+        "cancelled" => sql(
+            server,
+            "UPDATE orders SET cancelled_at = 1 WHERE id = $1",
+            &[order_id],
+        ),
         "submitted" => sql(server, submitted, &[order_id]),
         "verified" | "needs_review" | "rejected" => {
             sql(server, submitted, &[order_id]);
-            let word = if status == "verified" { "passed" } else { status };
+            let word = if status == "verified" {
+                "passed"
+            } else {
+                status
+            };
             sql(server, verdict, &[word, order_id]);
         }
         "returned" => {
@@ -212,7 +227,11 @@ fn every_status_filters_as_the_order_shows_it_and_pages_walk_by_cursor() {
         })
         .collect();
     let statuses: BTreeSet<&str> = shown.iter().map(|(_, s)| s.as_str()).collect();
-    assert_eq!(statuses, STATUSES.into_iter().collect(), "every status is present");
+    assert_eq!(
+        statuses,
+        STATUSES.into_iter().collect(),
+        "every status is present"
+    );
 
     for status in STATUSES {
         let expected: Vec<String> = shown
@@ -227,13 +246,20 @@ fn every_status_filters_as_the_order_shows_it_and_pages_walk_by_cursor() {
         assert_eq!(walked, expected, "status {status}, one a page");
     }
     let paid = shown.iter().filter(|(_, s)| s == "paid").count();
-    assert_eq!(paid, 3, "partly billed or billed by a requested invoice is still paid");
+    assert_eq!(
+        paid, 3,
+        "partly billed or billed by a requested invoice is still paid"
+    );
 
     // Pages of four: every order once, in the same order.
     assert_eq!(walk(&reviewer, "/orders?", 4), everything);
     assert_eq!(walk(&reviewer, "/orders?", 7), everything);
     let (ids, cursor) = page(&reviewer, &format!("/orders?limit={}", everything.len()));
-    assert_eq!((ids.len(), cursor), (everything.len(), None), "exactly full: last page");
+    assert_eq!(
+        (ids.len(), cursor),
+        (everything.len(), None),
+        "exactly full: last page"
+    );
 
     // The enterprise pages through its own orders only.
     let (own, cursor) = page(&real.enterprise, "/orders?limit=1");
@@ -268,24 +294,41 @@ fn evidence_summaries_come_from_counts_kept_with_the_document() {
         list.as_array()
             .unwrap()
             .iter()
-            .map(|o| (o["id"].as_str().unwrap().to_owned(), o["evidence_summary"].clone()))
+            .map(|o| {
+                (
+                    o["id"].as_str().unwrap().to_owned(),
+                    o["evidence_summary"].clone(),
+                )
+            })
             .collect()
     };
     let (_, page) = reviewer.get(&format!("/orders/{}/evidence", real.order_id));
     let first = summaries();
-    let of = |list: &[(String, Value)], id: &str| {
-        list.iter().find(|(i, _)| i == id).unwrap().1.clone()
-    };
+    let of =
+        |list: &[(String, Value)], id: &str| list.iter().find(|(i, _)| i == id).unwrap().1.clone();
     let summary = of(&first, &real.order_id);
     assert_eq!(summary["photos"], page["photos"].as_array().unwrap().len());
-    assert_eq!(summary["signatures"], page["signatures"].as_array().unwrap().len());
-    assert_eq!(summary["track_points"], page["track"].as_array().unwrap().len());
+    assert_eq!(
+        summary["signatures"],
+        page["signatures"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        summary["track_points"],
+        page["track"].as_array().unwrap().len()
+    );
     assert_eq!(summary["notes"], page["notes"].as_array().unwrap().len());
-    assert_eq!(summary["findings"], page["findings"].as_array().unwrap().len());
+    assert_eq!(
+        summary["findings"],
+        page["findings"].as_array().unwrap().len()
+    );
     assert!(summary["photos"].as_u64().unwrap() >= 1, "{summary}");
     let nothing = of(&first, &bare.order_id);
     assert_eq!(
-        (&nothing["photos"], &nothing["signatures"], &nothing["findings"]),
+        (
+            &nothing["photos"],
+            &nothing["signatures"],
+            &nothing["findings"]
+        ),
         (&Value::from(0), &Value::from(0), &Value::from(0)),
         "no evidence yet: {nothing}"
     );
@@ -307,5 +350,9 @@ fn evidence_summaries_come_from_counts_kept_with_the_document() {
     sql(&server, forget, &[&real.order_id]);
     assert_eq!(stored(&server), None);
     assert_eq!(of(&summaries(), &real.order_id), summary);
-    assert_eq!(stored(&server), summary["photos"].as_i64(), "counted once and stored");
+    assert_eq!(
+        stored(&server),
+        summary["photos"].as_i64(),
+        "counted once and stored"
+    );
 }
