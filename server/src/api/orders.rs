@@ -440,7 +440,9 @@ pub async fn list(
         WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
     };
     let status_sql = status_condition(filter.status.as_deref().unwrap_or_default());
-    // One more than the page, to know whether another page follows.
+    // One more than the page, to know whether another page follows. The cursor is a row
+    // comparison, so that both backends start the index scan at it (with `OR`, PostgreSQL
+    // read every earlier order again on each page).
     let batch = limit + 1;
     let sql = format!(
         "SELECT o.*, e.version AS doc_version, e.photos AS doc_photos, \
@@ -449,7 +451,7 @@ pub async fn list(
          FROM orders o LEFT JOIN evidence_docs e ON e.order_id = o.id \
          WHERE {scope_sql} AND ($2 = '' OR o.enterprise_id = $2) \
            AND o.created_at >= $3 AND o.created_at <= $4 \
-           AND (o.created_at > $5 OR (o.created_at = $5 AND o.id > $6)) \
+           AND (o.created_at, o.id) > ($5, $6) \
            AND {status_sql} \
          ORDER BY o.created_at, o.id LIMIT {batch}"
     );
