@@ -70,7 +70,7 @@ export function trajectory(site, track, fixes, width = 760, height = 480) {
     cx: sx(0), cy: sy(0), r: siteRadius, class: 'site', 'data-test': 'site-circle',
     'data-radius-m': r,
   }), s('circle', { cx: sx(0), cy: sy(0), r: 2.5, class: 'site-centre' }),
-  s('text', { x: sx(0) + siteRadius + 4, y: sy(0) - 4, class: 'label' }, t('evidence.site')));
+  s('text', { x: sx(0) - siteRadius - 6, y: sy(0) + 4, class: 'label', 'text-anchor': 'end' }, t('evidence.site')));
 
   if (points.length > 0) {
     const all = points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
@@ -98,8 +98,12 @@ export function trajectory(site, track, fixes, width = 760, height = 480) {
     for (let k = 1; k <= tickCount; k += 1) {
       const target = first + (span * k) / (tickCount + 1);
       const p = points.reduce((best, q) => (Math.abs(Date.parse(q.at) - target) < Math.abs(Date.parse(best.at) - target) ? q : best), points[0]);
+      // Alternate sides, so the labels of a way out and back do not cover each other.
+      const left = k % 2 === 0;
       ticks.append(s('circle', { cx: sx(p.x), cy: sy(p.y), r: 3, class: 'tick', fill: timeColour(fraction(p)) }),
-        s('text', { x: sx(p.x) + 5, y: sy(p.y) + 12, class: 'tick-label' }, clock(p.at)));
+        s('text', {
+          x: sx(p.x) + (left ? -7 : 7), y: sy(p.y) + 4, class: 'tick-label', 'text-anchor': left ? 'end' : 'start',
+        }, clock(p.at)));
     }
     const start = points[0];
     const end = points[points.length - 1];
