@@ -97,9 +97,13 @@ function drawFrame() {
     type: 'button', class: 'link lang-switch', 'data-test': 'lang-switch',
     onclick: () => { setLang(lang() === 'zh' ? 'en' : 'zh'); drawFrame(); route(); },
   }, lang() === 'zh' ? 'English' : '中文');
+  // The link whose route is the longest prefix of the current one is the active one.
   const current = location.hash.split('?')[0];
+  const active = navLinks().map(([hash]) => hash)
+    .filter((hash) => current === hash || current.startsWith(`${hash}/`))
+    .sort((a, b) => b.length - a.length)[0];
   const links = navLinks().map(([hash, key]) => h('a', {
-    href: hash, class: current === hash || current.startsWith(`${hash}/`) ? 'active' : null,
+    href: hash, class: hash === active ? 'active' : null,
   }, t(key)));
   const who = me
     ? [h('span', { class: 'who' }, `${t(`role.${me.role}`)}${me.teams && me.teams.length

@@ -26,7 +26,7 @@ export async function evidencePage(orderId) {
     trajectorySection(evidence, labels, selection),
     signaturesSection(evidence, selection),
     notesSection(evidence, selection),
-    decisionsSection(evidence));
+    decisionsSection(evidence, labels));
   if (can('review_evidence') && ['needs_review', 'verified'].includes(evidence.status) && !evidence.verification_pending) {
     page.append(actionsSection(evidence, selection));
   }
@@ -74,7 +74,7 @@ function findingsSection(evidence, labels) {
       ? h('ul', { class: 'findings' }, findings.map((f) => findingItem(f, labels)))
       : h('p', { class: 'muted' }, t('evidence.no_findings')),
     remarks.length ? h('h3', {}, t('evidence.remarks')) : null,
-    remarks.length ? h('ul', { class: 'findings' }, remarks.map((f) => findingItem(f, labels))) : null);
+    remarks.length ? h('ul', { class: 'findings' }, remarks.map((r) => remarkItem(r, labels))) : null);
 }
 
 /** The "has issues" switch every item card carries: a checkbox and a comment. */
@@ -92,20 +92,32 @@ function issuePicker(itemId, selection) {
   return h('div', { class: 'issue' }, h('label', { class: 'check' }, box, t('evidence.has_issue')), commentField);
 }
 
+/** The EXIF facts the server read, in a fixed order; unknown keys are shown as they come. */
 function exifFacts(exif) {
   if (!exif) return h('p', { class: 'muted' }, t('evidence.no_exif'));
+  const shown = { ...exif };
   const rows = [];
-  for (const [key, value] of Object.entries(exif)) {
-    if (value === null || value === undefined || value === '') continue;
-    let shown = value;
-    if (typeof value === 'object' && Number.isFinite(value.lat) && Number.isFinite(value.lon)) {
-      shown = coordinates(value.lat, value.lon);
-    } else if (typeof value === 'object') {
-      shown = Object.entries(value).map(([k, v]) => `${k} ${v}`).join(', ');
-    }
-    rows.push(h('dt', {}, has(`exif.${key}`) ? t(`exif.${key}`) : key), h('dd', { 'data-exif': key }, String(shown)));
+  const row = (key, value) => {
+    if (value === null || value === undefined || value === '') return;
+    rows.push(h('dt', {}, has(`exif.${key}`) ? t(`exif.${key}`) : key), h('dd', { 'data-exif': key }, String(value)));
+  };
+  if (Number.isFinite(shown.gps_lat) && Number.isFinite(shown.gps_lon)) row('gps', coordinates(shown.gps_lat, shown.gps_lon));
+  if (shown.width && shown.height) row('dimensions', `${shown.width} × ${shown.height}`);
+  if (shown.orientation) row('orientation', has(`orientation.${shown.orientation}`) ? t(`orientation.${shown.orientation}`) : shown.orientation);
+  ['gps_lat', 'gps_lon', 'width', 'height', 'orientation'].forEach((key) => delete shown[key]);
+  for (const [key, value] of Object.entries(shown)) {
+    row(key, typeof value === 'object' && value !== null ? JSON.stringify(value) : value);
   }
   return h('dl', { class: 'facts exif', 'data-test': 'exif' }, rows);
+}
+
+/** An operator's comment on one item. */
+function remarkItem(remark, labels) {
+  return h('li', { class: 'finding remark', 'data-test': 'remark', 'data-item': remark.item },
+    h('span', { class: 'badge severity-error' }, t('evidence.remark')),
+    h('strong', {}, remark.comment),
+    labels.get(remark.item) ? h('span', { class: 'item-ref' }, ` · ${labels.get(remark.item)}`) : null,
+    remark.at ? h('p', { class: 'detail' }, dateTime(remark.at)) : null);
 }
 
 function photosSection(evidence, labels, selection) {
@@ -134,7 +146,8 @@ function photosSection(evidence, labels, selection) {
           h('h4', {}, t('evidence.exif')),
           exifFacts(photo.exif),
           (photo.findings || []).length || (photo.remarks || []).length
-            ? h('ul', { class: 'findings compact' }, [...(photo.findings || []), ...(photo.remarks || [])].map((f) => findingItem(f, new Map())))
+            ? h('ul', { class: 'findings compact' }, (photo.findings || []).map((f) => findingItem(f, new Map())),
+              (photo.remarks || []).map((r) => remarkItem(r, new Map())))
             : null,
           issuePicker(photo.id, selection)));
     })));
@@ -143,7 +156,8 @@ function photosSection(evidence, labels, selection) {
 function trajectorySection(evidence, labels, selection) {
   const track = evidence.track || [];
   const site = evidence.site || {};
-  const centre = site.wgs84 || (Number.isFinite(site.wgs84_lat) ? { lat: site.wgs84_lat, lon: site.wgs84_lon } : site);
+  // Sites are stored in WGS-84, like GPS fixes and GPX tracks (a GCJ-02 site was converted).
+  const centre = site;
   const fixes = (evidence.photos || []).filter((p) => p.fix).map((p, i) => ({
     id: p.id, lat: p.fix.lat, lon: p.fix.lon, label: String(i + 1),
   }));
@@ -179,16 +193,17 @@ function notesSection(evidence, selection) {
       issuePicker(note.id, selection)))));
 }
 
-function decisionsSection(evidence) {
+function decisionsSection(evidence, labels) {
   const decisions = evidence.decisions || [];
   return h('section', { class: 'card', 'data-test': 'decisions' },
     h('h2', {}, t('evidence.decisions')),
     decisions.length === 0 ? h('p', { class: 'muted' }, t('evidence.no_decisions')) : h('table', {},
       h('thead', {}, h('tr', {}, h('th', {}, t('evidence.when')), h('th', {}, t('evidence.decision')),
-        h('th', {}, t('evidence.reason')), h('th', {}, t('evidence.operator')))),
-      h('tbody', {}, decisions.map((d) => h('tr', {},
+        h('th', {}, t('evidence.reason')), h('th', {}, t('evidence.items')), h('th', {}, t('evidence.operator')))),
+      h('tbody', {}, decisions.map((d) => h('tr', { 'data-test': 'decision-row', 'data-decision': d.decision },
         h('td', {}, dateTime(d.at)), h('td', {}, t(`decision.${d.decision}`)), h('td', {}, d.reason || ''),
-        h('td', {}, shortId(d.operator)))))));
+        h('td', {}, (d.items || []).map((i) => `${labels.get(i.item) || i.item}: ${i.comment}`).join('; ')),
+        h('td', {}, d.operator || '—'))))));
 }
 
 function actionsSection(evidence, selection) {
