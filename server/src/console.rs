@@ -30,7 +30,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("badges.js", JS, include_str!("../console/badges.js")),
     ("dom.js", JS, include_str!("../console/dom.js")),
     ("draw.js", JS, include_str!("../console/draw.js")),
-    ("enterprise.js", JS, include_str!("../console/enterprise.js")),
+    (
+        "enterprise.js",
+        JS,
+        include_str!("../console/enterprise.js"),
+    ),
     ("evidence.js", JS, include_str!("../console/evidence.js")),
     ("format.js", JS, include_str!("../console/format.js")),
     ("forms.js", JS, include_str!("../console/forms.js")),
@@ -90,13 +94,19 @@ mod tests {
     fn every_module_the_pages_import_is_embedded() {
         let names: Vec<&str> = asset_names().collect();
         for (name, _, body) in ASSETS {
-            for line in body.lines().filter(|l| l.trim_start().starts_with("import ")) {
+            for line in body
+                .lines()
+                .filter(|l| l.trim_start().starts_with("import "))
+            {
                 let Some(start) = line.find("'./") else {
                     continue;
                 };
                 let rest = &line[start + 3..];
                 let imported = &rest[..rest.find('\'').unwrap_or(rest.len())];
-                assert!(names.contains(&imported), "{name} imports {imported}, not embedded");
+                assert!(
+                    names.contains(&imported),
+                    "{name} imports {imported}, not embedded"
+                );
             }
         }
     }
