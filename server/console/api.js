@@ -71,7 +71,8 @@ export async function request(method, path, body, options = {}) {
 }
 
 export const get = (path, options) => request('GET', path, undefined, options);
-export const post = (path, body, options) => request('POST', path, body === undefined ? {} : body, options);
+export const post = (path, body, options) =>
+  request('POST', path, body === undefined ? {} : body, options);
 export const del = (path, options) => request('DELETE', path, undefined, options);
 
 /** A query string from an object, leaving out empty values. */

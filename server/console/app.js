@@ -93,28 +93,60 @@ function navLinks() {
 function drawFrame() {
   document.title = t('app.title');
   document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
-  const switcher = h('button', {
-    type: 'button', class: 'link lang-switch', 'data-test': 'lang-switch',
-    onclick: () => { setLang(lang() === 'zh' ? 'en' : 'zh'); drawFrame(); route(); },
-  }, lang() === 'zh' ? 'English' : '中文');
+  const switcher = h(
+    'button',
+    {
+      type: 'button',
+      class: 'link lang-switch',
+      'data-test': 'lang-switch',
+      onclick: () => {
+        setLang(lang() === 'zh' ? 'en' : 'zh');
+        drawFrame();
+        route();
+      },
+    },
+    lang() === 'zh' ? 'English' : '中文',
+  );
   // The link whose route is the longest prefix of the current one is the active one.
   const current = location.hash.split('?')[0];
-  const active = navLinks().map(([hash]) => hash)
+  const active = navLinks()
+    .map(([hash]) => hash)
     .filter((hash) => current === hash || current.startsWith(`${hash}/`))
     .sort((a, b) => b.length - a.length)[0];
-  const links = navLinks().map(([hash, key]) => h('a', {
-    href: hash, class: hash === active ? 'active' : null,
-  }, t(key)));
+  const links = navLinks().map(([hash, key]) =>
+    h(
+      'a',
+      {
+        href: hash,
+        class: hash === active ? 'active' : null,
+      },
+      t(key),
+    ),
+  );
   const who = me
-    ? [h('span', { class: 'who' }, `${t(`role.${me.role}`)}${me.teams && me.teams.length
-      ? ` · ${me.teams.map((team) => t(`team.${team}`)).join(', ')}` : ''}`),
-    h('button', { type: 'button', class: 'link', 'data-test': 'sign-out', onclick: signOut },
-      t('session.sign_out'))]
+    ? [
+        h(
+          'span',
+          { class: 'who' },
+          `${t(`role.${me.role}`)}${
+            me.teams && me.teams.length
+              ? ` · ${me.teams.map((team) => t(`team.${team}`)).join(', ')}`
+              : ''
+          }`,
+        ),
+        h(
+          'button',
+          { type: 'button', class: 'link', 'data-test': 'sign-out', onclick: signOut },
+          t('session.sign_out'),
+        ),
+      ]
     : [];
-  replace(nav(),
+  replace(
+    nav(),
     h('a', { href: homeOf(me), class: 'brand' }, t('app.title')),
     h('nav', { class: 'links' }, links),
-    h('div', { class: 'account' }, who, switcher));
+    h('div', { class: 'account' }, who, switcher),
+  );
 }
 
 const ROUTES = [
@@ -150,7 +182,9 @@ export async function route() {
   drawFrame();
   const ticket = ++drawing;
   const area = main();
-  const notice = flash ? h('p', { class: `flash ${flash.kind}`, role: 'status' }, flash.text) : null;
+  const notice = flash
+    ? h('p', { class: `flash ${flash.kind}`, role: 'status' }, flash.text)
+    : null;
   flash = null;
   const path = hash.split('?')[0];
   const match = ROUTES.map(([pattern, page]) => [path.match(pattern), page]).find(([m]) => m);
@@ -171,15 +205,26 @@ export async function route() {
       return;
     }
     if (error.status === 401) return;
-    replace(area, notice, h('h1', {}, t('page.error')),
-      h('p', { class: 'error', 'data-test': 'page-error' }, `${error.message} (${error.code || ''})`));
+    replace(
+      area,
+      notice,
+      h('h1', {}, t('page.error')),
+      h(
+        'p',
+        { class: 'error', 'data-test': 'page-error' },
+        `${error.message} (${error.code || ''})`,
+      ),
+    );
   }
 }
 
 api.onSessionExpired((error) => {
   me = null;
   api.setCsrfToken(null);
-  setFlash('warn', error.code === 'session_expired' ? t('session.expired') : t('session.signed_out'));
+  setFlash(
+    'warn',
+    error.code === 'session_expired' ? t('session.expired') : t('session.signed_out'),
+  );
   drawFrame();
   if (location.hash === '#/login') route();
   else location.hash = '#/login';

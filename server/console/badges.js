@@ -5,7 +5,11 @@ import { t, has } from './i18n.js';
 function badge(kind, value, prefix) {
   if (!value) return null;
   const key = `${prefix}.${value}`;
-  return h('span', { class: `badge ${kind}-${value}`, 'data-test': `${kind}-badge` }, has(key) ? t(key) : value);
+  return h(
+    'span',
+    { class: `badge ${kind}-${value}`, 'data-test': `${kind}-badge` },
+    has(key) ? t(key) : value,
+  );
 }
 
 export const statusBadge = (status) => badge('status', status, 'status');
@@ -13,5 +17,7 @@ export const verdictBadge = (verdict) => badge('verdict', verdict, 'verdict');
 export const severityBadge = (severity) => badge('severity', severity, 'severity');
 
 export function overdueBadge(overdue) {
-  return overdue ? h('span', { class: 'badge overdue', 'data-test': 'overdue' }, t('queue.overdue')) : null;
+  return overdue
+    ? h('span', { class: 'badge overdue', 'data-test': 'overdue' }, t('queue.overdue'))
+    : null;
 }

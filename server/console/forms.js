@@ -7,11 +7,14 @@ export function field(name, label, input, hint) {
   input.name = name;
   input.id = input.id || `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
   const error = h('p', { class: 'field-error', 'data-error-for': name, role: 'alert' });
-  return h('div', { class: 'field', 'data-field': name },
+  return h(
+    'div',
+    { class: 'field', 'data-field': name },
     h('label', { for: input.id }, label),
     input,
     hint ? h('p', { class: 'hint' }, hint) : null,
-    error);
+    error,
+  );
 }
 
 export function textInput(attrs = {}) {
@@ -23,12 +26,18 @@ export function textArea(attrs = {}) {
 }
 
 export function select(options, attrs = {}) {
-  return h('select', attrs, options.map(([value, label]) => h('option', { value }, label)));
+  return h(
+    'select',
+    attrs,
+    options.map(([value, label]) => h('option', { value }, label)),
+  );
 }
 
 /** Clears every error shown in `form`. */
 export function clearErrors(form) {
-  form.querySelectorAll('.field-error, .form-error').forEach((node) => { node.textContent = ''; });
+  form.querySelectorAll('.field-error, .form-error').forEach((node) => {
+    node.textContent = '';
+  });
   form.querySelectorAll('.invalid').forEach((node) => node.classList.remove('invalid'));
 }
 

@@ -42,27 +42,39 @@ const TEXT = {
 
   'session.sign_out': ['Sign out', '退出登录'],
   'session.signed_out': ['You are signed out.', '您已退出登录。'],
-  'session.expired': ['Your session has expired. Please sign in again.', '会话已过期，请重新登录。'],
+  'session.expired': [
+    'Your session has expired. Please sign in again.',
+    '会话已过期，请重新登录。',
+  ],
 
   'login.title': ['Sign in', '登录'],
   'login.login': ['Login', '账号'],
   'login.password': ['Password', '密码'],
   'login.totp': ['Code from your authenticator app', '身份验证器中的动态码'],
-  'login.totp_hint': ['Six digits; leave empty on your very first sign-in.', '六位数字；首次登录时留空。'],
+  'login.totp_hint': [
+    'Six digits; leave empty on your very first sign-in.',
+    '六位数字；首次登录时留空。',
+  ],
   'login.recovery_code': ['Recovery code', '恢复码'],
   'login.use_recovery': ['Use a recovery code instead', '改用恢复码'],
   'login.use_totp': ['Use the authenticator code', '改用动态码'],
   'login.submit': ['Sign in', '登录'],
   'setup.title': ['Set up two-step sign-in', '设置两步登录'],
-  'setup.intro': ['Add this account to an authenticator app with the secret or the URL below, then type the code it shows.',
-    '请用下面的密钥或链接把此账号添加到身份验证器应用，然后输入应用显示的动态码。'],
+  'setup.intro': [
+    'Add this account to an authenticator app with the secret or the URL below, ' +
+      'then type the code it shows.',
+    '请用下面的密钥或链接把此账号添加到身份验证器应用，然后输入应用显示的动态码。',
+  ],
   'setup.secret': ['Secret', '密钥'],
   'setup.url': ['otpauth URL', 'otpauth 链接'],
   'setup.code': ['First code from the app', '应用显示的第一个动态码'],
   'setup.confirm': ['Turn on two-step sign-in', '开启两步登录'],
   'setup.recovery_title': ['Your recovery codes', '您的恢复码'],
-  'setup.recovery_intro': ['Each code signs you in once if you lose the app. They are shown only now: keep them somewhere safe.',
-    '丢失身份验证器时，每个恢复码可登录一次。恢复码只显示这一次，请妥善保存。'],
+  'setup.recovery_intro': [
+    'Each code signs you in once if you lose the app. ' +
+      'They are shown only now: keep them somewhere safe.',
+    '丢失身份验证器时，每个恢复码可登录一次。恢复码只显示这一次，请妥善保存。',
+  ],
   'setup.continue': ['I have kept them — continue', '我已保存，继续'],
 
   'queue.title': ['Work queues', '待办队列'],
@@ -110,7 +122,10 @@ const TEXT = {
   'tasks_review.refuse_legend': ['Refuse', '拒绝'],
   'tasks_review.check_kind': ['How you checked', '核实方式'],
   'tasks_review.note': ['What you checked and found', '核实内容与结果'],
-  'tasks_review.note_placeholder': ['e.g. called the enterprise: the shop and the job are real', '例如：致电企业，门店与工作真实'],
+  'tasks_review.note_placeholder': [
+    'e.g. called the enterprise: the shop and the job are real',
+    '例如：致电企业，门店与工作真实',
+  ],
   'tasks_review.reason_code': ['Reason code', '拒绝原因'],
   'tasks_review.code_required': ['Choose why the task is refused.', '请选择拒绝原因。'],
   'tasks_review.publish': ['Publish', '发布'],
@@ -199,7 +214,10 @@ const TEXT = {
   'resolve.reissue': ['Reissue with a corrected fee', '更正后重新出具'],
   'resolve.void': ['Void', '作废'],
   'resolve.gross': ['Corrected gross (yuan)', '更正后劳务费（元）'],
-  'resolve.gross_invalid': ['Write an amount in yuan, like 2800.00.', '请填写以元为单位的金额，例如 2800.00。'],
+  'resolve.gross_invalid': [
+    'Write an amount in yuan, like 2800.00.',
+    '请填写以元为单位的金额，例如 2800.00。',
+  ],
   'resolve.submit': ['Resolve', '处理'],
   'resolve.done': ['Dispute resolved.', '争议已处理。'],
   'disputes.orders': ['Disputed completion', '完工异议'],
@@ -207,7 +225,10 @@ const TEXT = {
   'disputes.reason': ['Reason', '理由'],
 
   'regulator.title': ['Orders, evidence and invoices', '订单、证据与发票'],
-  'regulator.read_only': ['Read-only view for the regulator (standard 5.2 f).', '监管只读视图（标准 5.2 f）。'],
+  'regulator.read_only': [
+    'Read-only view for the regulator (standard 5.2 f).',
+    '监管只读视图（标准 5.2 f）。',
+  ],
   'regulator.from': ['From', '起始日期'],
   'regulator.to': ['To (inclusive)', '截止日期（含）'],
   'regulator.enterprise': ['Enterprise', '企业'],
@@ -215,8 +236,11 @@ const TEXT = {
   'regulator.filter': ['Filter', '筛选'],
   'regulator.orders': ['Orders', '订单'],
   'regulator.evidence': ['Evidence', '证据'],
-  'regulator.summary': ['{photos} photos · {points} track points · {signatures} signatures · {notes} notes · {findings} findings',
-    '照片 {photos} · 轨迹点 {points} · 签名 {signatures} · 备注 {notes} · 发现 {findings}'],
+  'regulator.summary': [
+    '{photos} photos · {points} track points · {signatures} signatures · ' +
+      '{notes} notes · {findings} findings',
+    '照片 {photos} · 轨迹点 {points} · 签名 {signatures} · 备注 {notes} · 发现 {findings}',
+  ],
   'regulator.to_before_from': ['The end date is before the start date.', '截止日期早于起始日期。'],
 
   'evidence.title': ['Evidence of order {id}', '订单 {id} 的证据'],
@@ -246,8 +270,11 @@ const TEXT = {
   'evidence.trajectory': ['Trajectory', '轨迹'],
   'evidence.points': ['{n} points', '{n} 个点'],
   'evidence.no_track': ['No trajectory was recorded.', '没有记录轨迹。'],
-  'evidence.trajectory_hint': ['The circle is the task\'s site to scale; the line goes from blue (start) to red (end); numbered squares are where the photos were taken.',
-    '圆圈为按比例绘制的任务地点范围；轨迹颜色由蓝（开始）渐变到红（结束）；带编号的方块为拍照位置。'],
+  'evidence.trajectory_hint': [
+    "The circle is the task's site to scale; the line goes from blue (start) to red (end); " +
+      'numbered squares are where the photos were taken.',
+    '圆圈为按比例绘制的任务地点范围；轨迹颜色由蓝（开始）渐变到红（结束）；带编号的方块为拍照位置。',
+  ],
   'evidence.start': ['start', '开始'],
   'evidence.end': ['end', '结束'],
   'evidence.signature': ['Signature', '签名'],
@@ -259,17 +286,29 @@ const TEXT = {
   'evidence.decision': ['Decision', '决定'],
   'evidence.reason': ['Reason', '理由'],
   'evidence.operator': ['Operator', '审核人'],
-  'evidence.reason_hint': ['Recorded with the decision; for "has issues" it is sent to the worker.', '理由随决定记录；选择“有问题”时会发送给劳动者。'],
+  'evidence.reason_hint': [
+    'Recorded with the decision; for "has issues" it is sent to the worker.',
+    '理由随决定记录；选择“有问题”时会发送给劳动者。',
+  ],
   'evidence.actions': ['Your decision', '审核决定'],
   'evidence.has_issue': ['Has issues', '有问题'],
   'evidence.issue_comment': ['What the worker should fix', '需要劳动者改正的内容'],
-  'evidence.items_hint': ['For "has issues", tick "Has issues" on each item concerned and say what to fix.', '选择“有问题”时，请在相关项目上勾选“有问题”并说明需改正的内容。'],
+  'evidence.items_hint': [
+    'For "has issues", tick "Has issues" on each item concerned and say what to fix.',
+    '选择“有问题”时，请在相关项目上勾选“有问题”并说明需改正的内容。',
+  ],
   'evidence.choose_decision': ['Choose a decision.', '请选择审核决定。'],
-  'evidence.choose_items': ['Tick at least one item that has issues.', '请至少勾选一个有问题的项目。'],
+  'evidence.choose_items': [
+    'Tick at least one item that has issues.',
+    '请至少勾选一个有问题的项目。',
+  ],
   'evidence.record_decision': ['Record decision', '提交决定'],
   'evidence.recorded.approve': ['Approved.', '已通过。'],
   'evidence.recorded.reject': ['Rejected.', '已驳回。'],
-  'evidence.recorded.has_issues': ['Sent back to the worker with your comments.', '已连同意见退回劳动者。'],
+  'evidence.recorded.has_issues': [
+    'Sent back to the worker with your comments.',
+    '已连同意见退回劳动者。',
+  ],
 
   'exif.camera_make': ['Camera make', '相机厂商'],
   'exif.camera_model': ['Camera model', '相机型号'],
@@ -289,9 +328,18 @@ const TEXT = {
   'verdict.passed': ['passed', '通过'],
   'verdict.needs_review': ['needs review', '需人工复核'],
   'verdict.rejected': ['rejected', '未通过'],
-  'verdict_explained.passed': ['Verdict: passed — no check found a problem.', '结论：通过，各项核验未发现问题。'],
-  'verdict_explained.needs_review': ['Verdict: needs review — a person must decide.', '结论：需人工复核，请审核人员决定。'],
-  'verdict_explained.rejected': ['Verdict: rejected — the evidence fails a required check.', '结论：未通过，证据不符合必要条件。'],
+  'verdict_explained.passed': [
+    'Verdict: passed — no check found a problem.',
+    '结论：通过，各项核验未发现问题。',
+  ],
+  'verdict_explained.needs_review': [
+    'Verdict: needs review — a person must decide.',
+    '结论：需人工复核，请审核人员决定。',
+  ],
+  'verdict_explained.rejected': [
+    'Verdict: rejected — the evidence fails a required check.',
+    '结论：未通过，证据不符合必要条件。',
+  ],
   'severity.info': ['info', '提示'],
   'severity.review': ['review', '需复核'],
   'severity.reject': ['reject', '不通过'],
@@ -327,30 +375,63 @@ const TEXT = {
 
   'finding.photo_undecodable': ['The photo cannot be decoded', '照片无法解码'],
   'finding.photo_too_large': ['The photo is too large to check', '照片过大，无法核验'],
-  'finding.photo_not_uploaded': ['The photo file has not reached the server', '照片文件尚未上传到服务器'],
+  'finding.photo_not_uploaded': [
+    'The photo file has not reached the server',
+    '照片文件尚未上传到服务器',
+  ],
   'finding.photo_no_exif': ['The photo has no EXIF data', '照片没有 EXIF 信息'],
-  'finding.photo_no_exif_gps': ['The photo\'s EXIF has no GPS position', '照片 EXIF 中没有 GPS 位置'],
-  'finding.photo_exif_unreadable': ['The photo\'s EXIF cannot be read', '照片 EXIF 无法读取'],
+  'finding.photo_no_exif_gps': [
+    "The photo's EXIF has no GPS position",
+    '照片 EXIF 中没有 GPS 位置',
+  ],
+  'finding.photo_exif_unreadable': ["The photo's EXIF cannot be read", '照片 EXIF 无法读取'],
   'finding.photo_mock_location': ['The phone reported a mock location', '手机使用了模拟定位'],
-  'finding.photo_fix_inaccurate': ['The phone\'s location fix is inaccurate', '手机定位精度不足'],
-  'finding.photo_fix_invalid': ['The phone\'s location fix is invalid', '手机定位数据无效'],
-  'finding.photo_outside_site': ['The photo was taken outside the site', '照片拍摄位置不在任务地点范围内'],
-  'finding.photo_position_unknown': ['Where the photo was taken is unknown', '无法确定照片拍摄位置'],
-  'finding.photo_outside_window': ['The photo was taken outside the time window', '照片拍摄时间不在任务时间窗口内'],
+  'finding.photo_fix_inaccurate': ["The phone's location fix is inaccurate", '手机定位精度不足'],
+  'finding.photo_fix_invalid': ["The phone's location fix is invalid", '手机定位数据无效'],
+  'finding.photo_outside_site': [
+    'The photo was taken outside the site',
+    '照片拍摄位置不在任务地点范围内',
+  ],
+  'finding.photo_position_unknown': [
+    'Where the photo was taken is unknown',
+    '无法确定照片拍摄位置',
+  ],
+  'finding.photo_outside_window': [
+    'The photo was taken outside the time window',
+    '照片拍摄时间不在任务时间窗口内',
+  ],
   'finding.photo_time_unknown': ['When the photo was taken is unknown', '无法确定照片拍摄时间'],
-  'finding.photo_time_unzoned': ['The photo\'s time has no time zone', '照片时间没有时区信息'],
-  'finding.photo_gps_time_mismatch': ['The phone clock and the photo\'s GPS time disagree', '手机时间与照片 GPS 时间不一致'],
-  'finding.photo_exif_time_mismatch': ['The camera clock disagrees with the phone', '相机时间与手机时间不一致'],
-  'finding.photo_exif_time_zone_inferred': ['The camera\'s time zone was inferred', '相机时区为推断得出'],
+  'finding.photo_time_unzoned': ["The photo's time has no time zone", '照片时间没有时区信息'],
+  'finding.photo_gps_time_mismatch': [
+    "The phone clock and the photo's GPS time disagree",
+    '手机时间与照片 GPS 时间不一致',
+  ],
+  'finding.photo_exif_time_mismatch': [
+    'The camera clock disagrees with the phone',
+    '相机时间与手机时间不一致',
+  ],
+  'finding.photo_exif_time_zone_inferred': [
+    "The camera's time zone was inferred",
+    '相机时区为推断得出',
+  ],
   'finding.photo_reused': ['The same photo was used in another order', '同一张照片已用于其他订单'],
-  'finding.photo_near_duplicate': ['A nearly identical photo is in another order', '其他订单中有几乎相同的照片'],
+  'finding.photo_near_duplicate': [
+    'A nearly identical photo is in another order',
+    '其他订单中有几乎相同的照片',
+  ],
   'finding.photo_repeated': ['The same photo was submitted twice', '同一张照片提交了两次'],
   'finding.track_time_missing': ['Track points have no time', '轨迹点缺少时间'],
   'finding.track_time_not_increasing': ['Track times go backwards', '轨迹时间不递增'],
-  'finding.track_impossible_speed': ['The track moves impossibly fast', '轨迹速度异常（不可能达到）'],
+  'finding.track_impossible_speed': [
+    'The track moves impossibly fast',
+    '轨迹速度异常（不可能达到）',
+  ],
   'finding.track_jump': ['The track jumps', '轨迹出现跳变'],
   'finding.track_never_on_site': ['The track never reaches the site', '轨迹从未到达任务地点'],
-  'finding.track_outside_window': ['The track lies outside the time window', '轨迹不在任务时间窗口内'],
+  'finding.track_outside_window': [
+    'The track lies outside the time window',
+    '轨迹不在任务时间窗口内',
+  ],
   'finding.track_invalid_point': ['The track has an invalid point', '轨迹含无效点'],
   'finding.track_time_on_site': ['Time spent on site', '在任务地点停留时长'],
   'finding.track_gap': ['The track has a gap', '轨迹存在中断'],
@@ -360,14 +441,35 @@ const TEXT = {
   'finding.signature_missing': ['The required signature is missing', '缺少要求的签名'],
   'finding.operator_has_issues': ['The reviewer asks for a fix', '审核人员要求改正'],
 
-  'error.network': ['The server cannot be reached. Check the connection and try again.', '无法连接服务器，请检查网络后重试。'],
+  'error.network': [
+    'The server cannot be reached. Check the connection and try again.',
+    '无法连接服务器，请检查网络后重试。',
+  ],
   'error.invalid_credentials': ['The login or password is wrong.', '账号或密码错误。'],
-  'error.totp_required': ['Enter the code from your authenticator app.', '请输入身份验证器中的动态码。'],
-  'error.invalid_totp': ['That code is wrong, expired or already used; wait for the next one.', '动态码错误、已过期或已使用，请等待下一个。'],
-  'error.invalid_recovery_code': ['That recovery code is wrong or was already used.', '恢复码错误或已使用。'],
-  'error.too_many_attempts': ['Too many failed attempts; wait a while before trying again.', '失败次数过多，请稍后再试。'],
-  'error.session_expired': ['Your session has expired. Please sign in again.', '会话已过期，请重新登录。'],
-  'error.csrf_token_invalid': ['This form is out of date; reload the page and try again.', '表单已失效，请刷新页面后重试。'],
+  'error.totp_required': [
+    'Enter the code from your authenticator app.',
+    '请输入身份验证器中的动态码。',
+  ],
+  'error.invalid_totp': [
+    'That code is wrong, expired or already used; wait for the next one.',
+    '动态码错误、已过期或已使用，请等待下一个。',
+  ],
+  'error.invalid_recovery_code': [
+    'That recovery code is wrong or was already used.',
+    '恢复码错误或已使用。',
+  ],
+  'error.too_many_attempts': [
+    'Too many failed attempts; wait a while before trying again.',
+    '失败次数过多，请稍后再试。',
+  ],
+  'error.session_expired': [
+    'Your session has expired. Please sign in again.',
+    '会话已过期，请重新登录。',
+  ],
+  'error.csrf_token_invalid': [
+    'This form is out of date; reload the page and try again.',
+    '表单已失效，请刷新页面后重试。',
+  ],
   'error.forbidden': ['You are not allowed to do this.', '您没有执行此操作的权限。'],
 };
 
@@ -413,7 +515,9 @@ export function t(key, vars = {}) {
 
 /** A finding in plain words: our text for its code, or the server's sentence. */
 export function findingText(finding) {
-  return has(`finding.${finding.code}`) ? t(`finding.${finding.code}`) : finding.message || finding.code;
+  return has(`finding.${finding.code}`)
+    ? t(`finding.${finding.code}`)
+    : finding.message || finding.code;
 }
 
 /** An API error as a sentence: our text for its code, or the server's sentence. */

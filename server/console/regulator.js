@@ -10,12 +10,22 @@ import { invoiceTable } from './enterprise.js';
 
 function filtersFromHash() {
   const search = new URLSearchParams(location.hash.split('?')[1] || '');
-  return { from: search.get('from') || '', to: search.get('to') || '', enterprise_id: search.get('enterprise_id') || '' };
+  return {
+    from: search.get('from') || '',
+    to: search.get('to') || '',
+    enterprise_id: search.get('enterprise_id') || '',
+  };
 }
 
 function summary(s) {
   if (!s) return '—';
-  return t('regulator.summary', { photos: s.photos, points: s.track_points, signatures: s.signatures, notes: s.notes, findings: s.findings });
+  return t('regulator.summary', {
+    photos: s.photos,
+    points: s.track_points,
+    signatures: s.signatures,
+    notes: s.notes,
+    findings: s.findings,
+  });
 }
 
 export async function regulatorPage() {
@@ -25,13 +35,33 @@ export async function regulatorPage() {
   const enterprises = [...new Set(all.map((o) => o.enterprise_id))].sort();
   const from = textInput({ type: 'date', value: filters.from, 'data-test': 'filter-from' });
   const to = textInput({ type: 'date', value: filters.to, 'data-test': 'filter-to' });
-  const enterprise = select([['', t('regulator.all_enterprises')], ...enterprises.map((id) => [id, shortId(id)])], { 'data-test': 'filter-enterprise' });
+  const enterprise = select(
+    [['', t('regulator.all_enterprises')], ...enterprises.map((id) => [id, shortId(id)])],
+    { 'data-test': 'filter-enterprise' },
+  );
   enterprise.value = filters.enterprise_id;
-  const apply = h('button', { type: 'submit', class: 'primary', 'data-test': 'filter-apply' }, t('regulator.filter'));
-  const form = h('form', { class: 'filters', novalidate: true, role: 'search' },
-    field('from', t('regulator.from'), from), field('to', t('regulator.to'), to), field('enterprise_id', t('regulator.enterprise'), enterprise), apply);
+  const apply = h(
+    'button',
+    { type: 'submit', class: 'primary', 'data-test': 'filter-apply' },
+    t('regulator.filter'),
+  );
+  const form = h(
+    'form',
+    { class: 'filters', novalidate: true, role: 'search' },
+    field('from', t('regulator.from'), from),
+    field('to', t('regulator.to'), to),
+    field('enterprise_id', t('regulator.enterprise'), enterprise),
+    apply,
+  );
   const results = h('div', { 'data-test': 'regulator-results' });
-  const page = h('div', { 'data-test': 'regulator-page' }, h('h1', {}, t('regulator.title')), h('p', { class: 'muted' }, t('regulator.read_only')), form, results);
+  const page = h(
+    'div',
+    { 'data-test': 'regulator-page' },
+    h('h1', {}, t('regulator.title')),
+    h('p', { class: 'muted' }, t('regulator.read_only')),
+    form,
+    results,
+  );
 
   async function load(values) {
     clearErrors(form);
@@ -43,18 +73,89 @@ export async function regulatorPage() {
       params.to = next.toISOString().slice(0, 10);
     }
     try {
-      const [orders, invoices] = await Promise.all([api.get(`/orders${api.query(params)}`), api.get(`/invoices${api.query(params)}`)]);
+      const [orders, invoices] = await Promise.all([
+        api.get(`/orders${api.query(params)}`),
+        api.get(`/invoices${api.query(params)}`),
+      ]);
       results.replaceChildren(
-        h('section', { class: 'card' }, h('h2', {}, t('regulator.orders'), ' ', h('span', { class: 'count', 'data-test': 'order-count' }, String(orders.length))),
-          h('table', { 'data-test': 'regulator-orders' },
-            h('thead', {}, h('tr', {}, [t('order.id'), t('order.task'), t('regulator.enterprise'), t('order.created'), t('order.status'), t('order.verdict'), t('regulator.evidence')].map((x) => h('th', {}, x)))),
-            h('tbody', {}, orders.length ? orders.map((o) => h('tr', { 'data-test': 'regulator-order', 'data-order': o.id },
-              h('td', {}, h('a', { href: `#/orders/${encodeURIComponent(o.id)}/evidence` }, shortId(o.id))),
-              h('td', {}, titles.get(o.task_id) || shortId(o.task_id)), h('td', {}, shortId(o.enterprise_id)),
-              h('td', {}, dateTime(o.created_at)), h('td', {}, statusBadge(o.status)), h('td', {}, verdictBadge(o.verdict)),
-              h('td', {}, summary(o.evidence_summary)))) : h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('list.empty')))))),
-        h('section', { class: 'card' }, h('h2', {}, t('nav.invoices'), ' ', h('span', { class: 'count', 'data-test': 'invoice-count' }, String(invoices.length))),
-          invoiceTable(invoices), h('p', { class: 'muted' }, `${t('invoice.total')}: ${yuan(invoices.reduce((sum, inv) => sum + BigInt(inv.total_fen), 0n))}`)));
+        h(
+          'section',
+          { class: 'card' },
+          h(
+            'h2',
+            {},
+            t('regulator.orders'),
+            ' ',
+            h('span', { class: 'count', 'data-test': 'order-count' }, String(orders.length)),
+          ),
+          h(
+            'table',
+            { 'data-test': 'regulator-orders' },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                [
+                  t('order.id'),
+                  t('order.task'),
+                  t('regulator.enterprise'),
+                  t('order.created'),
+                  t('order.status'),
+                  t('order.verdict'),
+                  t('regulator.evidence'),
+                ].map((x) => h('th', {}, x)),
+              ),
+            ),
+            h(
+              'tbody',
+              {},
+              orders.length
+                ? orders.map((o) =>
+                    h(
+                      'tr',
+                      { 'data-test': 'regulator-order', 'data-order': o.id },
+                      h(
+                        'td',
+                        {},
+                        h(
+                          'a',
+                          { href: `#/orders/${encodeURIComponent(o.id)}/evidence` },
+                          shortId(o.id),
+                        ),
+                      ),
+                      h('td', {}, titles.get(o.task_id) || shortId(o.task_id)),
+                      h('td', {}, shortId(o.enterprise_id)),
+                      h('td', {}, dateTime(o.created_at)),
+                      h('td', {}, statusBadge(o.status)),
+                      h('td', {}, verdictBadge(o.verdict)),
+                      h('td', {}, summary(o.evidence_summary)),
+                    ),
+                  )
+                : h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('list.empty'))),
+            ),
+          ),
+        ),
+        h(
+          'section',
+          { class: 'card' },
+          h(
+            'h2',
+            {},
+            t('nav.invoices'),
+            ' ',
+            h('span', { class: 'count', 'data-test': 'invoice-count' }, String(invoices.length)),
+          ),
+          invoiceTable(invoices),
+          h(
+            'p',
+            { class: 'muted' },
+            `${t('invoice.total')}: ` +
+              yuan(invoices.reduce((sum, inv) => sum + BigInt(inv.total_fen), 0n)),
+          ),
+        ),
+      );
     } catch (error) {
       showApiError(form, error, () => null);
     }

@@ -9,7 +9,11 @@ import { join } from 'node:path';
 
 const scene = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const CONSOLE = `${scene.base}/console/`;
-const usedSteps = new Map(Object.values(scene.accounts).filter((a) => a.secret).map((a) => [a.secret, a.step]));
+const usedSteps = new Map(
+  Object.values(scene.accounts)
+    .filter((a) => a.secret)
+    .map((a) => [a.secret, a.step]),
+);
 let currentStep = 'starting';
 let currentPage = null;
 
@@ -26,7 +30,10 @@ function run(command, args) {
   return execFileSync(join(scene.bin, command), args, { encoding: 'utf8', env: process.env });
 }
 
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+const sleep = (ms) =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
 
 /** The code an authenticator app shows now, never one of a time step already used. */
 async function totp(secret) {
@@ -42,7 +49,9 @@ async function totp(secret) {
 
 /** GET through the API with a bearer token (not the browser's cookie). */
 async function apiGet(path, token) {
-  const response = await fetch(`${scene.base}/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${scene.base}/api/v1${path}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   check(response.ok, `GET ${path} answered ${response.status}`);
   return response.json();
 }
@@ -71,7 +80,8 @@ async function signIn(page, account) {
   await page.waitForSelector('[data-test=login-form]');
   await page.fill('[data-test=login-form] input[name=login]', account.login);
   await page.fill('[data-test=login-form] input[name=password]', account.password);
-  if (account.secret) await page.fill('[data-test=login-form] input[name=totp]', await totp(account.secret));
+  if (account.secret)
+    await page.fill('[data-test=login-form] input[name=totp]', await totp(account.secret));
   await page.click('[data-test=login-form] button[type=submit]');
 }
 
@@ -79,8 +89,16 @@ async function signIn(page, account) {
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 
 async function newPage(locale) {
@@ -113,7 +131,10 @@ try {
   step('the login page');
   await operator.goto(CONSOLE);
   await operator.waitForSelector('[data-test=login-form]');
-  check((await operator.textContent('h1')).includes('Sign in'), 'the English login page has no "Sign in" heading');
+  check(
+    (await operator.textContent('h1')).includes('Sign in'),
+    'the English login page has no "Sign in" heading',
+  );
   await shot(operator, 'login-en');
 
   step('a wrong code is shown next to its field');
@@ -128,20 +149,41 @@ try {
   await operator.waitForSelector('[data-test=queues-page]');
   const cookies = await operator.context().cookies();
   const session = cookies.find((c) => c.name === 'flexwork_session');
-  check(session && session.httpOnly && session.secure && session.sameSite === 'Strict',
-    `the session cookie is not HttpOnly, Secure and SameSite=Strict: ${JSON.stringify(session && { ...session, value: '…' })}`);
-  check(await operator.evaluate(() => Object.keys(localStorage).every((k) => !/token|csrf/i.test(k)) && sessionStorage.length === 0),
-    'a token is kept in web storage');
+  check(
+    session && session.httpOnly && session.secure && session.sameSite === 'Strict',
+    'the session cookie is not HttpOnly, Secure and SameSite=Strict: ' +
+      JSON.stringify(session && { ...session, value: '…' }),
+  );
+  check(
+    await operator.evaluate(
+      () =>
+        Object.keys(localStorage).every((k) => !/token|csrf/i.test(k)) &&
+        sessionStorage.length === 0,
+    ),
+    'a token is kept in web storage',
+  );
   const evidenceCount = Number(await operator.textContent('[data-test=count-evidence_to_review]'));
   check(evidenceCount >= 1, `the queue counts no evidence to review (${evidenceCount})`);
   await shot(operator, 'operator-queues-en');
 
   step('an application shows personal data masked; revealing one field asks for a reason');
-  const masked = await operator.textContent('[data-test=worker-applications] [data-test=masked-name]');
-  check(masked.includes('*') && !masked.includes(scene.applicant.name), `the name is not masked: ${masked.length} characters`);
-  check(await operator.$eval('[data-test=worker-applications] [data-test=masked-id_number]', (n) => /^\d{6}\*+\d{3}[\dX]$/.test(n.textContent)),
-    'the ID number is not masked like 110105********1239');
-  check(await operator.isVisible('[data-test=worker-applications] [data-test=overdue]') === false, 'a fresh application is overdue');
+  const masked = await operator.textContent(
+    '[data-test=worker-applications] [data-test=masked-name]',
+  );
+  check(
+    masked.includes('*') && !masked.includes(scene.applicant.name),
+    `the name is not masked: ${masked.length} characters`,
+  );
+  check(
+    await operator.$eval('[data-test=worker-applications] [data-test=masked-id_number]', (n) =>
+      /^\d{6}\*+\d{3}[\dX]$/.test(n.textContent),
+    ),
+    'the ID number is not masked like 110105********1239',
+  );
+  check(
+    (await operator.isVisible('[data-test=worker-applications] [data-test=overdue]')) === false,
+    'a fresh application is overdue',
+  );
   await operator.click('[data-test=worker-applications] [data-test=reveal-name]');
   await operator.fill('[data-test=reveal-reason]', 'hi');
   await operator.click('.reveal-form button[type=submit]');
@@ -149,50 +191,96 @@ try {
   await operator.fill('[data-test=reveal-reason]', 'checking the name against the ID card photo');
   await operator.click('.reveal-form button[type=submit]');
   await operator.waitForSelector('[data-test=revealed-name]');
-  check(await operator.textContent('[data-test=revealed-name]') === scene.applicant.name, 'the revealed name is not the applicant\'s');
+  check(
+    (await operator.textContent('[data-test=revealed-name]')) === scene.applicant.name,
+    "the revealed name is not the applicant's",
+  );
 
   step('a request without the CSRF header is refused');
   const forged = await operator.evaluate(async (order) => {
     const response = await fetch(`/api/v1/orders/${order}/review`, {
-      method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ decision: 'approve', reason: 'forged' }),
     });
     return { status: response.status, body: await response.json() };
   }, scene.order);
-  check(forged.status === 403 && forged.body.code === 'csrf_token_invalid', `a CSRF-less POST answered ${JSON.stringify(forged)}`);
+  check(
+    forged.status === 403 && forged.body.code === 'csrf_token_invalid',
+    `a CSRF-less POST answered ${JSON.stringify(forged)}`,
+  );
 
   step('the evidence page: photos, trajectory, findings');
   await operator.click(`[data-test=evidence-link][data-order="${scene.order}"]`).catch(async () => {
     await operator.goto(`${CONSOLE}#/orders/${scene.order}/evidence`);
   });
   await operator.waitForSelector('[data-test=evidence-page]');
-  await operator.waitForFunction(() => [...document.querySelectorAll('[data-test=photo-thumb]')]
-    .every((img) => img.complete && img.naturalWidth > 0), null, { timeout: 15000 });
-  const thumbs = await operator.$$eval('[data-test=photo-thumb]', (imgs) => imgs.map((i) => ({ w: i.naturalWidth, h: i.naturalHeight })));
-  check(thumbs.length === 1 && thumbs[0].w > 0 && Math.max(thumbs[0].w, thumbs[0].h) <= 320, `thumbnails: ${JSON.stringify(thumbs)}`);
-  const line = await operator.$eval('[data-test=track-line]', (p) => ({ declared: Number(p.dataset.points), drawn: p.points.numberOfItems }));
-  check(line.drawn === scene.track_points && line.declared === scene.track_points,
-    `the trajectory draws ${line.drawn} points, the GPX has ${scene.track_points}`);
-  const circle = await operator.$eval('[data-test=site-circle]', (c) => ({ r: Number(c.getAttribute('r')), m: Number(c.dataset.radiusM) }));
+  await operator.waitForFunction(
+    () =>
+      [...document.querySelectorAll('[data-test=photo-thumb]')].every(
+        (img) => img.complete && img.naturalWidth > 0,
+      ),
+    null,
+    { timeout: 15000 },
+  );
+  const thumbs = await operator.$$eval('[data-test=photo-thumb]', (imgs) =>
+    imgs.map((i) => ({ w: i.naturalWidth, h: i.naturalHeight })),
+  );
+  check(
+    thumbs.length === 1 && thumbs[0].w > 0 && Math.max(thumbs[0].w, thumbs[0].h) <= 320,
+    `thumbnails: ${JSON.stringify(thumbs)}`,
+  );
+  const line = await operator.$eval('[data-test=track-line]', (p) => ({
+    declared: Number(p.dataset.points),
+    drawn: p.points.numberOfItems,
+  }));
+  check(
+    line.drawn === scene.track_points && line.declared === scene.track_points,
+    `the trajectory draws ${line.drawn} points, the GPX has ${scene.track_points}`,
+  );
+  const circle = await operator.$eval('[data-test=site-circle]', (c) => ({
+    r: Number(c.getAttribute('r')),
+    m: Number(c.dataset.radiusM),
+  }));
   check(circle.m === 250 && circle.r > 4, `the site circle: ${JSON.stringify(circle)}`);
   check(await operator.isVisible('[data-test=scale-bar]'), 'no scale bar');
-  check(await operator.isVisible('[data-test=photo-fix]'), 'the photo fix is not on the trajectory');
-  const findings = await operator.$$eval('[data-test=findings] [data-test=finding]', (items) => items.map((i) => i.dataset.code));
+  check(
+    await operator.isVisible('[data-test=photo-fix]'),
+    'the photo fix is not on the trajectory',
+  );
+  const findings = await operator.$$eval('[data-test=findings] [data-test=finding]', (items) =>
+    items.map((i) => i.dataset.code),
+  );
   check(findings.length > 0, 'no findings are shown');
-  check(findings.includes('photo_outside_site') || findings.includes('photo_exif_time_mismatch'),
-    `the findings miss the photo's EXIF place or time: ${findings.join(', ')}`);
-  check(await operator.isVisible('[data-test=findings] [data-test=finding]'), 'the findings are not visible');
+  check(
+    findings.includes('photo_outside_site') || findings.includes('photo_exif_time_mismatch'),
+    `the findings miss the photo's EXIF place or time: ${findings.join(', ')}`,
+  );
+  check(
+    await operator.isVisible('[data-test=findings] [data-test=finding]'),
+    'the findings are not visible',
+  );
   check(await operator.isVisible('[data-test=signature] path'), 'the signature is not drawn');
   await shot(operator, 'evidence-en');
 
   step('full size on click, orientation respected');
   await operator.click('[data-test=photo-thumb]');
-  await operator.waitForFunction(() => {
-    const img = document.querySelector('[data-test=photo-full]');
-    return img && img.complete && img.naturalWidth > 0;
-  }, null, { timeout: 15000 });
-  check(await operator.$eval('[data-test=photo-full]', (i) => getComputedStyle(i).imageOrientation === 'from-image'),
-    'the full-size photo does not follow the EXIF orientation');
+  await operator.waitForFunction(
+    () => {
+      const img = document.querySelector('[data-test=photo-full]');
+      return img && img.complete && img.naturalWidth > 0;
+    },
+    null,
+    { timeout: 15000 },
+  );
+  check(
+    await operator.$eval(
+      '[data-test=photo-full]',
+      (i) => getComputedStyle(i).imageOrientation === 'from-image',
+    ),
+    'the full-size photo does not follow the EXIF orientation',
+  );
   await shot(operator, 'evidence-photo-full-en');
   await operator.click('[data-test=overlay-close]');
 
@@ -210,17 +298,36 @@ try {
   await operator.click('[data-test=review-submit]');
   await operator.waitForSelector('.flash.ok');
   await operator.waitForSelector('[data-test=status-badge].status-returned');
-  check(await operator.isHidden('[data-test=review-form]'), 'the review form is still offered for a returned order');
+  check(
+    await operator.isHidden('[data-test=review-form]'),
+    'the review form is still offered for a returned order',
+  );
 
   step("the worker's device shows the comment on that photo after its next sync");
   run('flexwork-device', ['sync']);
   const onDevice = JSON.parse(run('flexwork-device', ['--json', 'findings', scene.order]));
-  const forPhoto = (onDevice.review?.findings || []).filter((f) => f.item === photoId && f.message.includes(comment));
-  check(forPhoto.length === 1, `the device does not show the comment for photo ${photoId}: ${JSON.stringify(onDevice.review)}`);
+  const forPhoto = (onDevice.review?.findings || []).filter(
+    (f) => f.item === photoId && f.message.includes(comment),
+  );
+  check(
+    forPhoto.length === 1,
+    `the device does not show the comment for photo ${photoId}: ${JSON.stringify(onDevice.review)}`,
+  );
 
   step('the worker records a fix and syncs; the server verifies again');
-  run('flexwork-device', ['photo', scene.order, join(scene.fixtures, 'photos', 'DSCN0012.jpg'),
-    '--lat', String(scene.site.lat), '--lon', String(scene.site.lon), '--accuracy', '6', '--at', '2017-07-29T16:16:00Z']);
+  run('flexwork-device', [
+    'photo',
+    scene.order,
+    join(scene.fixtures, 'photos', 'DSCN0012.jpg'),
+    '--lat',
+    String(scene.site.lat),
+    '--lon',
+    String(scene.site.lon),
+    '--accuracy',
+    '6',
+    '--at',
+    '2017-07-29T16:16:00Z',
+  ]);
   run('flexwork-device', ['submit', scene.order, '--at', '2017-07-29T16:19:00Z']);
   run('flexwork-device', ['sync']);
   const reverified = await waitForVerification('after the fix');
@@ -228,9 +335,15 @@ try {
     step('the operator approves the new evidence');
     await open(operator, `#/orders/${scene.order}/evidence`);
     await operator.waitForSelector('[data-test=review-form]');
-    check((await operator.$$('[data-test=photo]')).length === 2, 'the new photo is not on the evidence page');
+    check(
+      (await operator.$$('[data-test=photo]')).length === 2,
+      'the new photo is not on the evidence page',
+    );
     await operator.check('[data-test=decision-approve]');
-    await operator.fill('[data-test=review-reason]', 'the board is in the second photo; the camera clock is wrong');
+    await operator.fill(
+      '[data-test=review-reason]',
+      'the board is in the second photo; the camera clock is wrong',
+    );
     await operator.click('[data-test=review-submit]');
     await operator.waitForSelector('.flash.ok');
   }
@@ -241,7 +354,10 @@ try {
   await signIn(acme, scene.accounts.acme);
   await acme.waitForSelector('[data-test=enterprise-home]');
   check((await acme.textContent('h1')).includes('概览'), 'the zh-CN page is not in Chinese');
-  check((await acme.textContent('[data-test=escrow-balance]')).includes('8,000.00'), 'the escrow balance is not ¥8,000.00');
+  check(
+    (await acme.textContent('[data-test=escrow-balance]')).includes('8,000.00'),
+    'the escrow balance is not ¥8,000.00',
+  );
   await acme.goto(`${CONSOLE}#/enterprise/orders/${scene.order}`);
   await acme.waitForSelector('[data-test=enterprise-order]');
   await acme.click('[data-test=confirm-order]');
@@ -264,25 +380,40 @@ try {
   const net = await acme.textContent('[data-test=settlement-net]');
   const settled = await apiGet(`/orders/${scene.order}`, scene.tokens.acme);
   const s = settled.settlement;
-  check(s && s.gross_fen === 800000 && s.gross_fen === s.tax_fen + s.net_fen, `the settlement: ${JSON.stringify(s)}`);
-  const yuan = (fen) => `¥${Math.trunc(fen / 100).toLocaleString('en-US')}.${String(fen % 100).padStart(2, '0')}`;
-  check(gross === yuan(s.gross_fen) && tax === yuan(s.tax_fen) && net === yuan(s.net_fen),
-    `the page shows gross ${gross}, tax ${tax}, net ${net}; the API ${JSON.stringify(s)}`);
+  check(
+    s && s.gross_fen === 800000 && s.gross_fen === s.tax_fen + s.net_fen,
+    `the settlement: ${JSON.stringify(s)}`,
+  );
+  const yuan = (fen) =>
+    `¥${Math.trunc(fen / 100).toLocaleString('en-US')}.${String(fen % 100).padStart(2, '0')}`;
+  check(
+    gross === yuan(s.gross_fen) && tax === yuan(s.tax_fen) && net === yuan(s.net_fen),
+    `the page shows gross ${gross}, tax ${tax}, net ${net}; the API ${JSON.stringify(s)}`,
+  );
   await shot(acme, 'enterprise-order-settled-zh');
   await acme.click('[data-test=lang-switch]');
   await acme.waitForSelector('[data-test=settlement]');
-  check((await acme.textContent('[data-test=settlement] h2')) === 'Settlement', 'the switch did not change the language');
+  check(
+    (await acme.textContent('[data-test=settlement] h2')) === 'Settlement',
+    'the switch did not change the language',
+  );
   await shot(acme, 'enterprise-order-settled-en');
 
   step('signing out, and a session that has ended sends the page back to the login');
   await acme.click('[data-test=sign-out]');
   await acme.waitForSelector('[data-test=login-form]');
-  const gone = await acme.evaluate(async () => (await fetch('/api/v1/me', { credentials: 'same-origin' })).status);
+  const gone = await acme.evaluate(
+    async () => (await fetch('/api/v1/me', { credentials: 'same-origin' })).status,
+  );
   check(gone === 401, `after signing out GET /me answered ${gone}`);
   await operator.evaluate(async () => {
     // Another tab signed out: this page's next call gets 401 and shows the login.
     const me = await (await fetch('/api/v1/me', { credentials: 'same-origin' })).json();
-    await fetch('/api/v1/sessions', { method: 'DELETE', credentials: 'same-origin', headers: { 'x-csrf-token': me.csrf_token } });
+    await fetch('/api/v1/sessions', {
+      method: 'DELETE',
+      credentials: 'same-origin',
+      headers: { 'x-csrf-token': me.csrf_token },
+    });
   });
   await operator.click('nav.links a[href="#/queues"]');
   await operator.waitForSelector('[data-test=login-form]');
@@ -297,28 +428,46 @@ try {
   await regulator.fill('[data-test=totp-setup] input[name=code]', await totp(secret));
   await regulator.click('[data-test=totp-setup] button[type=submit]');
   await regulator.waitForSelector('[data-test=recovery-codes]');
-  check((await regulator.$$('[data-test=recovery-codes] li')).length === 10, 'ten recovery codes are not shown');
+  check(
+    (await regulator.$$('[data-test=recovery-codes] li')).length === 10,
+    'ten recovery codes are not shown',
+  );
   await regulator.click('[data-test=recovery-done]');
   await regulator.waitForSelector('[data-test=regulator-page] [data-test=regulator-order]');
 
   step('the regulator view: read-only, filters by date and enterprise');
-  check(await regulator.textContent('[data-test=order-count]') === '1', 'the regulator does not see the one order');
+  check(
+    (await regulator.textContent('[data-test=order-count]')) === '1',
+    'the regulator does not see the one order',
+  );
   const summary = await regulator.textContent('[data-test=regulator-order] td:last-child');
   check(summary.includes(`${scene.track_points} track points`), `the evidence summary: ${summary}`);
-  const buttons = await regulator.$$eval('main button', (list) => list.map((b) => b.dataset.test || b.textContent));
-  check(buttons.every((b) => b === 'filter-apply'), `the regulator page offers actions: ${buttons.join(', ')}`);
+  const buttons = await regulator.$$eval('main button', (list) =>
+    list.map((b) => b.dataset.test || b.textContent),
+  );
+  check(
+    buttons.every((b) => b === 'filter-apply'),
+    `the regulator page offers actions: ${buttons.join(', ')}`,
+  );
   await shot(regulator, 'regulator-en');
   await regulator.fill('[data-test=filter-from]', '2099-01-01');
   await regulator.click('[data-test=filter-apply]');
-  await regulator.waitForFunction(() => document.querySelector('[data-test=order-count]')?.textContent === '0');
+  await regulator.waitForFunction(
+    () => document.querySelector('[data-test=order-count]')?.textContent === '0',
+  );
   await regulator.fill('[data-test=filter-from]', '');
   await regulator.selectOption('[data-test=filter-enterprise]', scene.enterprise);
   await regulator.click('[data-test=filter-apply]');
-  await regulator.waitForFunction(() => document.querySelector('[data-test=order-count]')?.textContent === '1');
+  await regulator.waitForFunction(
+    () => document.querySelector('[data-test=order-count]')?.textContent === '1',
+  );
   await regulator.goto(`${CONSOLE}#/orders/${scene.order}/evidence`);
   await regulator.waitForSelector('[data-test=evidence-page]');
-  check(await regulator.$('[data-test=review-form]') === null && await regulator.$('[data-test=issue-toggle]') === null,
-    'the regulator is offered review actions');
+  check(
+    (await regulator.$('[data-test=review-form]')) === null &&
+      (await regulator.$('[data-test=issue-toggle]')) === null,
+    'the regulator is offered review actions',
+  );
   await regulator.click('[data-test=lang-switch]');
   await regulator.goto(`${CONSOLE}#/regulator`);
   await regulator.waitForSelector('[data-test=regulator-order]');
@@ -328,7 +477,10 @@ try {
 } catch (error) {
   failed = true;
   console.error(`browser scenario failed at "${currentStep}": ${error.message}`);
-  if (currentPage) await currentPage.screenshot({ path: join(scene.artifacts, 'failure.png'), fullPage: true }).catch(() => {});
+  if (currentPage)
+    await currentPage
+      .screenshot({ path: join(scene.artifacts, 'failure.png'), fullPage: true })
+      .catch(() => {});
 } finally {
   await browser.close();
 }
