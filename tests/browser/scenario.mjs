@@ -71,8 +71,8 @@ async function open(page, hash) {
   await page.reload();
 }
 
-async function shot(page, name) {
-  await page.screenshot({ path: join(scene.artifacts, `${name}.png`), fullPage: true });
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: join(scene.artifacts, `${name}.png`), fullPage });
 }
 
 async function signIn(page, account) {
@@ -281,7 +281,7 @@ try {
     ),
     'the full-size photo does not follow the EXIF orientation',
   );
-  await shot(operator, 'evidence-photo-full-en');
+  await shot(operator, 'evidence-photo-full-en', false);
   await operator.click('[data-test=overlay-close]');
 
   step('a decision without a reason is refused next to the field');
@@ -318,7 +318,7 @@ try {
   run('flexwork-device', [
     'photo',
     scene.order,
-    join(scene.fixtures, 'photos', 'DSCN0012.jpg'),
+    join(scene.fixtures, 'photos', 'portrait-orientation-6.jpg'),
     '--lat',
     String(scene.site.lat),
     '--lon',
@@ -331,14 +331,48 @@ try {
   run('flexwork-device', ['submit', scene.order, '--at', '2017-07-29T16:19:00Z']);
   run('flexwork-device', ['sync']);
   const reverified = await waitForVerification('after the fix');
+
+  step('the new photo, stored turned (EXIF orientation 6), is shown upright');
+  await open(operator, `#/orders/${scene.order}/evidence`);
+  await operator.waitForSelector('[data-test=evidence-page]');
+  check(
+    (await operator.$$('[data-test=photo]')).length === 2,
+    'the new photo is not on the evidence page',
+  );
+  await operator.waitForFunction(
+    () =>
+      [...document.querySelectorAll('[data-test=photo-thumb]')].every(
+        (img) => img.complete && img.naturalWidth > 0,
+      ),
+    null,
+    { timeout: 15000 },
+  );
+  // The file is 600 × 450 pixels as stored; orientation 6 makes it portrait on screen.
+  const turned = await operator.$$eval('[data-test=photo-thumb]', (imgs) => {
+    const img = imgs[1];
+    return { w: img.naturalWidth, h: img.naturalHeight };
+  });
+  check(turned.h > turned.w, `the thumbnail is not upright: ${JSON.stringify(turned)}`);
+  await operator.click('[data-test=photo]:nth-child(2) [data-test=photo-thumb]');
+  await operator.waitForFunction(
+    () => {
+      const img = document.querySelector('[data-test=photo-full]');
+      return img && img.complete && img.naturalWidth > 0;
+    },
+    null,
+    { timeout: 15000 },
+  );
+  const full = await operator.$eval('[data-test=photo-full]', (img) => {
+    const box = img.getBoundingClientRect();
+    return { w: box.width, h: box.height };
+  });
+  check(full.h > full.w, `the full-size photo is not upright: ${JSON.stringify(full)}`);
+  await shot(operator, 'evidence-photo-upright-en', false);
+  await operator.click('[data-test=overlay-close]');
+
   if (reverified.status === 'needs_review') {
     step('the operator approves the new evidence');
-    await open(operator, `#/orders/${scene.order}/evidence`);
     await operator.waitForSelector('[data-test=review-form]');
-    check(
-      (await operator.$$('[data-test=photo]')).length === 2,
-      'the new photo is not on the evidence page',
-    );
     await operator.check('[data-test=decision-approve]');
     await operator.fill(
       '[data-test=review-reason]',
