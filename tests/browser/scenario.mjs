@@ -104,18 +104,20 @@ const browser = await chromium.launch({
 async function newPage(locale) {
   const context = await browser.newContext({ locale, viewport: { width: 1366, height: 900 } });
   const page = await context.newPage();
-  page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
     // A refused call shows up as a failed resource; the steps check those answers themselves.
+    // Anything else logged as an error (a script error, a content security policy
+    // violation) fails the run at the end.
     if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-      console.log(`console: ${message.text()}`);
+      problems.push(`console error: ${message.text()}`);
     }
   });
   // Nothing may leave loopback: any request to another host fails the run.
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());
     if (url.origin !== scene.base) {
-      console.log(`refused a request to ${url.origin}`);
+      problems.push(`a request to ${url.origin} (refused)`);
       return route.abort();
     }
     return route.continue();
@@ -124,12 +126,21 @@ async function newPage(locale) {
   return page;
 }
 
+/** What went wrong outside the steps' own checks: page errors, requests off loopback. */
+const problems = [];
 let failed = false;
 try {
   // ---------------------------------------------------------------- operator, in English
   const operator = await newPage('en-US');
-  step('the login page');
-  await operator.goto(CONSOLE);
+  step('the login page, with the security headers');
+  const shell = await operator.goto(CONSOLE);
+  const headers = shell.headers();
+  check(
+    /script-src 'self'/.test(headers['content-security-policy'] || '') &&
+      /frame-ancestors 'none'/.test(headers['content-security-policy']) &&
+      headers['x-frame-options'] === 'DENY',
+    `the console is served without its security headers: ${JSON.stringify(headers)}`,
+  );
   await operator.waitForSelector('[data-test=login-form]');
   check(
     (await operator.textContent('h1')).includes('Sign in'),
@@ -507,6 +518,7 @@ try {
   await regulator.waitForSelector('[data-test=regulator-order]');
   check((await regulator.textContent('h1')).includes('订单'), 'the switch to Chinese did not hold');
   await shot(regulator, 'regulator-zh');
+  check(problems.length === 0, `the pages had problems:\n  ${problems.join('\n  ')}`);
   console.log('browser scenario passed');
 } catch (error) {
   failed = true;
