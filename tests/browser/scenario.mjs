@@ -222,6 +222,34 @@ try {
     `a CSRF-less POST answered ${JSON.stringify(forged)}`,
   );
 
+  step('a task to review: publishing needs a note of the check made');
+  await operator.click('nav.links a[href="#/tasks-review"]');
+  await operator.waitForSelector('[data-test=task-to-review]');
+  check(
+    (await operator.$$('[data-test=task-to-review]')).length === 1,
+    'the submitted task is not in the review list',
+  );
+  await operator.click('[data-test=task-to-review] button[value=publish]');
+  await operator.waitForSelector('[data-test=task-to-review] [data-error-for=note]:not(:empty)');
+  await operator.click('[data-test=task-to-review] button[value=refuse]');
+  await operator.waitForSelector(
+    '[data-test=task-to-review] [data-error-for=reason_code]:not(:empty)',
+  );
+  await operator.selectOption('[data-test=task-to-review] select[name=check_kind]', 'visit');
+  await operator.fill(
+    '[data-test=task-to-review] textarea[name=note]',
+    'visited the trail head: the board exists and needs checking weekly',
+  );
+  await operator.click('[data-test=task-to-review] button[value=publish]');
+  await operator.waitForSelector('.flash.ok');
+  const published = await apiGet(`/tasks/${scene.second_task}`, scene.tokens.acme);
+  check(
+    published.status === 'published' && published.reviews.at(-1).checks[0].kind === 'visit',
+    `the task was not published with the visit: ${published.status}`,
+  );
+  await operator.click('nav.links a[href="#/evidence"]');
+  await operator.waitForSelector(`[data-test=evidence-link][data-order="${scene.order}"]`);
+
   step('the evidence page: photos, trajectory, findings');
   await operator.click(`[data-test=evidence-link][data-order="${scene.order}"]`).catch(async () => {
     await operator.goto(`${CONSOLE}#/orders/${scene.order}/evidence`);
