@@ -310,12 +310,17 @@ pub async fn write_review(state: &AppState, order_id: &str, report: &Report) -> 
     let comment = operator_comment(state, order_id).await?;
     let mut findings: Vec<FindingRecord> = report.findings.iter().map(finding_record).collect();
     let issues = crate::api::evidence::current_issues(state, order_id).await?;
-    findings.extend(issues.unwrap_or_default().into_iter().map(|issue| FindingRecord {
-        code: "operator_has_issues".to_owned(),
-        severity: "error".to_owned(),
-        message: issue.comment,
-        item: Some(issue.item),
-    }));
+    findings.extend(
+        issues
+            .unwrap_or_default()
+            .into_iter()
+            .map(|issue| FindingRecord {
+                code: "operator_has_issues".to_owned(),
+                severity: "error".to_owned(),
+                message: issue.comment,
+                item: Some(issue.item),
+            }),
+    );
     let review = ReviewRecord {
         verdict: verdict_str(report.verdict).to_owned(),
         findings,

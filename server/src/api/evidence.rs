@@ -346,7 +346,10 @@ pub async fn get(
 }
 
 fn of_item<T: Clone>(all: &[T], id: &str, item: impl Fn(&T) -> Option<&str>) -> Vec<T> {
-    all.iter().filter(|x| item(x) == Some(id)).cloned().collect()
+    all.iter()
+        .filter(|x| item(x) == Some(id))
+        .cloned()
+        .collect()
 }
 
 /// The order's evidence document as it stands.
@@ -472,9 +475,7 @@ fn exif_view(facts: &crate::verify::PhotoFacts) -> ExifView {
     };
     let exif = facts.exif.clone().unwrap_or_default();
     let format = time::format_description::well_known::Rfc3339;
-    let local = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]"
-    );
+    let local = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     ExifView {
         camera_make: exif.make,
         camera_model: exif.model,

@@ -122,7 +122,10 @@ pub async fn list(
     QueryParams(query): QueryParams<InvoiceQuery>,
 ) -> ApiResult<Json<Vec<Invoice>>> {
     let period = super::filters::period(query.from.as_deref(), query.to.as_deref())?;
-    let enterprise = query.enterprise_id.as_deref().or(query.enterprise.as_deref());
+    let enterprise = query
+        .enterprise_id
+        .as_deref()
+        .or(query.enterprise.as_deref());
     Ok(Json(
         invoices::list(&state, &caller, enterprise, period).await?,
     ))

@@ -576,11 +576,10 @@ pub async fn thumbnail(
     crate::face::refuse_face_image(&state, &hash).await?;
     let bytes = crate::replication::read(&state, &hash).await?;
     let thresholds = state.config.verification.clone();
-    let made = tokio::task::spawn_blocking(move || {
-        crate::verify::thumbnail(&bytes, max, &thresholds)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let made =
+        tokio::task::spawn_blocking(move || crate::verify::thumbnail(&bytes, max, &thresholds))
+            .await
+            .map_err(ApiError::internal)?;
     let jpeg = made.map_err(|reason| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -231,6 +231,25 @@ pub async fn get(
     Ok(Json(visible(&state, &caller, &id).await?))
 }
 
+/// Every status an order can be in.
+const STATUSES: [&str; 15] = [
+    "assigned",
+    "submitted",
+    "verified",
+    "needs_review",
+    "returned",
+    "rejected",
+    "confirmed",
+    "reconciling",
+    "awaiting_funds",
+    "disputed",
+    "void",
+    "settled",
+    "paid",
+    "invoiced",
+    "cancelled",
+];
+
 /// Filters of `GET /orders`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -274,6 +293,12 @@ pub async fn list(
     QueryParams(filter): QueryParams<OrderFilter>,
 ) -> ApiResult<Json<Vec<OrderView>>> {
     let (from, to) = super::filters::period(filter.from.as_deref(), filter.to.as_deref())?;
+    if let Some(status) = filter.status.as_deref()
+        && !STATUSES.contains(&status)
+    {
+        let message = format!("status is one of {}", STATUSES.join(", "));
+        return Err(ApiError::bad_request("invalid_query", message).field("status"));
+    }
     let (scope_sql, scope_value) = match caller.work_scope() {
         WorkScope::All => ("$1 = ''", String::new()),
         WorkScope::Worker(worker) => ("worker_id = $1", worker.to_owned()),
@@ -325,7 +350,7 @@ pub async fn list(
         (status = 404, description = "`not_found`: no such order, or not the caller's",
             body = ErrorBody),
         (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`, \
-            `statement_open`",
+            `statement_open`, `order_returned`: the evidence was sent back to the worker",
             body = ErrorBody),
     ),
 )]
@@ -422,12 +447,23 @@ async fn decide_completion(
     if order.statement.is_some() {
         return Err(statement_open());
     }
+    let returned = || {
+        let message = "an operator sent this order's evidence back to the worker to redo; \
+                       confirm once the new evidence is verified and reviewed";
+        ApiError::conflict("order_returned", message)
+    };
+    if decision == "confirmed" && order.operator_decision.as_deref() == Some("has_issues") {
+        return Err(returned());
+    }
 
-    // Personal numbers in the reason are masked before it is stored.
+    // Personal numbers in the reason are masked before it is stored. Confirming freezes the
+    // evidence, so it waits while the worker redoes what was sent back.
     let reason = reason.map(crate::identity::redact_numbers);
-    sqlx::query(
+    let result = sqlx::query(
         "UPDATE orders SET confirmation = $1, confirmation_reason = $2, confirmed_at = $3 \
-         WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.order_id = $4)",
+         WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.order_id = $4) \
+         AND ($1 <> 'confirmed' OR operator_decision IS NULL \
+              OR operator_decision <> 'has_issues')",
     )
     .bind(decision)
     .bind(reason)
@@ -435,6 +471,9 @@ async fn decide_completion(
     .bind(order_id)
     .execute(&state.db.pool)
     .await?;
+    if result.rows_affected() == 0 && decision == "confirmed" {
+        return Err(returned());
+    }
     tracing::info!(order_id, decision, "enterprise decided completion");
 
     statements::try_open(state, order_id).await?;
@@ -494,7 +533,8 @@ pub struct IssueItem {
         (status = 403, description = "`forbidden`: not a reviewer", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order", body = ErrorBody),
         (status = 409, description = "`not_verified`, `nothing_to_approve`, \
-            `cannot_approve_rejected`, `cannot_return_rejected`, `already_settled`, \
+            `cannot_approve_rejected`, `cannot_return_rejected`, `order_confirmed` (the \
+            enterprise confirmed: the evidence cannot be sent back), `already_settled`, \
             `statement_open`", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
@@ -532,14 +572,23 @@ pub async fn review(
         return Err(ApiError::bad_request("items_not_allowed", message).field("items"));
     };
     let verdict = reviewable_verdict(&order, decision)?;
+    let frozen = || {
+        let message = "the enterprise has confirmed this order, so its evidence can no longer \
+                       change; approve or reject it instead";
+        ApiError::conflict("order_confirmed", message)
+    };
+    if decision == "has_issues" && order.confirmation.as_deref() == Some("confirmed") {
+        return Err(frozen());
+    }
 
     // The decision covers the verdict just checked; if verification moved on meanwhile, the
-    // operator must look again.
+    // operator must look again. Sending back needs evidence the worker can still change.
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "UPDATE orders SET operator_decision = $1, operator_reason = $2, operator_id = $3, \
-         decided_at = $4 WHERE id = $5 AND verdict = $6 AND needs_verification = 0",
+         decided_at = $4 WHERE id = $5 AND verdict = $6 AND needs_verification = 0 \
+         AND ($1 <> 'has_issues' OR confirmation IS NULL OR confirmation <> 'confirmed')",
     )
     .bind(decision)
     .bind(&reason)
@@ -550,7 +599,11 @@ pub async fn review(
     .execute(&mut *tx)
     .await?;
     if result.rows_affected() == 0 {
-        return Err(not_verified());
+        return Err(if decision == "has_issues" {
+            frozen()
+        } else {
+            not_verified()
+        });
     }
     sqlx::query(
         "INSERT INTO order_decisions \

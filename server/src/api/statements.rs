@@ -87,7 +87,9 @@ pub async fn record_deposit(
     if reference.is_empty() || reference.len() > 64 || !reference.chars().all(allowed) {
         let message = "bank_reference is the bank's reference of the transfer: 1 to 64 \
                        letters, digits, '-', '_', '/' or '.'";
-        return Err(ApiError::bad_request("invalid_bank_reference", message).field("bank_reference"));
+        return Err(
+            ApiError::bad_request("invalid_bank_reference", message).field("bank_reference")
+        );
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     if time::Date::parse(&body.value_date, &format).is_err() {

@@ -715,11 +715,15 @@ async fn caller_for_token(state: &AppState, token: &str) -> ApiResult<Caller> {
                 .await?;
             return Err(session_expired());
         }
-        sqlx::query("UPDATE api_tokens SET last_seen_at = $1 WHERE token_hash = $2")
-            .bind(now)
-            .bind(token_hash(token))
-            .execute(&state.db.pool)
-            .await?;
+        // Minutes matter, not milliseconds: a burst of requests writes once.
+        sqlx::query(
+            "UPDATE api_tokens SET last_seen_at = $1 WHERE token_hash = $2 \
+             AND (last_seen_at IS NULL OR last_seen_at < $1 - 10000)",
+        )
+        .bind(now)
+        .bind(token_hash(token))
+        .execute(&state.db.pool)
+        .await?;
     }
     let scope: String = row.try_get("scope")?;
     caller_from_row(&row, scope == "setup")
@@ -752,7 +756,8 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
 /// The token of a request authenticated by its session cookie: one without a bearer token or
 /// a device signature that carries the cookie.
 pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    if bearer(headers).is_some() || headers.contains_key(flexwork_sync::device_auth::HEADER_DEVICE) {
+    if bearer(headers).is_some() || headers.contains_key(flexwork_sync::device_auth::HEADER_DEVICE)
+    {
         return None;
     }
     session_cookie(headers)
@@ -795,7 +800,9 @@ fn cookie_header(state: &AppState, value: &str, max_age: i64) -> String {
     } else {
         ""
     };
-    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly;{secure} SameSite=Strict; Max-Age={max_age}")
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly;{secure} SameSite=Strict; Max-Age={max_age}"
+    )
 }
 
 /// Refuses a browser request that another site may have sent: an `Origin` that is not this

@@ -168,7 +168,9 @@ pub fn thumbnail(bytes: &[u8], max: u32, thresholds: &Thresholds) -> Result<Vec<
     let image = match decode(bytes, format, thresholds) {
         (_, Some(image)) => image,
         (Decoding::TooLarge { width, height }, None) => {
-            return Err(format!("the image is too large to decode ({width}×{height})"));
+            return Err(format!(
+                "the image is too large to decode ({width}×{height})"
+            ));
         }
         (Decoding::Failed { reason }, None) => return Err(reason),
         (Decoding::Decoded { .. }, None) => return Err("the image did not decode".to_owned()),

@@ -114,7 +114,13 @@ impl Browser {
     }
 
     fn post(&self, path: &str, body: Value) -> Answer {
-        self.send(Method::POST, path, Some(body), Some(&self.csrf.clone()), &[])
+        self.send(
+            Method::POST,
+            path,
+            Some(body),
+            Some(&self.csrf.clone()),
+            &[],
+        )
     }
 }
 
@@ -157,11 +163,21 @@ fn a_cookie_session_needs_its_csrf_token_and_ends_when_idle_or_signed_out() {
     // 1. The cookie carries the flags; the body has no token but a CSRF token.
     let (browser, signed_in) = Browser::sign_in(&server, "console-admin");
     let set_cookie = signed_in.set_cookie();
-    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age="] {
+    for flag in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=",
+    ] {
         assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
     }
     assert!(signed_in.body.get("token").is_none(), "{}", signed_in.body);
-    assert!(signed_in.body["expires_at"].is_string(), "{}", signed_in.body);
+    assert!(
+        signed_in.body["expires_at"].is_string(),
+        "{}",
+        signed_in.body
+    );
     assert_ne!(browser.csrf, browser.cookie);
     let me = browser.get("/me");
     assert_eq!(me.status, 200, "{}", me.body);
@@ -205,7 +221,10 @@ fn a_cookie_session_needs_its_csrf_token_and_ends_when_idle_or_signed_out() {
         path,
         Some(new_worker("console-made")),
         Some(&browser.csrf),
-        &[("origin", origin.as_str()), ("sec-fetch-site", "same-origin")],
+        &[
+            ("origin", origin.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ],
     );
     assert_eq!(made.status, 200, "{}", made.body);
     assert!(login_exists(&server, "console-made"));
@@ -259,7 +278,10 @@ fn two_factor_setup_and_password_change_in_the_browser_move_the_session_to_a_new
     // 1. The first sign-in is setup-only, with a cookie like any other.
     let (browser, signed_in) = Browser::sign_in(&server, "console-new");
     assert_eq!(signed_in.body["second_factor_setup_required"], true);
-    assert_eq!(browser.get("/orders").code(), "second_factor_setup_required");
+    assert_eq!(
+        browser.get("/orders").code(),
+        "second_factor_setup_required"
+    );
     let enrollment = browser.post("/me/totp", json!({}));
     assert_eq!(enrollment.status, 200, "{}", enrollment.body);
     let secret = enrollment.body["secret"].as_str().unwrap();
@@ -277,7 +299,11 @@ fn two_factor_setup_and_password_change_in_the_browser_move_the_session_to_a_new
         cookie: cookie_value(&enabled.set_cookie()),
         csrf: enabled.body["csrf_token"].as_str().unwrap().to_owned(),
     };
-    assert_eq!(browser.get("/me").status, 401, "the setup session is revoked");
+    assert_eq!(
+        browser.get("/me").status,
+        401,
+        "the setup session is revoked"
+    );
     let me = full.get("/me");
     assert_eq!(me.status, 200);
     assert_eq!(me.body["csrf_token"], full.csrf.as_str());
@@ -342,7 +368,11 @@ fn every_answer_carries_the_security_headers() {
         assert_eq!(header("x-frame-options"), "DENY", "{what}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
         assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
-        assert_eq!(header("cross-origin-opener-policy"), "same-origin", "{what}");
+        assert_eq!(
+            header("cross-origin-opener-policy"),
+            "same-origin",
+            "{what}"
+        );
         if what != "outside the API" && what != "health" {
             assert_eq!(header("cache-control"), "no-store", "{what}");
         }
@@ -400,14 +430,20 @@ fn the_evidence_page_gets_everything_it_draws_and_upright_thumbnails() {
     assert!(arezzo["exif"]["camera_make"].is_string(), "{arezzo}");
     assert!(arezzo["exif"]["gps_lat"].as_f64().unwrap() > 43.0);
     let report_findings = order["report"]["findings"].as_array().unwrap();
-    assert_eq!(evidence["findings"].as_array().unwrap().len(), report_findings.len());
+    assert_eq!(
+        evidence["findings"].as_array().unwrap().len(),
+        report_findings.len()
+    );
     let strokes = evidence["signatures"][0]["strokes"].as_array().unwrap();
     assert_eq!(strokes.len(), 2);
     assert_eq!(strokes[0].as_array().unwrap().len(), 20);
     assert_eq!(evidence["submissions"].as_array().unwrap().len(), 1);
     let note = evidence["notes"][0]["text"].as_str().unwrap();
     assert!(note.starts_with("shop closed"), "{note}");
-    assert!(!note.contains("13812345678"), "the note's phone number is masked: {note}");
+    assert!(
+        !note.contains("13812345678"),
+        "the note's phone number is masked: {note}"
+    );
 
     // 2. The regulator reads it too; another enterprise and another worker do not.
     let regulator_login = "page-regulator";
@@ -453,10 +489,7 @@ fn the_evidence_page_gets_everything_it_draws_and_upright_thumbnails() {
         .enterprise
         .get(&format!("/media/{hash}/thumbnail?max=10"));
     assert_eq!((status, bad["field"].as_str()), (400, Some("max")));
-    let refused = other
-        .enterprise
-        .get(&format!("/media/{hash}/thumbnail"))
-        .0;
+    let refused = other.enterprise.get(&format!("/media/{hash}/thumbnail")).0;
     assert!(matches!(refused, 403 | 404), "{refused}");
 }
 
@@ -483,14 +516,23 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
     let queue = queues(&scene.operator);
     assert_eq!(queue["evidence_to_review"]["count"], 1, "{queue}");
     assert_eq!(queue["returned"]["count"], 0);
-    let photo_id = order["report"]["photos"][1]["id"].as_str().unwrap().to_owned();
+    let photo_id = order["report"]["photos"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // 1. Unknown items and items without comments are refused, naming the field.
     let (status, refused) = has_issues(&scene, json!([{ "item": "nope", "comment": "x" }]));
-    assert_eq!((status, refused["code"].as_str()), (400, Some("unknown_item")));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("unknown_item"))
+    );
     assert_eq!(refused["field"], "items");
     let (status, refused) = has_issues(&scene, json!([]));
-    assert_eq!((status, refused["code"].as_str()), (400, Some("items_required")));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("items_required"))
+    );
     let regulator_login = "back-regulator";
     server.add_account(Role::Regulator, regulator_login);
     let regulator = server.client(regulator_login);
@@ -513,7 +555,10 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
         .operator
         .get(&format!("/orders/{}/evidence", scene.order_id));
     assert_eq!(evidence["remarks"][0]["item"], photo_id.as_str());
-    assert_eq!(evidence["photos"][1]["remarks"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        evidence["photos"][1]["remarks"].as_array().unwrap().len(),
+        1
+    );
     assert_eq!(evidence["decisions"][0]["decision"], "has_issues");
 
     // 3. The worker's phone shows the comment on that photo, and the order as returned.
@@ -528,16 +573,26 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
         .unwrap_or_else(|| panic!("no operator finding: {findings:?}"));
     assert_eq!(comment.message, "the photo is sideways and blurred");
     assert_eq!(comment.severity, "error");
-    let review = phone.device.evidence(&scene.order_id).unwrap().review.unwrap();
-    assert_eq!(review.comment.as_deref(), Some("please redo what is marked"));
+    let review = phone
+        .device
+        .evidence(&scene.order_id)
+        .unwrap()
+        .review
+        .unwrap();
+    assert_eq!(
+        review.comment.as_deref(),
+        Some("please redo what is marked")
+    );
     let summary = phone.device.order(&scene.order_id).unwrap().summary;
     assert_eq!(summary.status, "returned");
 
-    // 4. The enterprise confirming meanwhile opens no statement.
+    // 4. The enterprise cannot confirm meanwhile (that would freeze the evidence).
     let confirm = format!("/orders/{}/confirm", scene.order_id);
-    let (status, confirmed) = scene.enterprise.post(&confirm, json!({}));
-    assert_eq!(status, 200, "{confirmed}");
-    assert!(confirmed["statement"].is_null(), "{confirmed}");
+    let (status, refused) = scene.enterprise.post(&confirm, json!({}));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("order_returned"))
+    );
 
     // 5. New evidence arrives and is verified: reviewed again as usual, then approved; the
     //    statement opens and the operator's remarks are gone from the phone.
@@ -545,7 +600,13 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
     let redo = fixture_bytes("photos/DSCN0012.jpg");
     phone
         .device
-        .record_photo(&scene.order_id, &redo, "image/jpeg", Some(fix_at_arezzo(taken)), taken)
+        .record_photo(
+            &scene.order_id,
+            &redo,
+            "image/jpeg",
+            Some(fix_at_arezzo(taken)),
+            taken,
+        )
         .unwrap();
     phone.sync();
     let order = server.wait_verified(&scene.enterprise, &scene.order_id);
@@ -557,7 +618,8 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
         let (status, approved) = scene.operator.post(&path, body);
         assert_eq!(status, 200, "{approved}");
     }
-    let (_, order) = scene.enterprise.get(&format!("/orders/{}", scene.order_id));
+    let (status, order) = scene.enterprise.post(&confirm, json!({}));
+    assert_eq!(status, 200, "{order}");
     assert_eq!(order["status"], "reconciling", "{order}");
     assert!(order["statement"].is_object(), "{order}");
     assert_eq!(queues(&scene.operator)["returned"]["count"], 0);
@@ -566,7 +628,10 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
         .device
         .item_findings(&scene.order_id, &photo_id)
         .unwrap();
-    assert!(findings.iter().all(|f| f.code != "operator_has_issues"), "{findings:?}");
+    assert!(
+        findings.iter().all(|f| f.code != "operator_has_issues"),
+        "{findings:?}"
+    );
 
     // 6. The history keeps every decision, and the audit trail has the reason.
     let (_, evidence) = scene
@@ -608,7 +673,9 @@ fn queues_follow_the_work_and_filters_narrow_the_lists() {
         count(&before, "worker_applications") + 1
     );
     assert!(after["worker_applications"]["next_deadline"].is_string());
-    let (status, task) = scene.enterprise.post("/tasks", crate::support::task_body(&AREZZO));
+    let (status, task) = scene
+        .enterprise
+        .post("/tasks", crate::support::task_body(&AREZZO));
     assert_eq!(status, 200, "{task}");
     let task_id = task["id"].as_str().unwrap();
     let submit = scene
@@ -620,9 +687,7 @@ fn queues_follow_the_work_and_filters_narrow_the_lists() {
     assert!(with_task["tasks_to_review"]["oldest_submitted_at"].is_string());
     let refuse = json!({ "decision": "refuse", "reason_code": "other", "reason": "not real" });
     assert_eq!(
-        reviewer
-            .post(&format!("/tasks/{task_id}/review"), refuse)
-            .0,
+        reviewer.post(&format!("/tasks/{task_id}/review"), refuse).0,
         200
     );
     assert_eq!(count(&queues(reviewer), "tasks_to_review"), 0);
@@ -630,18 +695,27 @@ fn queues_follow_the_work_and_filters_narrow_the_lists() {
     // 2. A disputed completion is a dispute.
     let mut phone = Phone::for_scene(&server, &second);
     phone.record_arezzo_evidence(&second.order_id);
-    phone.device.submit(&second.order_id, ms(AREZZO_TAKEN_AT)).unwrap();
+    phone
+        .device
+        .submit(&second.order_id, ms(AREZZO_TAKEN_AT))
+        .unwrap();
     phone.sync();
     server.wait_verified(&second.enterprise, &second.order_id);
     let dispute = json!({ "reason": "nobody came" });
     let path = format!("/orders/{}/dispute", second.order_id);
     assert_eq!(second.enterprise.post(&path, dispute).0, 200);
-    assert_eq!(count(&queues(reviewer), "disputes"), count(&before, "disputes") + 1);
+    assert_eq!(
+        count(&queues(reviewer), "disputes"),
+        count(&before, "disputes") + 1
+    );
 
     // 3. Sections follow duties: finance sees disputes only; regulators have no queues.
     let finance = server.finance();
     let finance_queues = queues(&finance);
-    assert!(finance_queues.get("worker_applications").is_none(), "{finance_queues}");
+    assert!(
+        finance_queues.get("worker_applications").is_none(),
+        "{finance_queues}"
+    );
     assert!(finance_queues["disputes"]["count"].is_i64());
     server.add_account(Role::Regulator, "lists-regulator");
     let regulator = server.client("lists-regulator");
@@ -651,7 +725,9 @@ fn queues_follow_the_work_and_filters_narrow_the_lists() {
 
     // 4. The regulator filters orders by enterprise, status and date; each order carries
     //    its evidence summary.
-    let (_, order) = second.enterprise.get(&format!("/orders/{}", second.order_id));
+    let (_, order) = second
+        .enterprise
+        .get(&format!("/orders/{}", second.order_id));
     let enterprise = order["enterprise_id"].as_str().unwrap().to_owned();
     let ids = |path: &str| -> Vec<String> {
         let (status, list) = regulator.get(path);
@@ -663,15 +739,21 @@ fn queues_follow_the_work_and_filters_narrow_the_lists() {
             .collect()
     };
     assert_eq!(ids("/orders").len(), 2);
-    assert_eq!(ids(&format!("/orders?enterprise_id={enterprise}")), vec![
-        second.order_id.clone()
-    ]);
+    assert_eq!(
+        ids(&format!("/orders?enterprise_id={enterprise}")),
+        vec![second.order_id.clone()]
+    );
     assert_eq!(ids("/orders?status=assigned"), vec![scene.order_id.clone()]);
-    assert_eq!(ids("/orders?status=disputed"), vec![second.order_id.clone()]);
+    assert_eq!(
+        ids("/orders?status=disputed"),
+        vec![second.order_id.clone()]
+    );
     let today = flexwork_server::shanghai_date(crate::support::now_ms());
     assert_eq!(ids(&format!("/orders?from={today}&to={today}")).len(), 2);
     assert!(ids("/orders?to=2020-01-01").is_empty());
     assert!(ids("/orders?from=2100-01-01T00:00:00Z").is_empty());
+    let (status, bad) = regulator.get("/orders?status=lost");
+    assert_eq!((status, bad["field"].as_str()), (400, Some("status")));
     let (status, bad) = regulator.get("/orders?from=last-week");
     assert_eq!((status, bad["code"].as_str()), (400, Some("invalid_query")));
     assert_eq!(bad["field"], "from");
