@@ -43,6 +43,8 @@ function awaitsCompletion(order) {
     Boolean(order.submitted_at) &&
     !order.confirmation &&
     !FINAL.includes(order.status) &&
+    // Sent back to the worker: confirming waits for the new evidence.
+    order.status !== 'returned' &&
     !order.statement
   );
 }

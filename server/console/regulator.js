@@ -65,13 +65,8 @@ export async function regulatorPage() {
 
   async function load(values) {
     clearErrors(form);
-    // `to` is a day: the whole day counts, so the query ends at the start of the next one.
-    const params = { enterprise_id: values.enterprise_id, from: values.from };
-    if (values.to) {
-      const next = new Date(`${values.to}T00:00:00Z`);
-      next.setUTCDate(next.getUTCDate() + 1);
-      params.to = next.toISOString().slice(0, 10);
-    }
+    // Dates are whole days (China Standard Time) and both bounds count.
+    const params = { enterprise_id: values.enterprise_id, from: values.from, to: values.to };
     try {
       const [orders, invoices] = await Promise.all([
         api.get(`/orders${api.query(params)}`),

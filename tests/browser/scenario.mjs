@@ -528,12 +528,20 @@ try {
   await regulator.waitForFunction(
     () => document.querySelector('[data-test=order-count]')?.textContent === '0',
   );
-  await regulator.fill('[data-test=filter-from]', '');
+  // The order was made today; dates are whole days in China Standard Time, both counted.
+  const today = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
+  await regulator.fill('[data-test=filter-from]', today);
+  await regulator.fill('[data-test=filter-to]', today);
   await regulator.selectOption('[data-test=filter-enterprise]', scene.enterprise);
   await regulator.click('[data-test=filter-apply]');
   await regulator.waitForFunction(
-    () => document.querySelector('[data-test=order-count]')?.textContent === '1',
+    () =>
+      document.querySelector('[data-test=order-count]')?.textContent === '1' &&
+      document.querySelector('[data-test=invoice-count]'),
   );
+  await regulator.fill('[data-test=filter-to]', '2000-01-01');
+  await regulator.click('[data-test=filter-apply]');
+  await regulator.waitForSelector('[data-error-for=to]:not(:empty)');
   await regulator.goto(`${CONSOLE}#/orders/${scene.order}/evidence`);
   await regulator.waitForSelector('[data-test=evidence-page]');
   check(
