@@ -19,10 +19,6 @@ export function setCsrfToken(token) {
   csrfToken = token || null;
 }
 
-export function hasCsrfToken() {
-  return csrfToken !== null;
-}
-
 /** Called with the error when the server says the session has ended. */
 export function onSessionExpired(listener) {
   expiryListeners.push(listener);

@@ -15,7 +15,7 @@ import {
   busy,
   requireText,
 } from './forms.js';
-import { can, go, setFlash, route } from './app.js';
+import { can, setFlash, route } from './app.js';
 import { statusBadge, verdictBadge, overdueBadge } from './badges.js';
 
 function table(headers, rows, test) {
@@ -607,4 +607,3 @@ function resolveForm(statement) {
   return form;
 }
 
-export { go };
