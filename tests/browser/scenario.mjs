@@ -424,6 +424,10 @@ try {
   // ---------------------------------------------------------------- enterprise, in Chinese
   step('the enterprise signs in (zh-CN) and confirms completion');
   const acme = await newPage('zh-CN');
+  await acme.goto(CONSOLE);
+  await acme.waitForSelector('[data-test=login-form]');
+  check((await acme.textContent('h1')) === '登录', 'the zh-CN login page is not in Chinese');
+  await shot(acme, 'login-zh');
   await signIn(acme, scene.accounts.acme);
   await acme.waitForSelector('[data-test=enterprise-home]');
   check((await acme.textContent('h1')).includes('概览'), 'the zh-CN page is not in Chinese');
