@@ -755,28 +755,48 @@ pub async fn records_for_order(
     state: &AppState,
     order_id: &str,
 ) -> ApiResult<Vec<VerificationRecord>> {
-    let rows = sqlx::query(
-        "SELECT * FROM verification_records WHERE subject_kind = 'order' AND subject_id = $1 \
-         ORDER BY recorded_at, id",
-    )
-    .bind(order_id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let attachments: String = r.try_get("attachments")?;
-            Ok(VerificationRecord {
-                id: r.try_get("id")?,
-                item_id: r.try_get("item_id")?,
-                kind: r.try_get("kind")?,
-                outcome: r.try_get("outcome")?,
-                notes: r.try_get("notes")?,
-                attachments: serde_json::from_str(&attachments).unwrap_or_default(),
-                recorded_by: r.try_get("recorded_by")?,
-                recorded_at: rfc3339(r.try_get("recorded_at")?),
-            })
-        })
-        .collect()
+    let mut records = records_for_orders(state, &[order_id.to_owned()]).await?;
+    Ok(records.remove(order_id).unwrap_or_default())
+}
+
+/// The verification records of these orders, by order id, each oldest first: one query.
+pub async fn records_for_orders(
+    state: &AppState,
+    order_ids: &[String],
+) -> ApiResult<std::collections::HashMap<String, Vec<VerificationRecord>>> {
+    let mut records: std::collections::HashMap<String, Vec<VerificationRecord>> =
+        std::collections::HashMap::new();
+    if order_ids.is_empty() {
+        return Ok(records);
+    }
+    let sql = format!(
+        "SELECT * FROM verification_records WHERE subject_kind = 'order' \
+         AND subject_id IN ({}) ORDER BY recorded_at, id",
+        crate::evidence::placeholders(1, order_ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in order_ids {
+        query = query.bind(id);
+    }
+    for r in query.fetch_all(&state.db.pool).await? {
+        let order_id: String = r.try_get("subject_id")?;
+        records.entry(order_id).or_default().push(record_of(&r)?);
+    }
+    Ok(records)
+}
+
+fn record_of(r: &sqlx::any::AnyRow) -> ApiResult<VerificationRecord> {
+    let attachments: String = r.try_get("attachments")?;
+    Ok(VerificationRecord {
+        id: r.try_get("id")?,
+        item_id: r.try_get("item_id")?,
+        kind: r.try_get("kind")?,
+        outcome: r.try_get("outcome")?,
+        notes: r.try_get("notes")?,
+        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        recorded_by: r.try_get("recorded_by")?,
+        recorded_at: rfc3339(r.try_get("recorded_at")?),
+    })
 }
 
 /// Where one enterprise's screening of a quarter stands.

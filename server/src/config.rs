@@ -89,6 +89,11 @@ pub struct ConsoleConfig {
     /// (they also treat `http://127.0.0.1` and `http://localhost` as secure). Turn it off
     /// only for a plain-HTTP deployment on another host; the server warns at start.
     pub secure_cookies: bool,
+    /// The console's address as browsers see it, behind a reverse proxy (scheme, host and
+    /// any port, like `https://console.example.cn`): when set, a cookie request that changes
+    /// something must carry exactly this `Origin`. Unset: the `Origin` must name the `Host`
+    /// the request was sent to.
+    pub public_origin: Option<String>,
 }
 
 impl Default for ConsoleConfig {
@@ -96,6 +101,7 @@ impl Default for ConsoleConfig {
         Self {
             session_idle_minutes: 30,
             secure_cookies: true,
+            public_origin: None,
         }
     }
 }
@@ -329,6 +335,18 @@ impl Config {
         if self.console.session_idle_minutes < 1 {
             return Err("[console] session_idle_minutes must be at least 1".into());
         }
+        if let Some(origin) = self.console.public_origin.as_deref() {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .map(|rest| rest.trim_end_matches('/'));
+            if !host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', ' '])) {
+                return Err(format!(
+                    "[console] public_origin is a scheme and host as browsers send it in \
+                     Origin, like https://console.example.cn (not {origin:?})"
+                ));
+            }
+        }
         if self.tax.method_on(today).is_none() {
             return Err(format!(
                 "no [tax] rule covers today ({today}); nothing could be settled"
@@ -452,6 +470,21 @@ mod tests {
                 .unwrap_err()
                 .contains("no [tax] rule")
         );
+    }
+
+    #[test]
+    fn a_public_origin_is_a_scheme_and_host() {
+        let with = |origin: &str| {
+            let mut config = Config::default();
+            config.console.public_origin = Some(origin.to_owned());
+            config.validate("2026-12-04")
+        };
+        assert!(with("https://console.example.cn").is_ok());
+        assert!(with("http://127.0.0.1:8080").is_ok());
+        for bad in ["console.example.cn", "https://", "https://example.cn/console", "ftp://x"] {
+            let refused = with(bad).unwrap_err();
+            assert!(refused.contains("public_origin"), "{bad}: {refused}");
+        }
     }
 
     #[test]

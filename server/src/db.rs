@@ -89,6 +89,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0017_invoices.postgres.sql"),
     ),
     (18, include_str!("../migrations/0018_console.sql"), "", ""),
+    (
+        19,
+        include_str!("../migrations/0019_order_lists.sql"),
+        "",
+        "",
+    ),
 ];
 
 /// Which database the pool talks to.

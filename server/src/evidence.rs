@@ -50,24 +50,35 @@ pub async fn save(
     loaded: &mut Loaded,
 ) -> ApiResult<bool> {
     let bytes = loaded.doc.save();
+    let counts = Counts::of(&loaded.doc)?;
     let now = now_ms();
     let result = if loaded.version == 0 {
         sqlx::query(
-            "INSERT INTO evidence_docs (order_id, doc, version, updated_at) \
-             VALUES ($1, $2, 1, $3) ON CONFLICT (order_id) DO NOTHING",
+            "INSERT INTO evidence_docs \
+               (order_id, doc, version, updated_at, photos, track_points, signatures, notes) \
+             VALUES ($1, $2, 1, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING",
         )
         .bind(order_id)
         .bind(bytes)
         .bind(now)
+        .bind(counts.photos)
+        .bind(counts.track_points)
+        .bind(counts.signatures)
+        .bind(counts.notes)
         .execute(&mut *conn)
         .await?
     } else {
         sqlx::query(
-            "UPDATE evidence_docs SET doc = $1, version = version + 1, updated_at = $2 \
-             WHERE order_id = $3 AND version = $4",
+            "UPDATE evidence_docs SET doc = $1, version = version + 1, updated_at = $2, \
+               photos = $3, track_points = $4, signatures = $5, notes = $6 \
+             WHERE order_id = $7 AND version = $8",
         )
         .bind(bytes)
         .bind(now)
+        .bind(counts.photos)
+        .bind(counts.track_points)
+        .bind(counts.signatures)
+        .bind(counts.notes)
         .bind(order_id)
         .bind(loaded.version)
         .execute(&mut *conn)
@@ -79,6 +90,79 @@ pub async fn save(
         loaded.version += 1;
     }
     Ok(saved)
+}
+
+/// What a document holds, counted: kept on its row so lists need not load documents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub photos: i64,
+    pub track_points: i64,
+    pub signatures: i64,
+    pub notes: i64,
+}
+
+impl Counts {
+    /// Counts what `doc` holds.
+    pub fn of(doc: &EvidenceDoc) -> ApiResult<Self> {
+        let evidence = doc.read().map_err(ApiError::internal)?;
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(Self {
+            photos: count(evidence.photos.len()),
+            track_points: count(evidence.track.len()),
+            signatures: count(evidence.signatures.len()),
+            notes: count(evidence.notes.len()),
+        })
+    }
+}
+
+/// The counts of documents saved before they were counted on save (migration 0019): each is
+/// read once, counted and its counts stored, unless it changed meanwhile (then its new save
+/// stored them). Returns the counts by order id.
+pub async fn backfill_counts(
+    pool: &sqlx::AnyPool,
+    actor: &ActorId,
+    order_ids: &[String],
+) -> ApiResult<std::collections::HashMap<String, Counts>> {
+    let mut counted = std::collections::HashMap::new();
+    if order_ids.is_empty() {
+        return Ok(counted);
+    }
+    let sql = format!(
+        "SELECT order_id, doc, version FROM evidence_docs \
+         WHERE photos IS NULL AND order_id IN ({})",
+        placeholders(1, order_ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in order_ids {
+        query = query.bind(id);
+    }
+    for row in query.fetch_all(pool).await? {
+        let order_id: String = row.try_get("order_id")?;
+        let version: i64 = row.try_get("version")?;
+        let loaded = open(&order_id, actor, Some((row.try_get("doc")?, version)))?;
+        let counts = Counts::of(&loaded.doc)?;
+        sqlx::query(
+            "UPDATE evidence_docs SET photos = $1, track_points = $2, signatures = $3, \
+               notes = $4 WHERE order_id = $5 AND version = $6 AND photos IS NULL",
+        )
+        .bind(counts.photos)
+        .bind(counts.track_points)
+        .bind(counts.signatures)
+        .bind(counts.notes)
+        .bind(&order_id)
+        .bind(version)
+        .execute(pool)
+        .await?;
+        counted.insert(order_id, counts);
+    }
+    Ok(counted)
+}
+
+/// `$start, $start+1, …`: `count` numbered placeholders. Only these are generated into SQL;
+/// every value is bound.
+pub fn placeholders(start: usize, count: usize) -> String {
+    let numbers = (start..start + count).map(|i| format!("${i}"));
+    numbers.collect::<Vec<_>>().join(", ")
 }
 
 /// Records what a changed document says: its photos (for reuse checks and upload rights) and

@@ -844,6 +844,32 @@ pub async fn billed_fen(state: &AppState, settlement_id: &str) -> ApiResult<i64>
     Ok(row.try_get("billed")?)
 }
 
+/// What issued invoices bill of each of these settlements, by settlement id (absent: none),
+/// net of issued red-letter reversals: one query.
+pub async fn issued_fen_of(
+    state: &AppState,
+    settlement_ids: &[String],
+) -> ApiResult<std::collections::HashMap<String, i64>> {
+    let mut billed = std::collections::HashMap::new();
+    if settlement_ids.is_empty() {
+        return Ok(billed);
+    }
+    let sql = format!(
+        "SELECT l.settlement_id, CAST(SUM(l.amount_fen) AS BIGINT) AS billed \
+         FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id \
+         WHERE l.settlement_id IN ({}) AND i.status = 'issued' GROUP BY l.settlement_id",
+        crate::evidence::placeholders(1, settlement_ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in settlement_ids {
+        query = query.bind(id);
+    }
+    for row in query.fetch_all(&state.db.pool).await? {
+        billed.insert(row.try_get("settlement_id")?, row.try_get("billed")?);
+    }
+    Ok(billed)
+}
+
 /// The amount of a settlement billed by issued invoices, net of issued red-letter reversals:
 /// what decides that an order is `invoiced`.
 pub async fn issued_fen(state: &AppState, settlement_id: &str) -> ApiResult<i64> {

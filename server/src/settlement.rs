@@ -481,6 +481,30 @@ pub async fn for_order(state: &AppState, order_id: &str) -> ApiResult<Option<Set
     row.map(|r| from_row(&r)).transpose()
 }
 
+/// The settlements of these orders, by order id: one query.
+pub async fn for_orders(
+    state: &AppState,
+    order_ids: &[String],
+) -> ApiResult<std::collections::HashMap<String, Settlement>> {
+    let mut found = std::collections::HashMap::new();
+    if order_ids.is_empty() {
+        return Ok(found);
+    }
+    let sql = format!(
+        "SELECT * FROM settlements WHERE order_id IN ({})",
+        crate::evidence::placeholders(1, order_ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in order_ids {
+        query = query.bind(id);
+    }
+    for row in query.fetch_all(&state.db.pool).await? {
+        let settlement = from_row(&row)?;
+        found.insert(settlement.order_id.clone(), settlement);
+    }
+    Ok(found)
+}
+
 fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<Settlement> {
     Ok(Settlement {
         id: row.try_get("id")?,

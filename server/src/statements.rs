@@ -17,6 +17,8 @@
 //! Statuses: `open` → `settled`, or `open` → `awaiting_funds` → `settled`; `open` or
 //! `awaiting_funds` → `disputed` → `superseded` (with a new `open` version) or `void`.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -201,6 +203,79 @@ pub async fn load(state: &AppState, id: &str) -> ApiResult<Statement> {
             confirmed_at: rfc3339(c.try_get("confirmed_at")?),
         });
     }
+    let settlement = if row.try_get::<String, _>("status")? == "settled" {
+        settlement::for_order(state, &row.try_get::<String, _>("order_id")?).await?
+    } else {
+        None
+    };
+    from_parts(&row, confirmations, settlement)
+}
+
+/// The current statements of these orders, with their confirmations (`settlements`: the
+/// orders' settlements, by order id). Three queries however many orders.
+pub async fn current_for_orders(
+    state: &AppState,
+    order_ids: &[String],
+    settlements: &HashMap<String, Settlement>,
+) -> ApiResult<HashMap<String, Statement>> {
+    let mut current = HashMap::new();
+    if order_ids.is_empty() {
+        return Ok(current);
+    }
+    let sql = format!(
+        "SELECT * FROM statements WHERE status <> 'superseded' AND order_id IN ({})",
+        crate::evidence::placeholders(1, order_ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in order_ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&state.db.pool).await?;
+    if rows.is_empty() {
+        return Ok(current);
+    }
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let sql = format!(
+        "SELECT statement_id, party, confirmed_at FROM statement_confirmations \
+         WHERE statement_id IN ({}) ORDER BY confirmed_at, party",
+        crate::evidence::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in &ids {
+        query = query.bind(id);
+    }
+    let mut confirmations: HashMap<String, Vec<StatementConfirmation>> = HashMap::new();
+    for c in query.fetch_all(&state.db.pool).await? {
+        confirmations
+            .entry(c.try_get("statement_id")?)
+            .or_default()
+            .push(StatementConfirmation {
+                party: c.try_get("party")?,
+                confirmed_at: rfc3339(c.try_get("confirmed_at")?),
+            });
+    }
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let order_id: String = row.try_get("order_id")?;
+        let settlement = if row.try_get::<String, _>("status")? == "settled" {
+            settlements.get(&order_id).cloned()
+        } else {
+            None
+        };
+        let confirmed = confirmations.remove(&id).unwrap_or_default();
+        current.insert(order_id, from_parts(&row, confirmed, settlement)?);
+    }
+    Ok(current)
+}
+
+fn from_parts(
+    row: &sqlx::any::AnyRow,
+    confirmations: Vec<StatementConfirmation>,
+    settlement: Option<Settlement>,
+) -> ApiResult<Statement> {
     let awaiting = PARTIES
         .iter()
         .filter(|p| confirmations.iter().all(|c| c.party != **p))
@@ -208,11 +283,6 @@ pub async fn load(state: &AppState, id: &str) -> ApiResult<Statement> {
         .collect();
     let status: String = row.try_get("status")?;
     let order_id: String = row.try_get("order_id")?;
-    let settlement = if status == "settled" {
-        settlement::for_order(state, &order_id).await?
-    } else {
-        None
-    };
     let gross: i64 = row.try_get("gross_fen")?;
     let fee: i64 = row.try_get("fee_fen")?;
     let text = |column: &str| -> ApiResult<Option<String>> {

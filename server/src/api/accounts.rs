@@ -58,7 +58,7 @@ pub async fn login(
     JsonBody(body): JsonBody<SignIn>,
 ) -> ApiResult<Response> {
     if body.cookie {
-        auth::require_same_origin(&headers)?;
+        auth::require_same_origin(&state.config.console, &headers)?;
     }
     let credentials = &body.credentials;
     let attempt = auth::Attempt {

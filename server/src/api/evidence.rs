@@ -379,23 +379,24 @@ pub(crate) async fn item_ids(state: &AppState, order_id: &str) -> ApiResult<Vec<
     Ok(ids)
 }
 
-/// The counts of an order's evidence, for lists.
-pub(crate) async fn summary(state: &AppState, order: &OrderView) -> ApiResult<EvidenceSummary> {
-    let evidence = read(state, &order.id).await?;
+/// The summary of an order's evidence for lists: the counts kept with its document and the
+/// findings of its stored report.
+pub(crate) fn summary_of(order: &OrderView, counts: evidence::Counts) -> EvidenceSummary {
     let findings = order
         .report
         .as_ref()
         .and_then(|r| r.get("findings"))
         .and_then(serde_json::Value::as_array)
         .map_or(0, Vec::len);
-    Ok(EvidenceSummary {
-        photos: evidence.photos.len(),
-        track_points: evidence.track.len(),
-        signatures: evidence.signatures.len(),
-        notes: evidence.notes.len(),
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
+    EvidenceSummary {
+        photos: count(counts.photos),
+        track_points: count(counts.track_points),
+        signatures: count(counts.signatures),
+        notes: count(counts.notes),
         findings,
         verdict: order.verdict.clone(),
-    })
+    }
 }
 
 /// The order's decisions, oldest first; the operator's login only for platform staff and

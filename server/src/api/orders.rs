@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
 use flexwork_sync::ErrorBody;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -63,16 +64,39 @@ pub async fn view(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
         .fetch_optional(&state.db.pool)
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
-    let settlement = settlement::for_order(state, order_id).await?;
-    let statement = statements::current_for_order(state, order_id).await?;
-    let mut view = from_row(&row, statement, settlement)?;
-    view.verification_records = crate::checks::records_for_order(state, order_id).await?;
-    if let Some(paid) = view.settlement.as_ref().filter(|s| s.status == "paid")
-        && crate::invoices::issued_fen(state, &paid.id).await? >= paid.gross_fen
-    {
-        view.status = status_of(&view, true).to_owned();
+    let mut views = views(state, std::slice::from_ref(&row)).await?;
+    views.pop().ok_or_else(|| ApiError::not_found("order"))
+}
+
+/// Builds the views of these order rows, in their order: five queries however many rows, so
+/// a list and `GET /orders/{id}` build an order the same way.
+async fn views(state: &AppState, rows: &[sqlx::any::AnyRow]) -> ApiResult<Vec<OrderView>> {
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let mut settlements = settlement::for_orders(state, &ids).await?;
+    let mut statements = statements::current_for_orders(state, &ids, &settlements).await?;
+    let mut records = crate::checks::records_for_orders(state, &ids).await?;
+    let paid: Vec<String> = settlements
+        .values()
+        .filter(|s| s.status == "paid")
+        .map(|s| s.id.clone())
+        .collect();
+    let issued = crate::invoices::issued_fen_of(state, &paid).await?;
+
+    let mut views = Vec::with_capacity(rows.len());
+    for (row, id) in rows.iter().zip(&ids) {
+        let mut view = from_row(row, statements.remove(id), settlements.remove(id))?;
+        view.verification_records = records.remove(id).unwrap_or_default();
+        if let Some(paid) = view.settlement.as_ref().filter(|s| s.status == "paid")
+            && issued.get(&paid.id).copied().unwrap_or(0) >= paid.gross_fen
+        {
+            view.status = status_of(&view, true).to_owned();
+        }
+        views.push(view);
     }
-    Ok(view)
+    Ok(views)
 }
 
 fn from_row(
@@ -250,7 +274,7 @@ const STATUSES: [&str; 15] = [
     "cancelled",
 ];
 
-/// Filters of `GET /orders`.
+/// Filters and paging of `GET /orders`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrderFilter {
@@ -263,10 +287,113 @@ pub struct OrderFilter {
     pub from: Option<String>,
     /// Only orders created at or before this RFC 3339 date-time, or on or before this date.
     pub to: Option<String>,
+    /// At most this many orders (1 to 500; 100 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+    /// Where to go on: the `X-Next-Cursor` header of the previous page (same filters).
+    /// Absent: the first page.
+    pub cursor: Option<String>,
 }
 
-/// Orders, oldest first: the caller's own, or all of them, narrowed by the filters. Each
-/// carries an `evidence_summary`.
+/// Orders a page holds when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+/// The most orders one page holds.
+pub const MAX_PAGE: usize = 500;
+
+fn page_limit(limit: Option<&str>) -> ApiResult<usize> {
+    let Some(text) = limit else {
+        return Ok(DEFAULT_PAGE);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        _ => {
+            let message = format!("limit is a whole number from 1 to {MAX_PAGE}");
+            Err(ApiError::bad_request("invalid_query", message).field("limit"))
+        }
+    }
+}
+
+/// A cursor: the creation time and id of the last order of a page, opaque to clients.
+fn encode_cursor(created_at: i64, id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
+    use base64::Engine;
+    let refused = || {
+        let message = "cursor is not one this list gave: pass the X-Next-Cursor header of \
+                       the previous page as it came";
+        ApiError::bad_request("invalid_query", message).field("cursor")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| refused())?;
+    let text = String::from_utf8(bytes).map_err(|_| refused())?;
+    let (created_at, id) = text.split_once(':').ok_or_else(refused)?;
+    let created_at = created_at.parse().map_err(|_| refused())?;
+    if id.is_empty() {
+        return Err(refused());
+    }
+    Ok((created_at, id.to_owned()))
+}
+
+/// What an order in `status` must have in its row, settlement and statement: a condition
+/// every such order meets, narrowing the scan. The status derived in Rust (`views`) then
+/// decides exactly, so a list shows the status `GET /orders/{id}` shows.
+fn status_condition(status: &str) -> String {
+    const LIVE: &str = "o.cancelled_at IS NULL";
+    const UNSETTLED: &str = "NOT EXISTS (SELECT 1 FROM settlements s WHERE s.order_id = o.id)";
+    let statement = |word: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM statements t WHERE t.order_id = o.id \
+             AND t.status = '{word}')"
+        )
+    };
+    let settled = |paid: &str| {
+        format!(
+            "{LIVE} AND EXISTS (SELECT 1 FROM settlements s WHERE s.order_id = o.id \
+             AND s.status {paid} 'paid')"
+        )
+    };
+    let before_statement = |column: &str| {
+        format!(
+            "{LIVE} AND {UNSETTLED} AND NOT EXISTS (SELECT 1 FROM statements t \
+             WHERE t.order_id = o.id AND t.status IN ('void', 'disputed', 'awaiting_funds', \
+             'open')) AND COALESCE(o.confirmation, '') <> 'disputed' AND {column}"
+        )
+    };
+    match status {
+        "cancelled" => "o.cancelled_at IS NOT NULL".to_owned(),
+        "invoiced" | "paid" => settled("="),
+        "settled" => settled("<>"),
+        "void" => format!("{LIVE} AND {UNSETTLED} AND {}", statement("void")),
+        "awaiting_funds" => format!("{LIVE} AND {UNSETTLED} AND {}", statement("awaiting_funds")),
+        "reconciling" => format!("{LIVE} AND {UNSETTLED} AND {}", statement("open")),
+        "disputed" => format!(
+            "{LIVE} AND {UNSETTLED} AND ({} OR o.confirmation = 'disputed')",
+            statement("disputed")
+        ),
+        "rejected" => before_statement(
+            "(o.operator_decision = 'rejected' \
+             OR (o.operator_decision IS NULL AND o.verdict = 'rejected'))",
+        ),
+        "returned" => before_statement("o.operator_decision = 'has_issues'"),
+        "confirmed" => before_statement("o.confirmation = 'confirmed'"),
+        "verified" => {
+            before_statement("(o.operator_decision = 'approved' OR o.verdict = 'passed')")
+        }
+        "needs_review" => before_statement("o.verdict = 'needs_review'"),
+        "submitted" => before_statement("o.submitted_at IS NOT NULL"),
+        "assigned" => before_statement("o.submitted_at IS NULL"),
+        _ => "1 = 1".to_owned(),
+    }
+}
+
+/// Orders, oldest first (by creation time, then id), a page at a time: the caller's own, or
+/// all of them, narrowed by the filters. Each carries an `evidence_summary`. When more orders
+/// follow, the `X-Next-Cursor` header holds the cursor of the next page; the last page has
+/// none.
 ///
 /// Who may call: workers (their orders), enterprise accounts (their organisation's), and holders of
 /// Permission `read_all_work` (every order): operators in the reviewer, risk, finance, legal,
@@ -279,9 +406,11 @@ pub struct OrderFilter {
     security(("bearer" = [])),
     params(OrderFilter),
     responses(
-        (status = 200, description = "The orders", body = Vec<OrderView>),
-        (status = 400, description = "`invalid_query`: a filter is not understood (`field` \
-            names it)", body = ErrorBody),
+        (status = 200, description = "A page of orders", body = Vec<OrderView>,
+            headers(("X-Next-Cursor" = String,
+                description = "The `cursor` of the next page; absent on the last page"))),
+        (status = 400, description = "`invalid_query`: a filter, `limit` or `cursor` is not \
+            understood (`field` names it)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an operator whose teams read no work",
             body = ErrorBody),
@@ -291,7 +420,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(filter): QueryParams<OrderFilter>,
-) -> ApiResult<Json<Vec<OrderView>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<OrderView>>)> {
     let (from, to) = super::filters::period(filter.from.as_deref(), filter.to.as_deref())?;
     if let Some(status) = filter.status.as_deref()
         && !STATUSES.contains(&status)
@@ -299,34 +428,127 @@ pub async fn list(
         let message = format!("status is one of {}", STATUSES.join(", "));
         return Err(ApiError::bad_request("invalid_query", message).field("status"));
     }
+    let limit = page_limit(filter.limit.as_deref())?;
+    let mut after = match filter.cursor.as_deref() {
+        Some(cursor) => decode_cursor(cursor)?,
+        None => (i64::MIN, String::new()),
+    };
     let (scope_sql, scope_value) = match caller.work_scope() {
         WorkScope::All => ("$1 = ''", String::new()),
-        WorkScope::Worker(worker) => ("worker_id = $1", worker.to_owned()),
-        WorkScope::Organisation(organisation) => ("enterprise_id = $1", organisation.to_owned()),
+        WorkScope::Worker(worker) => ("o.worker_id = $1", worker.to_owned()),
+        WorkScope::Organisation(organisation) => ("o.enterprise_id = $1", organisation.to_owned()),
         WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
     };
+    let status_sql = status_condition(filter.status.as_deref().unwrap_or_default());
+    // One more than the page, to know whether another page follows.
+    let batch = limit + 1;
     let sql = format!(
-        "SELECT id FROM orders WHERE {scope_sql} AND ($2 = '' OR enterprise_id = $2) \
-         AND created_at >= $3 AND created_at <= $4 ORDER BY created_at, id"
+        "SELECT o.*, e.version AS doc_version, e.photos AS doc_photos, \
+           e.track_points AS doc_track_points, e.signatures AS doc_signatures, \
+           e.notes AS doc_notes \
+         FROM orders o LEFT JOIN evidence_docs e ON e.order_id = o.id \
+         WHERE {scope_sql} AND ($2 = '' OR o.enterprise_id = $2) \
+           AND o.created_at >= $3 AND o.created_at <= $4 \
+           AND (o.created_at > $5 OR (o.created_at = $5 AND o.id > $6)) \
+           AND {status_sql} \
+         ORDER BY o.created_at, o.id LIMIT {batch}"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(scope_value)
-        .bind(filter.enterprise_id.clone().unwrap_or_default())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&state.db.pool)
-        .await?;
 
-    let mut orders = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut order = view(&state, &row.try_get::<String, _>("id")?).await?;
-        if filter.status.as_deref().is_some_and(|s| s != order.status) {
-            continue;
+    let mut page: Vec<OrderView> = Vec::with_capacity(limit);
+    let mut more = false;
+    let mut last_created_at = 0_i64;
+    'scan: loop {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(&scope_value)
+            .bind(filter.enterprise_id.clone().unwrap_or_default())
+            .bind(from)
+            .bind(to)
+            .bind(after.0)
+            .bind(&after.1)
+            .fetch_all(&state.db.pool)
+            .await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = (last.try_get("created_at")?, last.try_get("id")?);
+        let scanned = rows.len();
+        // Without a status filter every row matches: the one past the page is not built.
+        let wanted = if filter.status.is_none() {
+            rows.len().min(limit - page.len())
+        } else {
+            rows.len()
+        };
+        let rows = &rows[..wanted];
+        let built = views(&state, rows).await?;
+        let summaries = summaries(&state, rows).await?;
+        for ((mut order, summary), row) in built.into_iter().zip(summaries).zip(rows) {
+            if filter.status.as_deref().is_some_and(|s| s != order.status) {
+                continue;
+            }
+            if page.len() == limit {
+                more = true;
+                break 'scan;
+            }
+            order.evidence_summary = Some(super::evidence::summary_of(&order, summary));
+            page.push(order);
+            last_created_at = row.try_get("created_at")?;
         }
-        order.evidence_summary = Some(super::evidence::summary(&state, &order).await?);
-        orders.push(order);
+        if wanted < scanned && page.len() == limit {
+            more = true;
+            break;
+        }
+        if scanned < batch {
+            break;
+        }
     }
-    Ok(Json(orders))
+
+    let mut headers = HeaderMap::new();
+    if more && let Some(last) = page.last() {
+        let cursor = encode_cursor(last_created_at, &last.id);
+        if let Ok(value) = HeaderValue::from_str(&cursor) {
+            headers.insert("x-next-cursor", value);
+        }
+    }
+    Ok((headers, Json(page)))
+}
+
+/// The counts of each row's evidence document, from the columns the list joins in; documents
+/// saved before they were counted are counted once now.
+async fn summaries(
+    state: &AppState,
+    rows: &[sqlx::any::AnyRow],
+) -> ApiResult<Vec<crate::evidence::Counts>> {
+    let mut counts = Vec::with_capacity(rows.len());
+    let mut uncounted = Vec::new();
+    for row in rows {
+        let version: Option<i64> = row.try_get("doc_version")?;
+        let photos: Option<i64> = row.try_get("doc_photos")?;
+        counts.push(match (version, photos) {
+            (None, _) => Some(crate::evidence::Counts::default()),
+            (Some(_), None) => {
+                uncounted.push(row.try_get::<String, _>("id")?);
+                None
+            }
+            (Some(_), Some(photos)) => Some(crate::evidence::Counts {
+                photos,
+                track_points: row.try_get::<Option<i64>, _>("doc_track_points")?.unwrap_or(0),
+                signatures: row.try_get::<Option<i64>, _>("doc_signatures")?.unwrap_or(0),
+                notes: row.try_get::<Option<i64>, _>("doc_notes")?.unwrap_or(0),
+            }),
+        });
+    }
+    let mut counted =
+        crate::evidence::backfill_counts(&state.db.pool, &state.actor, &uncounted).await?;
+    rows.iter()
+        .zip(counts)
+        .map(|(row, known)| match known {
+            Some(known) => Ok(known),
+            None => {
+                let id: String = row.try_get("id")?;
+                Ok(counted.remove(&id).unwrap_or_default())
+            }
+        })
+        .collect()
 }
 
 /// Accepts the work as done, which opens the order's three-party statement.

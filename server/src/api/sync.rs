@@ -275,7 +275,7 @@ async fn prefetch(
     }
     let sql = format!(
         "SELECT order_id, doc, version FROM evidence_docs WHERE order_id IN ({})",
-        placeholders(1, messages.len())
+        crate::evidence::placeholders(1, messages.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for message in messages {
@@ -289,7 +289,7 @@ async fn prefetch(
     let sql = format!(
         "SELECT order_id, state FROM doc_sync_states \
          WHERE account_id = $1 AND device_id = $2 AND order_id IN ({})",
-        placeholders(3, messages.len())
+        crate::evidence::placeholders(3, messages.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(key.account_id)
@@ -303,13 +303,6 @@ async fn prefetch(
             .insert(row.try_get("order_id")?, row.try_get("state")?);
     }
     Ok(stored)
-}
-
-/// `$start, $start+1, …`: `count` numbered placeholders. Only these are generated into SQL;
-/// every value is bound.
-fn placeholders(start: usize, count: usize) -> String {
-    let numbers = (start..start + count).map(|i| format!("${i}"));
-    numbers.collect::<Vec<_>>().join(", ")
 }
 
 async fn save_peer(

@@ -805,20 +805,30 @@ fn cookie_header(state: &AppState, value: &str, max_age: i64) -> String {
     )
 }
 
-/// Refuses a browser request that another site may have sent: an `Origin` that is not this
-/// server's (compared with `Host`), or `Sec-Fetch-Site: cross-site`.
-pub fn require_same_origin(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+/// Refuses a browser request that another site may have sent: `Sec-Fetch-Site: cross-site`,
+/// or an `Origin` that is not the console's: exactly `[console] public_origin` when set
+/// (behind a reverse proxy), else one naming the `Host` the request was sent to.
+pub fn require_same_origin(
+    console: &crate::config::ConsoleConfig,
+    headers: &axum::http::HeaderMap,
+) -> ApiResult<()> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if header("sec-fetch-site").is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
         return Err(csrf_refusal());
     }
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        let host = header("host").unwrap_or_default();
-        let origin_host = origin
-            .split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/'));
-        if host.is_empty() || !origin_host.is_some_and(|o| o.eq_ignore_ascii_case(host)) {
+        let same = match console.public_origin.as_deref() {
+            Some(public) => origin == public.trim_end_matches('/'),
+            None => {
+                let host = header("host").unwrap_or_default();
+                let origin_host = origin
+                    .split_once("://")
+                    .map(|(_, rest)| rest.trim_end_matches('/'));
+                !host.is_empty() && origin_host.is_some_and(|o| o.eq_ignore_ascii_case(host))
+            }
+        };
+        if !same {
             return Err(csrf_refusal());
         }
     }
@@ -832,7 +842,7 @@ fn require_csrf(state: &AppState, parts: &Parts, token: &str) -> ApiResult<()> {
     if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    require_same_origin(&parts.headers)?;
+    require_same_origin(&state.config.console, &parts.headers)?;
     let sent = parts
         .headers
         .get("x-csrf-token")

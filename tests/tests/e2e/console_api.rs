@@ -264,6 +264,68 @@ fn a_cookie_session_needs_its_csrf_token_and_ends_when_idle_or_signed_out() {
     assert_eq!(browser.get("/me").status, 401);
 }
 
+/// A write from the browser with `origin`; the status and code it gets.
+fn write_from(browser: &Browser, login: &str, origin: &str) -> (u16, String) {
+    let csrf = browser.csrf.clone();
+    let sent = browser.send(
+        Method::POST,
+        "/accounts",
+        Some(new_worker(login)),
+        Some(&csrf),
+        &[("origin", origin)],
+    );
+    (sent.status, sent.code().to_owned())
+}
+
+#[test]
+fn behind_a_reverse_proxy_the_origin_must_be_the_public_one() {
+    // Configured: the browser's Origin is the proxy's address, not the Host the server
+    // was reached at; the server's own address and other sites are refused.
+    let public = "https://console.example.cn";
+    let server = TestServer::start_with(|config| {
+        config.console.public_origin = Some(public.to_owned());
+    });
+    server.add_account(Role::Operator, "proxy-admin");
+    let (browser, _) = Browser::sign_in(&server, "proxy-admin");
+    let refused = (403, "csrf_token_invalid".to_owned());
+    let own = browser.base.clone();
+    for origin in [
+        own.as_str(),
+        "https://evil.example",
+        "http://console.example.cn",
+        "https://console.example.cn.evil.example",
+    ] {
+        assert_eq!(write_from(&browser, "proxy-made", origin), refused, "{origin}");
+        assert!(!login_exists(&server, "proxy-made"));
+    }
+    assert_eq!(write_from(&browser, "proxy-made", public), (200, String::new()));
+    assert!(login_exists(&server, "proxy-made"));
+
+    // The cookie sign-in takes the same check.
+    let sign_in = |origin: &str| {
+        let mut body = server.sign_in_body("proxy-admin");
+        body["cookie"] = json!(true);
+        let sent = reqwest::blocking::Client::new()
+            .post(format!("{}/api/v1/sessions", server.url()))
+            .header("origin", origin)
+            .json(&body)
+            .send()
+            .unwrap();
+        answer(sent).status
+    };
+    assert_eq!(sign_in(public), 200);
+    assert_eq!(sign_in(&own), 403);
+
+    // Unset: the Origin must name the Host, so the proxy's address is refused.
+    let direct = TestServer::start();
+    direct.add_account(Role::Operator, "direct-admin");
+    let (browser, _) = Browser::sign_in(&direct, "direct-admin");
+    let own = browser.base.clone();
+    assert_eq!(write_from(&browser, "direct-made", public), refused);
+    assert!(!login_exists(&direct, "direct-made"));
+    assert_eq!(write_from(&browser, "direct-made", &own), (200, String::new()));
+}
+
 #[test]
 fn two_factor_setup_and_password_change_in_the_browser_move_the_session_to_a_new_cookie() {
     let server = TestServer::start();

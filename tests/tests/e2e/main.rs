@@ -24,6 +24,7 @@ mod main_flow;
 mod money_simulation;
 mod onboarding;
 mod openapi;
+mod order_lists;
 mod payouts;
 mod replication;
 mod review_rules;

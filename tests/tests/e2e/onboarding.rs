@@ -1207,6 +1207,13 @@ fn a_face_that_does_not_match_or_fails_liveness_shows_in_the_checks_and_is_revea
         (status, refused["code"].as_str()),
         (403, Some("face_image_reveal_only"))
     );
+    // Nor a thumbnail of it: a small face is still a face.
+    let (status, refused) = operator.get(&format!("/media/{hash}/thumbnail"));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("face_image_reveal_only")),
+        "{refused}"
+    );
     let id = notme["id"].as_str().unwrap();
     let reveal = format!("/onboarding/workers/{id}/reveal");
     let why = "compare the face with the ID card photo";
