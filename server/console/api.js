@@ -54,6 +54,9 @@ export async function request(method, path, body, options = {}) {
       data = null;
     }
   }
+  if (options.page && response.ok) {
+    return { items: data || [], next: response.headers.get('x-next-cursor') };
+  }
   if (!response.ok) {
     const code = (data && data.code) || `http_${response.status}`;
     const message = (data && data.message) || response.statusText;
@@ -67,6 +70,22 @@ export async function request(method, path, body, options = {}) {
 }
 
 export const get = (path, options) => request('GET', path, undefined, options);
+
+/** One page of a list: `{items, next}`, `next` being the cursor of the following page. */
+export const getPage = (path, params = {}) =>
+  request('GET', `${path}${query(params)}`, undefined, { page: true });
+
+/** Every item of a list's pages, up to `max` items (the console's queues are short). */
+export async function getAll(path, params = {}, max = 2000) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await getPage(path, { ...params, limit: 500, cursor });
+    items.push(...page.items);
+    cursor = page.next;
+  } while (cursor && items.length < max);
+  return items;
+}
 export const post = (path, body, options) =>
   request('POST', path, body === undefined ? {} : body, options);
 export const del = (path, options) => request('DELETE', path, undefined, options);

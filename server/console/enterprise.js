@@ -7,6 +7,7 @@ import { dateTime, yuan, shortId } from './format.js';
 import { field, textInput, clearErrors, showApiError, busy, requireText } from './forms.js';
 import { can, setFlash, route } from './app.js';
 import { statusBadge, verdictBadge } from './badges.js';
+import { pagedRows } from './paging.js';
 
 function table(headers, rows, test) {
   return h(
@@ -71,13 +72,15 @@ function orderLink(order, titles) {
 
 /** Escrow balance and what waits for the enterprise. */
 export async function homePage() {
-  const [escrow, orders, titles] = await Promise.all([
+  // Only the orders that may wait for the enterprise, by the server's status filter.
+  const [escrow, submitted, reconciling, titles] = await Promise.all([
     api.get('/enterprise/escrow'),
-    api.get('/orders'),
+    api.getAll('/orders', { status: 'submitted' }),
+    api.getAll('/orders', { status: 'reconciling' }),
     taskTitles(),
   ]);
-  const toConfirm = orders.filter(awaitsCompletion);
-  const statements = orders.filter(awaitsStatement);
+  const toConfirm = submitted.filter(awaitsCompletion);
+  const statements = reconciling.filter(awaitsStatement);
   return h(
     'div',
     { 'data-test': 'enterprise-home' },
@@ -185,7 +188,28 @@ export async function tasksPage() {
 }
 
 export async function ordersPage() {
-  const [orders, titles] = await Promise.all([api.get('/orders'), taskTitles()]);
+  const titles = await taskTitles();
+  const tbody = h('tbody');
+  const row = (o) =>
+    h(
+      'tr',
+      {},
+      h('td', {}, orderLink(o, titles)),
+      h('td', {}, dateTime(o.created_at)),
+      h('td', {}, statusBadge(o.status)),
+      h('td', {}, verdictBadge(o.verdict)),
+      h('td', { class: 'money' }, o.statement ? yuan(o.statement.total_fen) : '—'),
+      h('td', { class: 'money' }, o.settlement ? yuan(o.settlement.net_fen) : '—'),
+    );
+  const headers = [
+    t('order.task'),
+    t('order.created'),
+    t('order.status'),
+    t('order.verdict'),
+    t('statement.total'),
+    t('settlement.net'),
+  ];
+  const { foot } = await pagedRows(tbody, '/orders', {}, row, headers.length);
   return h(
     'div',
     { 'data-test': 'enterprise-orders' },
@@ -193,29 +217,21 @@ export async function ordersPage() {
     h(
       'section',
       { class: 'card' },
-      table(
-        [
-          t('order.task'),
-          t('order.created'),
-          t('order.status'),
-          t('order.verdict'),
-          t('statement.total'),
-          t('settlement.net'),
-        ],
-        orders.map((o) =>
+      h(
+        'table',
+        { 'data-test': 'orders-table' },
+        h(
+          'thead',
+          {},
           h(
             'tr',
             {},
-            h('td', {}, orderLink(o, titles)),
-            h('td', {}, dateTime(o.created_at)),
-            h('td', {}, statusBadge(o.status)),
-            h('td', {}, verdictBadge(o.verdict)),
-            h('td', { class: 'money' }, o.statement ? yuan(o.statement.total_fen) : '—'),
-            h('td', { class: 'money' }, o.settlement ? yuan(o.settlement.net_fen) : '—'),
+            headers.map((x) => h('th', {}, x)),
           ),
         ),
-        'orders-table',
+        tbody,
       ),
+      foot,
     ),
   );
 }

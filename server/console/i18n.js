@@ -11,6 +11,7 @@ const TEXT = {
   'page.not_found': ['No such page', '没有这个页面'],
   'page.error': ['This page could not be shown', '无法显示此页面'],
   'list.empty': ['Nothing here.', '暂无内容。'],
+  'list.more': ['Show more', '加载更多'],
   'form.required': ['Please fill this in.', '请填写此项。'],
   'form.min_chars': ['Please write at least {min} characters.', '请至少填写 {min} 个字符。'],
   'form.reason': ['Reason', '理由'],

@@ -396,9 +396,10 @@ function taskReviewForm(task) {
 
 /** Orders whose verdict needs a person, and those sent back to the worker. */
 export async function evidenceQueuePage() {
-  const orders = await api.get('/orders');
-  const waiting = orders.filter((o) => o.status === 'needs_review');
-  const returned = orders.filter((o) => o.status === 'returned');
+  const [waiting, returned] = await Promise.all([
+    api.getAll('/orders', { status: 'needs_review' }),
+    api.getAll('/orders', { status: 'returned' }),
+  ]);
   const rows = (list) =>
     list.map((o) =>
       h(
@@ -524,10 +525,10 @@ function confirmButton(statement) {
 /** Disputed orders and statements; finance resolves statements. */
 export async function disputesPage() {
   const [orders, statements] = await Promise.all([
-    api.get('/orders'),
+    api.getAll('/orders', { status: 'disputed' }),
     api.get('/statements?status=disputed'),
   ]);
-  const disputed = orders.filter((o) => o.status === 'disputed' && o.confirmation === 'disputed');
+  const disputed = orders.filter((o) => o.confirmation === 'disputed');
   return h(
     'div',
     { 'data-test': 'disputes-page' },
@@ -606,4 +607,3 @@ function resolveForm(statement) {
   );
   return form;
 }
-

@@ -7,6 +7,7 @@ import { dateTime, yuan, shortId } from './format.js';
 import { field, textInput, select, clearErrors, showApiError } from './forms.js';
 import { statusBadge, verdictBadge } from './badges.js';
 import { invoiceTable } from './enterprise.js';
+import { pagedRows } from './paging.js';
 
 function filtersFromHash() {
   const search = new URLSearchParams(location.hash.split('?')[1] || '');
@@ -30,9 +31,10 @@ function summary(s) {
 
 export async function regulatorPage() {
   const filters = filtersFromHash();
-  const [all, tasks] = await Promise.all([api.get('/orders'), api.get('/tasks')]);
+  const tasks = await api.get('/tasks');
   const titles = new Map(tasks.map((task) => [task.id, task.title]));
-  const enterprises = [...new Set(all.map((o) => o.enterprise_id))].sort();
+  // Every order belongs to a task, so the tasks name every enterprise there is to choose.
+  const enterprises = [...new Set(tasks.map((task) => task.enterprise_id))].sort();
   const from = textInput({ type: 'date', value: filters.from, 'data-test': 'filter-from' });
   const to = textInput({ type: 'date', value: filters.to, 'data-test': 'filter-to' });
   const enterprise = select(
@@ -68,21 +70,45 @@ export async function regulatorPage() {
     // Dates are whole days (China Standard Time) and both bounds count.
     const params = { enterprise_id: values.enterprise_id, from: values.from, to: values.to };
     try {
-      const [orders, invoices] = await Promise.all([
-        api.get(`/orders${api.query(params)}`),
+      const orderRow = (o) =>
+        h(
+          'tr',
+          { 'data-test': 'regulator-order', 'data-order': o.id },
+          h(
+            'td',
+            {},
+            h('a', { href: `#/orders/${encodeURIComponent(o.id)}/evidence` }, shortId(o.id)),
+          ),
+          h('td', {}, titles.get(o.task_id) || shortId(o.task_id)),
+          h('td', {}, shortId(o.enterprise_id)),
+          h('td', {}, dateTime(o.created_at)),
+          h('td', {}, statusBadge(o.status)),
+          h('td', {}, verdictBadge(o.verdict)),
+          h('td', {}, summary(o.evidence_summary)),
+        );
+      const headers = [
+        t('order.id'),
+        t('order.task'),
+        t('regulator.enterprise'),
+        t('order.created'),
+        t('order.status'),
+        t('order.verdict'),
+        t('regulator.evidence'),
+      ];
+      const count = h('span', { class: 'count', 'data-test': 'order-count' });
+      const tbody = h('tbody');
+      const [{ foot }, invoices] = await Promise.all([
+        pagedRows(tbody, '/orders', params, orderRow, headers.length, (shown, more) => {
+          count.textContent = more ? `${shown}+` : String(shown);
+        }),
         api.get(`/invoices${api.query(params)}`),
       ]);
+      const total = invoices.reduce((sum, inv) => sum + BigInt(inv.total_fen), 0n);
       results.replaceChildren(
         h(
           'section',
           { class: 'card' },
-          h(
-            'h2',
-            {},
-            t('regulator.orders'),
-            ' ',
-            h('span', { class: 'count', 'data-test': 'order-count' }, String(orders.length)),
-          ),
+          h('h2', {}, t('regulator.orders'), ' ', count),
           h(
             'table',
             { 'data-test': 'regulator-orders' },
@@ -92,45 +118,12 @@ export async function regulatorPage() {
               h(
                 'tr',
                 {},
-                [
-                  t('order.id'),
-                  t('order.task'),
-                  t('regulator.enterprise'),
-                  t('order.created'),
-                  t('order.status'),
-                  t('order.verdict'),
-                  t('regulator.evidence'),
-                ].map((x) => h('th', {}, x)),
+                headers.map((x) => h('th', {}, x)),
               ),
             ),
-            h(
-              'tbody',
-              {},
-              orders.length
-                ? orders.map((o) =>
-                    h(
-                      'tr',
-                      { 'data-test': 'regulator-order', 'data-order': o.id },
-                      h(
-                        'td',
-                        {},
-                        h(
-                          'a',
-                          { href: `#/orders/${encodeURIComponent(o.id)}/evidence` },
-                          shortId(o.id),
-                        ),
-                      ),
-                      h('td', {}, titles.get(o.task_id) || shortId(o.task_id)),
-                      h('td', {}, shortId(o.enterprise_id)),
-                      h('td', {}, dateTime(o.created_at)),
-                      h('td', {}, statusBadge(o.status)),
-                      h('td', {}, verdictBadge(o.verdict)),
-                      h('td', {}, summary(o.evidence_summary)),
-                    ),
-                  )
-                : h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('list.empty'))),
-            ),
+            tbody,
           ),
+          foot,
         ),
         h(
           'section',
@@ -143,12 +136,7 @@ export async function regulatorPage() {
             h('span', { class: 'count', 'data-test': 'invoice-count' }, String(invoices.length)),
           ),
           invoiceTable(invoices),
-          h(
-            'p',
-            { class: 'muted' },
-            `${t('invoice.total')}: ` +
-              yuan(invoices.reduce((sum, inv) => sum + BigInt(inv.total_fen), 0n)),
-          ),
+          h('p', { class: 'muted' }, `${t('invoice.total')}: ${yuan(total)}`),
         ),
       );
     } catch (error) {

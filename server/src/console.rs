@@ -41,6 +41,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("i18n.js", JS, include_str!("../console/i18n.js")),
     ("login.js", JS, include_str!("../console/login.js")),
     ("operator.js", JS, include_str!("../console/operator.js")),
+    ("paging.js", JS, include_str!("../console/paging.js")),
     ("regulator.js", JS, include_str!("../console/regulator.js")),
 ];
 
