@@ -11,6 +11,8 @@ import { regulatorPage } from './regulator.js';
 /** The signed-in account (GET /me), or null. */
 let me = null;
 let flash = null;
+/** Where the person was going when the sign-in page was shown (memory only). */
+let returnTo = null;
 
 const main = () => document.getElementById('main');
 const nav = () => document.getElementById('nav');
@@ -53,6 +55,7 @@ export async function signOut() {
     // The session may already be gone; the page forgets it either way.
   }
   me = null;
+  returnTo = null;
   api.setCsrfToken(null);
   setFlash('info', t('session.signed_out'));
   drawFrame();
@@ -163,6 +166,7 @@ const ROUTES = [
   [/^#\/enterprise\/orders\/([^/]+)$/, (m) => enterprise.orderPage(decodeURIComponent(m[1]))],
   [/^#\/enterprise\/invoices$/, () => enterprise.invoicesPage()],
   [/^#\/regulator$/, () => regulatorPage()],
+  [/^#\/unsupported$/, () => h('p', { class: 'flash info' }, t('page.workers_use_phone'))],
 ];
 
 let drawing = 0;
@@ -171,12 +175,14 @@ let drawing = 0;
 export async function route() {
   const hash = location.hash || '#/';
   if (!me && hash !== '#/login') {
+    if (hash !== '#/') returnTo = hash;
     location.replace('#/login');
     if (hash === '#/') route();
     return;
   }
   if (me && (hash === '#/' || hash === '#/login')) {
-    location.replace(homeOf(me));
+    location.replace(hash === '#/login' && returnTo ? returnTo : homeOf(me));
+    returnTo = null;
     return;
   }
   drawFrame();
@@ -220,6 +226,7 @@ export async function route() {
 
 api.onSessionExpired((error) => {
   me = null;
+  if (location.hash !== '#/login') returnTo = location.hash;
   api.setCsrfToken(null);
   setFlash(
     'warn',

@@ -9,6 +9,10 @@ const TEXT = {
   'app.title': ['flexwork console', 'flexwork 管理台'],
   'page.loading': ['Loading…', '加载中…'],
   'page.not_found': ['No such page', '没有这个页面'],
+  'page.workers_use_phone': [
+    'This console is for operators, enterprises and regulators; workers use the phone app.',
+    '本管理台供平台运营、企业和监管机构使用；劳动者请使用手机应用。',
+  ],
   'page.error': ['This page could not be shown', '无法显示此页面'],
   'list.empty': ['Nothing here.', '暂无内容。'],
   'list.more': ['Show more', '加载更多'],

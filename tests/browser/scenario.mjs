@@ -476,6 +476,26 @@ try {
   );
   await shot(acme, 'enterprise-order-settled-en');
 
+  step('an expired session (401 session_expired) shows the login with a message');
+  // The server ends idle sessions after [console] session_idle_minutes (its own tests wait
+  // for that); here the next answer is made to be that refusal, to see what the page does.
+  await acme.route('**/api/v1/enterprise/escrow', (route) =>
+    route.fulfill({
+      status: 401,
+      contentType: 'application/json',
+      body: JSON.stringify({ code: 'session_expired', message: 'the session has expired' }),
+    }),
+  );
+  await acme.click('nav.links a[href="#/enterprise"]');
+  await acme.waitForSelector('[data-test=login-form]');
+  check(
+    (await acme.textContent('.flash')).includes('Your session has expired'),
+    'the login page does not say the session expired',
+  );
+  await acme.unroute('**/api/v1/enterprise/escrow');
+  await acme.reload();
+  await acme.waitForSelector('[data-test=enterprise-home]');
+
   step('signing out, and a session that has ended sends the page back to the login');
   await acme.click('[data-test=sign-out]');
   await acme.waitForSelector('[data-test=login-form]');
