@@ -34,6 +34,7 @@ pub mod audit;
 pub mod auth;
 pub mod checks;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod deregistration;
 pub mod drill;

@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
     let sync_limit = state.config.limits.max_sync_body_bytes;
     let (routes, _document) = routes(sync_limit).split_for_parts();
     let routes = routes
+        .merge(crate::console::router())
         // A phone's request signed with its device key is verified before any handler runs.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

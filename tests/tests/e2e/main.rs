@@ -14,6 +14,7 @@ mod authorization;
 mod bad_input;
 mod checks;
 mod console_api;
+mod console_pages;
 mod device_killed;
 mod devices;
 mod flagged_evidence;
