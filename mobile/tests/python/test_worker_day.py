@@ -1,0 +1,145 @@
+"""A whole worker's day through the generated Python bindings, against a real server on
+loopback: log in and bind the phone, receive the order, record evidence while the server is
+down in a process that is then killed, reopen, sync with progress, receive findings and the
+operator's comment per item, fix the flagged item, sync again."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import flexwork_mobile as fm
+from conftest import BINDINGS, CAPTURE_MS, FIXTURES, SITE_LAT, SITE_LON, fixture
+
+HERE = Path(__file__).resolve().parent
+
+
+class Progress(fm.SyncProgress):
+    """Collects what the sync reports, as an app's progress bar would."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_progress(self, step):
+        self.steps.append(step)
+
+
+def record_then_get_killed(store, order_id):
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "record_offline.py"), str(store), order_id, str(FIXTURES)],
+        env=dict(os.environ, FLEXWORK_BINDINGS_DIR=str(BINDINGS)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = child.stdout.readline()
+    assert line, "the recording process ended without reporting"
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+    return json.loads(line)
+
+
+def by_id(items):
+    return {item.item_id: item for item in items}
+
+
+def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_path):
+    store = tmp_path / "phone"
+    order_id = platform.order_id
+
+    # Morning, online: log in once, bind the phone, receive the order.
+    phone = fm.Phone.open(str(store))
+    assert phone.session() is None
+    session = asyncio.run(phone.login(platform.server.url, "wang", platform.worker_password, None))
+    assert session.role == "worker"
+    assert phone.session() == session
+    first = asyncio.run(phone.sync(None))
+    assert first.new_orders == 1 and first.converged
+    [order] = phone.orders()
+    assert (order.order_id, order.fee_fen, order.min_photos) == (order_id, 300000, 1)
+    assert order.requires_signature and not order.unsynced
+    assert (order.site_lat, order.site_lon) == (SITE_LAT, SITE_LON)
+    del phone
+
+    # The server goes away; the app records everything, then is killed mid-day.
+    platform.server.stop()
+    ids = record_then_get_killed(store, order_id)
+    assert ids["street_mock"] is True
+    assert ids["gpx_points"] == 41
+
+    # Reopened: every item is there, queued; the photo bytes are all on the device.
+    phone = fm.Phone.open(str(store))
+    items = by_id(phone.items(order_id))
+    expected = ["shop", "street", "walk", "gpx", "signature", "note", "submission"]
+    assert set(items) == {ids[name] for name in expected}
+    assert all(item.state == fm.UploadState.QUEUED for item in items.values())
+    shop = items[ids["shop"]]
+    assert (shop.kind, shop.sha256, shop.size) == (fm.ItemKind.PHOTO, ids["shop_sha256"],
+                                                   ids["shop_size"])
+    assert shop.uploaded_bytes == 0
+    assert items[ids["walk"]].points == 10
+    assert phone.order(order_id).unsynced
+
+    # Still no server: sync fails as Offline, and nothing is lost.
+    try:
+        asyncio.run(phone.sync(None))
+        raise AssertionError("sync with the server down must fail")
+    except fm.MobileError.Offline as e:
+        assert e.code == "network"
+    assert len(phone.items(order_id)) == len(expected)
+
+    # The server is back: sync, with progress for the documents and for each photo.
+    platform.server.start()
+    phone.set_upload_chunk_size(32 * 1024)
+    progress = Progress()
+    report = asyncio.run(phone.sync(progress))
+    assert report.converged and report.problems == []
+    assert report.photos_uploaded == 2
+    assert report.bytes_uploaded == shop.size + items[ids["street"]].size
+    stages = {step.stage for step in progress.steps}
+    assert stages == {fm.SyncStage.DOCUMENTS, fm.SyncStage.MEDIA}
+    shop_steps = [s for s in progress.steps if s.item_id == ids["shop"]]
+    assert len(shop_steps) > 2, "a 160 KB photo in 32 KiB chunks reports each chunk"
+    assert shop_steps[-1].done == shop_steps[-1].total == shop.size
+    assert [s.done for s in shop_steps] == sorted(s.done for s in shop_steps)
+    items = by_id(phone.items(order_id))
+    assert all(item.state == fm.UploadState.SYNCED for item in items.values())
+    assert items[ids["shop"]].uploaded_bytes == shop.size
+    assert not phone.order(order_id).unsynced
+
+    # The server verifies; the next sync brings its findings, attached to the items.
+    platform.wait_for_verdict()
+    asyncio.run(phone.sync(None))
+    review = phone.review(order_id)
+    assert review is not None and review.verdict == "needs_review"
+    street = phone.item_feedback(order_id, ids["street"])
+    assert "photo_outside_site" in {f.code for f in street.findings}
+    assert all(f.item_id == ids["street"] for f in street.findings)
+    shop_feedback = phone.item_feedback(order_id, ids["shop"])
+    assert "photo_outside_site" not in {f.code for f in shop_feedback.findings}
+
+    # An operator rejects the evidence with a comment; it reaches the phone with the review.
+    comment = "the second photo was taken 20 km away: photograph the shop front again"
+    platform.server.call("POST", f"/orders/{order_id}/review", platform.operator,
+                         {"decision": "reject", "reason": comment})
+    asyncio.run(phone.sync(None))
+    assert phone.review(order_id).comment == comment
+
+    # The worker fixes it: a new photo on site, synced; verification runs again.
+    on_site = fm.LocationFix(lat=SITE_LAT, lon=SITE_LON, accuracy_m=6.0,
+                             at_ms=CAPTURE_MS + 600_000, mock=False)
+    retaken = asyncio.run(phone.record_photo_file(
+        order_id, str(fixture("photos/DSCN0010.jpg")), on_site, CAPTURE_MS + 600_000))
+    assert phone.item_feedback(order_id, retaken.item_id).item.state == fm.UploadState.QUEUED
+    again = asyncio.run(phone.sync(None))
+    assert again.converged and again.problems == []
+    assert phone.item_feedback(order_id, retaken.item_id).item.state == fm.UploadState.SYNCED
+
+    platform.wait_for_verdict()
+    asyncio.run(phone.sync(None))
+    fixed = phone.item_feedback(order_id, retaken.item_id)
+    assert "photo_outside_site" not in {f.code for f in fixed.findings}
+    assert phone.review(order_id).reviewed_at_ms > review.reviewed_at_ms
+    assert all(item.state == fm.UploadState.SYNCED for item in phone.items(order_id))
