@@ -113,12 +113,17 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
     platform.wait_for_verdict()
     asyncio.run(phone.sync(None))
     review = phone.review(order_id)
-    assert review is not None and review.verdict == "needs_review"
+    # The street photo's fix was 20 km away and from a mock provider: the flag the app passed
+    # reached the server, which rejects on it.
+    assert review is not None and review.verdict == "rejected"
     street = phone.item_feedback(order_id, ids["street"])
-    assert "photo_outside_site" in {f.code for f in street.findings}
+    street_codes = {f.code: f.severity for f in street.findings}
+    assert street_codes["photo_mock_location"] == "reject"
+    assert street_codes["photo_outside_site"] == "review"
+    assert "20.0 km" in next(f.message for f in street.findings if f.code == "photo_outside_site")
     assert all(f.item_id == ids["street"] for f in street.findings)
-    shop_feedback = phone.item_feedback(order_id, ids["shop"])
-    assert "photo_outside_site" not in {f.code for f in shop_feedback.findings}
+    shop_codes = {f.code for f in phone.item_feedback(order_id, ids["shop"]).findings}
+    assert not shop_codes & {"photo_mock_location", "photo_outside_site"}
 
     # An operator rejects the evidence with a comment; it reaches the phone with the review.
     comment = "the second photo was taken 20 km away: photograph the shop front again"
@@ -140,6 +145,12 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
     platform.wait_for_verdict()
     asyncio.run(phone.sync(None))
     fixed = phone.item_feedback(order_id, retaken.item_id)
-    assert "photo_outside_site" not in {f.code for f in fixed.findings}
-    assert phone.review(order_id).reviewed_at_ms > review.reviewed_at_ms
+    # Verification saw the new photo (the camera's clock in DSCN0010.jpg is a day off, which
+    # it reports for every copy), and found it on site and from a real fix.
+    assert "photo_exif_time_mismatch" in {f.code for f in fixed.findings}
+    assert not {f.code for f in fixed.findings} & {"photo_mock_location", "photo_outside_site"}
+    after = phone.review(order_id)
+    assert after.reviewed_at_ms > review.reviewed_at_ms
+    # The flagged photo stays flagged (devices only append): the new one stands beside it.
+    assert "photo_mock_location" in {f.code for f in after.findings if f.item_id == ids["street"]}
     assert all(item.state == fm.UploadState.SYNCED for item in phone.items(order_id))
