@@ -27,10 +27,10 @@ mod types;
 pub use error::MobileError;
 pub use phone::{Phone, SyncProgress};
 pub use types::{
-    Applicant, Application, ApplicationDraft, ApplicationState, EvidenceItem, FaceCapture,
-    Finding, ItemFeedback, ItemKind, LocationFix, OnboardingTerms, Order, PhotoRecorded,
-    RegisteredDevice, Review, Session, Settlement, Statement, Stroke, StrokePoint, SyncProblem,
-    SyncStage, SyncStep, SyncSummary, TrackImported, TrackPoint, UploadState,
+    Applicant, Application, ApplicationDraft, ApplicationState, EvidenceItem, FaceCapture, Finding,
+    ItemFeedback, ItemKind, LocationFix, OnboardingTerms, Order, PhotoRecorded, RegisteredDevice,
+    Review, Session, Settlement, Statement, Stroke, StrokePoint, SyncProblem, SyncStage, SyncStep,
+    SyncSummary, TrackImported, TrackPoint, UploadState,
 };
 
 uniffi::setup_scaffolding!();

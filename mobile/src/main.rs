@@ -457,7 +457,10 @@ fn read_strokes(file: &Path) -> Result<Vec<Stroke>> {
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let strokes: Vec<Vec<StrokePoint>> = serde_json::from_str(&text)
         .context("the strokes file is not a JSON array of arrays of {x, y, t_ms, pressure}")?;
-    Ok(strokes.into_iter().map(|points| Stroke { points }).collect())
+    Ok(strokes
+        .into_iter()
+        .map(|points| Stroke { points })
+        .collect())
 }
 
 fn cmd_sign(

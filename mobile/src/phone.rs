@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use flexwork_client_core::{self as core, ClientError, Device};
+use flexwork_client_core::{self as core, Device};
 
 use crate::error::{MobileError, guarded};
 use crate::photo;
 use crate::types::{
-    Application, ApplicationDraft, EvidenceItem, Finding, ItemFeedback, LocationFix, OnboardingTerms,
-    Order, PhotoRecorded, RegisteredDevice, Review, Session, Statement, Stroke, SyncStep,
-    SyncSummary, TrackImported, TrackPoint, core_strokes,
+    Application, ApplicationDraft, EvidenceItem, Finding, ItemFeedback, LocationFix,
+    OnboardingTerms, Order, PhotoRecorded, RegisteredDevice, Review, Session, Statement, Stroke,
+    SyncStep, SyncSummary, TrackImported, TrackPoint, core_strokes,
 };
 
 /// Told how a sync goes. Called on the thread running the sync (never the caller's UI
@@ -122,7 +122,7 @@ impl Phone {
 
     /// [`Phone::logout`], blocking: call from a background thread.
     pub fn logout_blocking(&self) -> Result<(), MobileError> {
-        self.with(Device::logout)
+        self.with(|d| Ok(d.logout()?))
     }
 
     /// The account's registered phones, as the server lists them.
@@ -132,7 +132,7 @@ impl Phone {
 
     /// [`Phone::devices`], blocking: call from a background thread.
     pub fn devices_blocking(&self) -> Result<Vec<RegisteredDevice>, MobileError> {
-        let transport = self.with(|d| d.transport())?;
+        let transport = self.with(|d| Ok(d.transport()?))?;
         let devices = guarded(|| Ok(transport.devices()?))?;
         Ok(devices.into_iter().map(Into::into).collect())
     }
@@ -144,7 +144,7 @@ impl Phone {
 
     /// [`Phone::revoke_device`], blocking: call from a background thread.
     pub fn revoke_device_blocking(&self, device_id: String) -> Result<(), MobileError> {
-        self.with(|d| d.revoke_device(&device_id))
+        self.with(|d| Ok(d.revoke_device(&device_id)?))
     }
 
     /// Every order on the device, by order id.
@@ -227,7 +227,7 @@ impl Phone {
         points: Vec<TrackPoint>,
     ) -> Result<String, MobileError> {
         let points: Vec<core::TrackPoint> = points.into_iter().map(Into::into).collect();
-        self.with(|d| d.append_track_points(&order_id, &points))
+        self.with(|d| Ok(d.append_track_points(&order_id, &points)?))
     }
 
     /// Imports every point of every track and segment of a GPX document as one track item.
@@ -257,13 +257,18 @@ impl Phone {
     }
 
     /// Records a note (1 to 10,000 characters); returns its item id.
-    pub fn add_note(&self, order_id: String, text: String, at_ms: i64) -> Result<String, MobileError> {
+    pub fn add_note(
+        &self,
+        order_id: String,
+        text: String,
+        at_ms: i64,
+    ) -> Result<String, MobileError> {
         self.with(|d| Ok(d.add_note(&order_id, &text, at_ms)?.id))
     }
 
     /// Declares the order done from this phone; returns the submission's item id.
     pub fn submit(&self, order_id: String, at_ms: i64) -> Result<String, MobileError> {
-        self.with(|d| d.submit(&order_id, at_ms))
+        self.with(|d| Ok(d.submit(&order_id, at_ms)?))
     }
 
     /// The items recorded for an order, in recording order, each with its upload state.
@@ -330,7 +335,7 @@ impl Phone {
 
     /// [`Phone::statement`], blocking: call from a background thread.
     pub fn statement_blocking(&self, order_id: String) -> Result<Statement, MobileError> {
-        let transport = self.with(|d| d.transport())?;
+        let transport = self.with(|d| Ok(d.transport()?))?;
         guarded(|| statement_from(transport.statement(&order_id)?))
     }
 
@@ -344,7 +349,7 @@ impl Phone {
 
     /// [`Phone::confirm_statement`], blocking: call from a background thread.
     pub fn confirm_statement_blocking(&self, order_id: String) -> Result<Statement, MobileError> {
-        let transport = self.with(|d| d.transport())?;
+        let transport = self.with(|d| Ok(d.transport()?))?;
         guarded(|| {
             let statement = statement_from(transport.statement(&order_id)?)?;
             statement_from(transport.confirm_statement(&statement.id)?)
@@ -390,10 +395,10 @@ impl Phone {
                 let reason = format!(
                     "no terms of {server_url} on this device: fetch them while online first"
                 );
-                return Ok(Err(MobileError::invalid("no_terms", reason)));
+                return Err(MobileError::invalid("no_terms", reason));
             };
-            Ok(Ok(d.sign_application(&terms, &draft)?.into()))
-        })?
+            Ok(d.sign_application(&terms, &draft)?.into())
+        })
     }
 
     /// Sends every queued application, oldest first; returns those tried. No network keeps
@@ -405,7 +410,12 @@ impl Phone {
 
     /// [`Phone::submit_applications`], blocking: call from a background thread.
     pub fn submit_applications_blocking(&self) -> Result<Vec<Application>, MobileError> {
-        self.with(|d| Ok(d.submit_applications()?.into_iter().map(Into::into).collect()))
+        self.with(|d| {
+            Ok(d.submit_applications()?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
     }
 
     /// Every application on the device, oldest first.
@@ -419,13 +429,13 @@ impl Phone {
     /// [`MobileError`].
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Device) -> Result<T, ClientError>,
+        f: impl FnOnce(&mut Device) -> Result<T, MobileError>,
     ) -> Result<T, MobileError> {
         guarded(|| {
             let mut device = self.lock()?;
             let bytes = self.chunk_size.load(Ordering::Relaxed);
             device.set_chunk_size(usize::try_from(bytes).unwrap_or(usize::MAX));
-            Ok(f(&mut device)?)
+            f(&mut device)
         })
     }
 
@@ -474,7 +484,10 @@ fn sniffed(bytes: &[u8]) -> Result<&'static str, MobileError> {
 
 fn read_file(path: &Path) -> Result<Vec<u8>, MobileError> {
     std::fs::read(path).map_err(|e| {
-        MobileError::invalid("file_unreadable", format!("cannot read {}: {e}", path.display()))
+        MobileError::invalid(
+            "file_unreadable",
+            format!("cannot read {}: {e}", path.display()),
+        )
     })
 }
 
