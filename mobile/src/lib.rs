@@ -5,9 +5,9 @@
 //!
 //! - [`Phone`] is the object an app holds: open the store, log in and bind the device, list
 //!   orders, record photos, trajectory points, GPX files, signatures and notes with the
-//!   phone's location fix and mock flag, submit, sync with progress, read upload states,
-//!   findings and the operator's comment per item, and apply to work on the platform
-//!   (terms, willingness signature, submission).
+//!   phone's location fix and mock flag, submit, sync with progress, read upload states and
+//!   findings per item and the operator's comment, and apply to work on the platform (terms,
+//!   willingness signature, submission).
 //! - Every failure is a [`MobileError`] with a stable `code` and a sentence; a panic inside
 //!   Rust is caught at the boundary and becomes `MobileError::Internal` (`internal`).
 //! - Long calls (network, hashing, uploads) are `async` and run on a background thread of

@@ -1,8 +1,9 @@
 //! `flexwork-device`: a worker's phone on the command line.
 //!
 //! It drives [`flexwork_mobile::Phone`], the very interface the Android and iOS apps call
-//! through their bindings, so a person can play the worker against a real server over HTTP: log in, fetch tasks, record photos, tracks,
-//! signatures and notes, submit, sync, and read the findings. Everything except `login`,
+//! through their bindings, so a person can play the worker against a real server over HTTP:
+//! log in, fetch tasks, record photos, tracks, signatures and notes, submit, sync, and read
+//! the findings. Everything except `login`,
 //! `logout`, `sync` and the device commands works with the server stopped.
 //!
 //! A photo file has no phone location fix. Without `--lat/--lon`, the position and time in
