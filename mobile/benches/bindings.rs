@@ -27,19 +27,14 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/bindings-bench"));
     let store = out.join("store");
+    if std::env::var_os("FLEXWORK_BENCH_MEMORY").is_some() {
+        return memory(&store, &out);
+    }
     let _ = std::fs::remove_dir_all(&store);
     std::fs::create_dir_all(&out).unwrap();
     let photo = std::fs::read(fixtures().join("photos/DSCN0010.jpg")).expect("fixture photo");
 
     drop(prepare(&store));
-    let rss_before = rss_kib();
-    let device = Device::open(&store).unwrap();
-    let rss_open = rss_kib().saturating_sub(rss_before);
-    let listed = device.orders().unwrap();
-    assert_eq!(listed.len(), ORDERS);
-    let rss_with_orders = rss_kib().saturating_sub(rss_before);
-    drop(listed);
-    drop(device);
 
     let open_us = median_us(RUNS, || {
         let device = Device::open(&store).unwrap();
@@ -63,6 +58,25 @@ fn main() {
         std::hint::black_box(record);
     });
 
+    // From the file the camera wrote, as apps do (`Phone::record_photo_file`): read, sniff,
+    // record.
+    let path = fixtures().join("photos/DSCN0010.jpg");
+    let record_file_us = median_us(RUNS, || {
+        at += 1_000;
+        let bytes = std::fs::read(&path).unwrap();
+        let media_type = flexwork_mobile::photo::sniff_media_type(&bytes).unwrap();
+        let fix = Fix {
+            lat: 43.467448,
+            lon: 11.885127,
+            accuracy_m: 8.0,
+            at_ms: at,
+            mock: false,
+        };
+        let record = device
+            .record_photo("order-0004", &bytes, media_type, Some(fix), at)
+            .unwrap();
+        std::hint::black_box(record);
+    });
     drop(device);
 
     // The same calls on the interface's Rust side (lock, panic guard, type conversions),
@@ -98,11 +112,10 @@ fn main() {
         "runs": RUNS,
         "open_store_us": open_us,
         "record_photo_us": record_us,
+        "record_photo_file_us": record_file_us,
         "phone_open_store_us": phone_open_us,
         "phone_record_photo_us": phone_record_us,
         "photo_bytes": photo.len(),
-        "rss_open_kib": rss_open,
-        "rss_with_orders_kib": rss_with_orders,
     });
     std::fs::write(out.join("rust.json"), figures.to_string()).unwrap();
     println!("direct Rust (client-core), median of {RUNS}:");
@@ -111,10 +124,22 @@ fn main() {
         "  record one photo ({} B)     {record_us:>9.1} µs",
         photo.len()
     );
-    println!("  memory: store open {rss_open} KiB, with {ORDERS} orders listed {rss_with_orders} KiB");
     println!("the interface's Rust side (flexwork_mobile::Phone), median of {RUNS}:");
     println!("  open a store with {ORDERS} orders   {phone_open_us:>9.1} µs");
     println!("  record one photo                {phone_record_us:>9.1} µs");
+}
+
+/// In a fresh process: resident memory added by opening the store and listing its orders.
+fn memory(store: &Path, out: &Path) {
+    let before = rss_kib();
+    let device = Device::open(store).unwrap();
+    let open = rss_kib().saturating_sub(before);
+    let listed = device.orders().unwrap();
+    assert_eq!(listed.len(), ORDERS);
+    let with_orders = rss_kib().saturating_sub(before);
+    let figures = serde_json::json!({ "rss_open_kib": open, "rss_with_orders_kib": with_orders });
+    std::fs::write(out.join("memory-rust.json"), figures.to_string()).unwrap();
+    std::hint::black_box(listed);
 }
 
 /// A store holding `ORDERS` orders, as sync would leave it.
