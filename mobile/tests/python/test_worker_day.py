@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import flexwork_mobile as fm
@@ -39,6 +40,19 @@ def record_then_get_killed(store, order_id):
     child.send_signal(signal.SIGKILL)
     assert child.wait(timeout=30) == -signal.SIGKILL
     return json.loads(line)
+
+
+def sync_until(phone, done, what, timeout=60):
+    """Syncs until `done()` holds: the server marks an order verified a moment before it writes
+    the review into the order's document, so one sync right after may not carry it yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        asyncio.run(phone.sync(None))
+        if done():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no sync brought {what} within {timeout} s")
+        time.sleep(0.2)
 
 
 def by_id(items):
@@ -111,7 +125,7 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
 
     # The server verifies; the next sync brings its findings, attached to the items.
     platform.wait_for_verdict()
-    asyncio.run(phone.sync(None))
+    sync_until(phone, lambda: phone.review(order_id) is not None, "the review")
     review = phone.review(order_id)
     # The street photo's fix was 20 km away and from a mock provider: the flag the app passed
     # reached the server, which rejects on it.
@@ -129,7 +143,7 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
     comment = "the second photo was taken 20 km away: photograph the shop front again"
     platform.server.call("POST", f"/orders/{order_id}/review", platform.operator,
                          {"decision": "reject", "reason": comment})
-    asyncio.run(phone.sync(None))
+    sync_until(phone, lambda: phone.review(order_id).comment is not None, "the comment")
     assert phone.review(order_id).comment == comment
 
     # The worker fixes it: a new photo on site, synced; verification runs again.
@@ -143,7 +157,8 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
     assert phone.item_feedback(order_id, retaken.item_id).item.state == fm.UploadState.SYNCED
 
     platform.wait_for_verdict()
-    asyncio.run(phone.sync(None))
+    sync_until(phone, lambda: phone.item_feedback(order_id, retaken.item_id).findings,
+               "a review covering the new photo")
     fixed = phone.item_feedback(order_id, retaken.item_id)
     # Verification saw the new photo (the camera's clock in DSCN0010.jpg is a day off, which
     # it reports for every copy), and found it on site and from a real fix.
