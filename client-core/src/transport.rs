@@ -314,6 +314,7 @@ fn send_timed(builder: RequestBuilder) -> Result<Response, (TransportError, Opti
     let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
         code: format!("http_{}", status.as_u16()),
         message: text.chars().take(MAX_RAW_MESSAGE).collect(),
+        field: None,
     });
     let error = TransportError::Server {
         status: status.as_u16(),

@@ -33,11 +33,11 @@ pub fn reason(text: &str, min_chars: usize) -> ApiResult<&str> {
             "give a reason of at least {} characters; it is kept in the audit trail",
             min_chars.max(1)
         );
-        return Err(ApiError::bad_request("reason_required", message));
+        return Err(ApiError::bad_request("reason_required", message).field("reason"));
     }
     if count > MAX_REASON_CHARS {
         let message = format!("a reason is at most {MAX_REASON_CHARS} characters");
-        return Err(ApiError::bad_request("reason_too_long", message));
+        return Err(ApiError::bad_request("reason_too_long", message).field("reason"));
     }
     Ok(text)
 }

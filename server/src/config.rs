@@ -73,6 +73,31 @@ pub struct Config {
     pub checks: crate::checks::ChecksConfig,
     /// Lifetime of API bearer tokens, in hours.
     pub token_ttl_hours: i64,
+    /// Browser sessions of the web console.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// Browser sessions of the web console (`[console]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsoleConfig {
+    /// A browser (cookie) session ends after this many minutes without a request, and in any
+    /// case when its token's lifetime is over.
+    pub session_idle_minutes: i64,
+    /// Whether the session cookie carries `Secure`, so browsers send it over HTTPS only
+    /// (they also treat `http://127.0.0.1` and `http://localhost` as secure). Turn it off
+    /// only for a plain-HTTP deployment on another host; the server warns at start.
+    pub secure_cookies: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            secure_cookies: true,
+        }
+    }
 }
 
 /// Sizes the server refuses to go beyond.
@@ -119,6 +144,7 @@ impl Default for Config {
             settlement: SettlementConfig::default(),
             checks: crate::checks::ChecksConfig::default(),
             token_ttl_hours: 24 * 30,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -145,6 +171,7 @@ impl std::fmt::Debug for Config {
             .field("settlement", &self.settlement)
             .field("checks", &self.checks)
             .field("token_ttl_hours", &self.token_ttl_hours)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -298,6 +325,9 @@ impl Config {
     pub fn validate(&self, today: &str) -> Result<(), String> {
         if self.token_ttl_hours < 1 {
             return Err("token_ttl_hours must be at least 1".into());
+        }
+        if self.console.session_idle_minutes < 1 {
+            return Err("[console] session_idle_minutes must be at least 1".into());
         }
         if self.tax.method_on(today).is_none() {
             return Err(format!(

@@ -88,6 +88,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0017_invoices.sqlite.sql"),
         include_str!("../migrations/0017_invoices.postgres.sql"),
     ),
+    (18, include_str!("../migrations/0018_console.sql"), "", ""),
 ];
 
 /// Which database the pool talks to.

@@ -787,29 +787,28 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     enterprise: Option<&str>,
+    period: (i64, i64),
 ) -> ApiResult<Vec<Invoice>> {
     let scope = match caller.work_scope() {
-        WorkScope::All => enterprise,
-        WorkScope::Organisation(org) => Some(org),
+        WorkScope::All => "",
+        WorkScope::Organisation(org) => org,
         WorkScope::Worker(_) | WorkScope::Nothing => {
             return Err(ApiError::forbidden(
                 "invoices are for enterprises, operator teams and regulators",
             ));
         }
     };
-    let rows = match scope {
-        Some(org) => {
-            sqlx::query("SELECT id FROM invoices WHERE enterprise_id = $1 ORDER BY created_at")
-                .bind(org)
-                .fetch_all(&state.db.pool)
-                .await?
-        }
-        None => {
-            sqlx::query("SELECT id FROM invoices ORDER BY created_at")
-                .fetch_all(&state.db.pool)
-                .await?
-        }
-    };
+    let rows = sqlx::query(
+        "SELECT id FROM invoices WHERE ($1 = '' OR enterprise_id = $1) \
+         AND ($2 = '' OR enterprise_id = $2) AND created_at >= $3 AND created_at <= $4 \
+         ORDER BY created_at, id",
+    )
+    .bind(scope)
+    .bind(enterprise.unwrap_or_default())
+    .bind(period.0)
+    .bind(period.1)
+    .fetch_all(&state.db.pool)
+    .await?;
     let mut invoices = Vec::with_capacity(rows.len());
     for row in rows {
         invoices.push(get(state, &row.try_get::<String, _>("id")?).await?);

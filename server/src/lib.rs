@@ -134,6 +134,13 @@ impl AppState {
                 }
             }
         }
+        if !config.console.secure_cookies {
+            tracing::warn!(
+                "[console] secure_cookies is off: browsers send the session cookie over plain \
+                 HTTP too, where anyone on the network can read it; use it only on a closed \
+                 network"
+            );
+        }
         let db = Db::connect(&config.database_url()).await?;
         let sites = replication::Sites::open(&config).await?;
         clean_staging(&config.uploads_dir());

@@ -303,12 +303,27 @@ async fn store_report(
     Ok(())
 }
 
-/// Writes verdict and findings into the evidence document, so they reach the phone.
+/// Writes verdict and findings into the evidence document, so they reach the phone. While
+/// an operator has sent the evidence back (`has_issues`), each item's comment is a finding
+/// of that item (`operator_has_issues`) after the report's own.
 pub async fn write_review(state: &AppState, order_id: &str, report: &Report) -> ApiResult<()> {
     let comment = operator_comment(state, order_id).await?;
+    let mut findings: Vec<FindingRecord> = report.findings.iter().map(finding_record).collect();
+    let issues = crate::api::evidence::current_issues(state, order_id).await?;
+    findings.extend(
+        issues
+            .unwrap_or_default()
+            .into_iter()
+            .map(|issue| FindingRecord {
+                code: "operator_has_issues".to_owned(),
+                severity: "error".to_owned(),
+                message: issue.comment,
+                item: Some(issue.item),
+            }),
+    );
     let review = ReviewRecord {
         verdict: verdict_str(report.verdict).to_owned(),
-        findings: report.findings.iter().map(finding_record).collect(),
+        findings,
         reviewed_at_ms: now_ms(),
         comment,
     };

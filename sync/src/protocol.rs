@@ -126,6 +126,10 @@ pub struct ErrorBody {
     pub code: String,
     /// A sentence a person understands.
     pub message: String,
+    /// The JSON field of the request the error is about, when one is (so a form can show the
+    /// message next to it). Absent in bodies of servers that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// `POST /api/v1/sessions`.

@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use flexwork_sync::{ErrorBody, LoginRequest, LoginResponse};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flexwork_sync::{ErrorBody, LoginRequest};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -22,21 +23,28 @@ use crate::error::{ApiError, ApiResult};
 /// `POST /me/totp/confirm`, `GET /me` and `DELETE /sessions`. Failed attempts are throttled
 /// per login and per address.
 ///
+/// With `"cookie": true` (the web console) the token is not in the body: the answer sets it
+/// in the `flexwork_session` cookie (`HttpOnly; Secure; SameSite=Strict`) and the body
+/// carries `csrf_token`, which every later call with the cookie other than GET must send in
+/// the `X-CSRF-Token` header, and `expires_at`. Such a session also ends after
+/// `[console] session_idle_minutes` without a request (`401 session_expired`).
+///
 /// Who may call: anyone; no token needed.
 #[utoipa::path(
     post,
     path = "/sessions",
     operation_id = "sign_in",
     tag = "sessions",
-    request_body = LoginRequest,
+    request_body = SignIn,
     responses(
-        (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 200, description = "Signed in", body = SignedIn),
         (status = 400, description = "`invalid_json`: the body is not JSON", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: no account with that login and \
             password; `totp_required`: this account also needs its TOTP or a recovery code; \
             `invalid_totp`, `invalid_recovery_code`: the second factor is wrong",
             body = ErrorBody),
-        (status = 403, description = "`account_suspended`", body = ErrorBody),
+        (status = 403, description = "`account_suspended`; `csrf_token_invalid`: a cookie \
+            sign-in from another site's page", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: wait before trying again",
@@ -46,26 +54,111 @@ use crate::error::{ApiError, ApiResult};
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
-    JsonBody(body): JsonBody<LoginRequest>,
-) -> ApiResult<Json<LoginResponse>> {
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SignIn>,
+) -> ApiResult<Response> {
+    if body.cookie {
+        auth::require_same_origin(&headers)?;
+    }
+    let credentials = &body.credentials;
     let attempt = auth::Attempt {
-        login: &body.login,
-        password: &body.password,
-        totp: body.totp.as_deref(),
-        recovery_code: body.recovery_code.as_deref(),
+        login: &credentials.login,
+        password: &credentials.password,
+        totp: credentials.totp.as_deref(),
+        recovery_code: credentials.recovery_code.as_deref(),
         address,
     };
     let session = auth::login(&state, &attempt).await?;
-
-    Ok(Json(LoginResponse {
-        token: session.token,
+    let signed_in = SignedIn {
+        token: None,
         account_id: session.caller.account_id,
         role: session.caller.role.as_str().to_owned(),
         second_factor_setup_required: session.caller.setup_only,
-    }))
+        csrf_token: None,
+        expires_at: None,
+    };
+    if !body.cookie {
+        let body = SignedIn {
+            token: Some(session.token),
+            ..signed_in
+        };
+        return Ok(Json(body).into_response());
+    }
+    let (cookie, csrf_token, expires_at) = browser_session(&state, &session.token).await?;
+    let body = SignedIn {
+        csrf_token: Some(csrf_token),
+        expires_at: Some(crate::rfc3339(expires_at)),
+        ..signed_in
+    };
+    Ok(with_cookie(Json(body).into_response(), &cookie))
 }
 
-/// Signs out: revokes the token used for this call.
+/// Makes a new token a browser session: the `Set-Cookie` value, its CSRF token and when it
+/// expires at the latest.
+async fn browser_session(state: &AppState, token: &str) -> ApiResult<(String, String, i64)> {
+    let expires_at = auth::mark_cookie_session(state, token).await?;
+    let cookie = auth::session_cookie_header(state, token, expires_at);
+    Ok((cookie, auth::csrf_token(state, token), expires_at))
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `POST /sessions` body: the credentials, and whether the session lives in a cookie.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SignIn {
+    #[serde(flatten)]
+    pub credentials: LoginRequest,
+    /// `true` for a browser session held in the `flexwork_session` cookie (the web
+    /// console): the token is then not in the answer.
+    #[serde(default)]
+    pub cookie: bool,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("credentials", &self.credentials)
+            .field("cookie", &self.cookie)
+            .finish()
+    }
+}
+
+/// A sign-in's answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedIn {
+    /// The bearer token for later calls; absent for a cookie session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub account_id: String,
+    pub role: String,
+    /// True when the session may only be used to set up two-factor login, which this
+    /// account must do before anything else.
+    pub second_factor_setup_required: bool,
+    /// A cookie session's CSRF token, for the `X-CSRF-Token` header of every call other
+    /// than GET.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+    /// When a cookie session ends at the latest (it ends sooner when idle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("account_id", &self.account_id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs out: revokes the token used for this call. A browser session (cookie) is revoked
+/// and its cookie cleared.
 ///
 /// Who may call: any signed-in account, with a setup-only token too.
 #[utoipa::path(
@@ -76,18 +169,28 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The token is revoked", body = Done),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token; \
+            `session_expired`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
     ),
 )]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-) -> ApiResult<Json<Done>> {
-    let token = auth::bearer(&headers).ok_or_else(ApiError::unauthorized)?;
-    auth::logout(&state, token).await?;
+) -> ApiResult<Response> {
+    let cookie = auth::cookie_token(&headers);
+    let token = auth::bearer(&headers)
+        .map(str::to_owned)
+        .or_else(|| cookie.clone())
+        .ok_or_else(ApiError::unauthorized)?;
+    auth::logout(&state, &token).await?;
     audit::record(&state, Event::by(&caller, "logout", Outcome::Ok)).await?;
-    Ok(Json(Done { done: true }))
+    let response = Json(Done { done: true }).into_response();
+    Ok(match cookie {
+        Some(_) => with_cookie(response, &auth::cleared_cookie_header(&state)),
+        None => response,
+    })
 }
 
 /// Starts setting up two-factor sign-in: a new TOTP secret for an authenticator app.
@@ -124,7 +227,8 @@ pub struct TotpCode {
 /// Confirms two-factor sign-in with a code from the authenticator app.
 ///
 /// Answers the recovery codes (shown this once) and a new full token; every earlier token of
-/// the account is revoked.
+/// the account is revoked. Called from a browser session, the new token goes into a new
+/// session cookie and the body carries its `csrf_token` instead.
 ///
 /// Who may call: any signed-in account, with a setup-only token too.
 #[utoipa::path(
@@ -148,11 +252,22 @@ pub struct TotpCode {
 pub async fn totp_confirm(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<TotpCode>,
-) -> ApiResult<Json<auth::totp::Enabled>> {
-    Ok(Json(
-        auth::totp::confirm(&state, &caller, &body.code).await?,
-    ))
+) -> ApiResult<Response> {
+    let mut enabled = auth::totp::confirm(&state, &caller, &body.code).await?;
+    let browser = auth::cookie_token(&headers).is_some();
+    match enabled.token.take() {
+        Some(token) if browser => {
+            let (cookie, csrf_token, _) = browser_session(&state, &token).await?;
+            enabled.csrf_token = Some(csrf_token);
+            Ok(with_cookie(Json(enabled).into_response(), &cookie))
+        }
+        token => {
+            enabled.token = token;
+            Ok(Json(enabled).into_response())
+        }
+    }
 }
 
 /// `POST /me/password` body.
@@ -169,14 +284,26 @@ impl std::fmt::Debug for PasswordChange {
 }
 
 /// A new bearer token, replacing every earlier one of the account.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct NewToken {
-    pub token: String,
+    /// Absent when the call came from a browser session, which gets a new cookie instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The new browser session's CSRF token, when the call came from a browser session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewToken(<redacted>)")
+    }
 }
 
 /// Changes the caller's password.
 ///
-/// Every token and registered phone of the account is revoked and a new token returned.
+/// Every token and registered phone of the account is revoked and a new token returned
+/// (from a browser session: in a new session cookie, with its `csrf_token` in the body).
 /// Wrong current passwords count as failed sign-ins of the account.
 ///
 /// Who may call: any signed-in account.
@@ -203,8 +330,9 @@ pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<PasswordChange>,
-) -> ApiResult<Json<NewToken>> {
+) -> ApiResult<Response> {
     let row = sqlx::query("SELECT login, password_hash FROM accounts WHERE id = $1")
         .bind(&caller.account_id)
         .fetch_one(&state.db.pool)
@@ -224,9 +352,10 @@ pub async fn change_password(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "the current password is not right",
-        ));
+        )
+        .field("current_password"));
     }
-    auth::validate_password(&body.new_password)?;
+    auth::validate_password(&body.new_password).map_err(|e| e.field("new_password"))?;
     let hash = auth::hash_password(&body.new_password)?;
     sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
         .bind(hash)
@@ -242,7 +371,19 @@ pub async fn change_password(
         .await?;
     let token = auth::issue_token(&state, &caller.account_id, caller.setup_only).await?;
     audit::record(&state, Event::by(&caller, "password_changed", Outcome::Ok)).await?;
-    Ok(Json(NewToken { token }))
+    if auth::cookie_token(&headers).is_some() {
+        let (cookie, csrf_token, _) = browser_session(&state, &token).await?;
+        let body = NewToken {
+            token: None,
+            csrf_token: Some(csrf_token),
+        };
+        return Ok(with_cookie(Json(body).into_response(), &cookie));
+    }
+    let body = NewToken {
+        token: Some(token),
+        csrf_token: None,
+    };
+    Ok(Json(body).into_response())
 }
 
 /// A reason, kept in the audit trail.
@@ -414,6 +555,9 @@ pub struct Me {
     pub enterprise_admin: Option<bool>,
     /// Everything this account may do.
     pub permissions: Vec<Permission>,
+    /// For a browser session: its CSRF token (a reloaded page gets it back here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
 }
 
 /// Who the token belongs to and what it may do.
@@ -430,9 +574,11 @@ pub struct Me {
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
     ),
 )]
-pub async fn me(caller: Caller) -> Json<Me> {
+pub async fn me(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Json<Me> {
     let enterprise = caller.role == Role::Enterprise;
+    let csrf_token = auth::cookie_token(&headers).map(|token| auth::csrf_token(&state, &token));
     Json(Me {
+        csrf_token,
         permissions: caller.permissions(),
         teams: caller.duties.teams.clone(),
         organisation_id: enterprise.then(|| caller.organisation_id.clone()),

@@ -83,7 +83,15 @@ pub async fn create(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct InvoiceQuery {
     /// Only this enterprise's invoices (operators and regulators).
+    pub enterprise_id: Option<String>,
+    /// The same as `enterprise_id` (the earlier name).
     pub enterprise: Option<String>,
+    /// Only invoices requested at or after this RFC 3339 date-time, or on or after this date
+    /// (`2026-12-01`, a day in China Standard Time).
+    pub from: Option<String>,
+    /// Only invoices requested at or before this RFC 3339 date-time, or on or before this
+    /// date.
+    pub to: Option<String>,
 }
 
 /// Lists invoices: an enterprise its own, operator teams that read work and regulators all
@@ -101,6 +109,8 @@ pub struct InvoiceQuery {
     params(InvoiceQuery),
     responses(
         (status = 200, description = "Invoices, oldest first", body = Vec<Invoice>),
+        (status = 400, description = "`invalid_query`: a filter is not understood (`field` \
+            names it)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: workers, and operators who read no work",
             body = ErrorBody),
@@ -111,8 +121,13 @@ pub async fn list(
     caller: Caller,
     QueryParams(query): QueryParams<InvoiceQuery>,
 ) -> ApiResult<Json<Vec<Invoice>>> {
+    let period = super::filters::period(query.from.as_deref(), query.to.as_deref())?;
+    let enterprise = query
+        .enterprise_id
+        .as_deref()
+        .or(query.enterprise.as_deref());
     Ok(Json(
-        invoices::list(&state, &caller, query.enterprise.as_deref()).await?,
+        invoices::list(&state, &caller, enterprise, period).await?,
     ))
 }
 

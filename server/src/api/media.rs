@@ -521,6 +521,87 @@ pub async fn download(
     Ok(response)
 }
 
+/// `GET /media/{hash}/thumbnail` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThumbnailSize {
+    /// Longest side in pixels, 64 to 1024 (320 when absent).
+    pub max: Option<u32>,
+}
+
+/// A photo's thumbnail: a JPEG at most `max` pixels on its longer side, turned upright as its
+/// EXIF orientation says.
+///
+/// Decoded under the same limits as verification. Never for face images.
+///
+/// Who may call: as for `GET /media/{hash}`: for a blob that evidence references, the worker who
+/// uploaded it, the enterprise of an order whose evidence references it and whose worker uploaded
+/// it, and holders of Permission `read_all_work` likewise for any order: operators in the
+/// reviewer, risk, finance, legal, welfare, support or regulator liaison team, and regulators.
+#[utoipa::path(
+    get,
+    path = "/media/{hash}/thumbnail",
+    operation_id = "media_thumbnail",
+    tag = "media",
+    security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256: 64 hex digits"),
+        ThumbnailSize),
+    responses(
+        (status = 200, description = "The thumbnail", content_type = "image/jpeg"),
+        (status = 400, description = "`invalid_hash`; `invalid_query`: `max` is not 64 to \
+            1024", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`media_not_referenced`: no evidence the caller may see \
+            references it; `forbidden`: an operator whose teams read no work", body = ErrorBody),
+        (status = 404, description = "`not_found`: not stored, or not the caller's to read",
+            body = ErrorBody),
+        (status = 415, description = "`thumbnail_unavailable`: the file is not an image the \
+            server can decode (or too large to)", body = ErrorBody),
+    ),
+)]
+pub async fn thumbnail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+    QueryParams(size): QueryParams<ThumbnailSize>,
+) -> ApiResult<Response> {
+    let hash = parse_hash(&hash)?;
+    let max = size.max.unwrap_or(320);
+    if !(64..=1024).contains(&max) {
+        let message = "max is the longest side in pixels, 64 to 1024";
+        return Err(ApiError::bad_request("invalid_query", message).field("max"));
+    }
+    require_reference(&state, &caller, &hash).await?;
+    require_readable(&state, &caller, &hash).await?;
+    crate::face::refuse_face_image(&state, &hash).await?;
+    let bytes = crate::replication::read(&state, &hash).await?;
+    let thresholds = state.config.verification.clone();
+    let made =
+        tokio::task::spawn_blocking(move || crate::verify::thumbnail(&bytes, max, &thresholds))
+            .await
+            .map_err(ApiError::internal)?;
+    let jpeg = made.map_err(|reason| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "thumbnail_unavailable",
+            format!(
+                "no thumbnail can be made of this file: {}",
+                crate::identity::redact_numbers(&reason)
+            ),
+        )
+    })?;
+    let mut response = (StatusCode::OK, jpeg).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    // The bytes behind a hash never change; only the signed-in browser may keep them.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    Ok(response)
+}
+
 /// Where each media site's copy of a blob stands.
 ///
 /// Who may call: Permission `manage_storage`: operators in the administrator team.

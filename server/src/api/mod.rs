@@ -11,12 +11,15 @@
 pub mod accounts;
 pub mod checks;
 pub mod devices;
+pub mod evidence;
+pub mod filters;
 pub mod invoices;
 pub mod media;
 pub mod onboarding;
 pub mod openapi;
 pub mod orders;
 pub mod payouts;
+pub mod queues;
 pub mod statements;
 pub mod sync;
 pub mod task_applications;
@@ -25,7 +28,8 @@ pub mod tasks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -86,6 +90,8 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(orders::cancel))
         .routes(routes!(orders::review))
         .routes(routes!(orders::settlement))
+        .routes(routes!(evidence::get))
+        .routes(routes!(queues::get))
         .routes(routes!(invoices::create, invoices::list))
         .routes(routes!(invoices::get))
         .routes(routes!(invoices::reverse))
@@ -104,6 +110,7 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(sync::sync).map(|route| route.layer(DefaultBodyLimit::max(sync_limit))))
         .routes(routes!(media::status))
         .routes(routes!(media::copies))
+        .routes(routes!(media::thumbnail))
         .routes(routes!(media::drill_status))
         .routes(routes!(media::upload, media::download))
         .routes(routes!(checks::run))
@@ -129,7 +136,7 @@ pub fn routes(sync_limit: usize) -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let sync_limit = state.config.limits.max_sync_body_bytes;
     let (routes, _document) = routes(sync_limit).split_for_parts();
-    routes
+    let routes = routes
         // A phone's request signed with its device key is verified before any handler runs.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -138,8 +145,35 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint") })
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::map_response(json_errors))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(state)
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+    security_headers(routes).with_state(state)
+}
+
+/// The policy of every page and answer: nothing from other origins, no framing, no inline
+/// script or style.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every response (API, console, errors, 404s). A response that sets
+/// its own `Cache-Control` (console assets) keeps it; every other one is `no-store`.
+fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(set(header::CACHE_CONTROL, "no-store"))
 }
 
 /// Whether the server is up.

@@ -6,7 +6,7 @@ use flexwork_sync::ErrorBody;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::JsonBody;
+use super::{JsonBody, QueryParams};
 use crate::auth::{Caller, Permission, WorkScope};
 use crate::error::{ApiError, ApiResult};
 use crate::settlement::{self, Settlement};
@@ -20,7 +20,9 @@ pub struct OrderView {
     pub task_id: String,
     pub worker_id: String,
     pub enterprise_id: String,
-    /// `assigned`, `submitted`, `verified`, `needs_review`, `rejected`, `confirmed`,
+    /// `assigned`, `submitted`, `verified`, `needs_review`, `returned` (an operator sent the
+    /// evidence back to the worker with comments: it waits for new evidence), `rejected`,
+    /// `confirmed`,
     /// `reconciling` (its statement awaits confirmations), `awaiting_funds` (confirmed by all
     /// three, the enterprise's escrow does not cover it yet), `disputed` (completion or the
     /// statement), `void` (the statement was voided: no pay), `settled`, `paid` (the
@@ -35,7 +37,7 @@ pub struct OrderView {
     pub verification_pending: bool,
     /// The last verification report: findings, photo facts, skipped checks.
     pub report: Option<serde_json::Value>,
-    /// `approved` or `rejected` by an operator.
+    /// `approved`, `rejected` or `has_issues` by an operator.
     pub operator_decision: Option<String>,
     pub operator_reason: Option<String>,
     /// `confirmed` or `disputed` by the enterprise.
@@ -49,6 +51,9 @@ pub struct OrderView {
     pub cancel_reason: Option<String>,
     /// Call-backs, surveys and visits of this order (authenticity checks), oldest first.
     pub verification_records: Vec<crate::checks::VerificationRecord>,
+    /// What the evidence holds, in lists (`GET /orders`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_summary: Option<super::evidence::EvidenceSummary>,
 }
 
 /// Builds the view of one order (no access check).
@@ -96,6 +101,7 @@ fn from_row(
         cancelled_at: row.try_get::<Option<i64>, _>("cancelled_at")?.map(rfc3339),
         cancel_reason: row.try_get("cancel_reason")?,
         verification_records: Vec::new(),
+        evidence_summary: None,
     };
     view.status = status_of(&view, false).to_owned();
     Ok(view)
@@ -147,6 +153,8 @@ impl Progress<'_> {
             || (decision.is_none() && verdict == Some("rejected"))
         {
             "rejected"
+        } else if decision == Some("has_issues") {
+            "returned"
         } else if self.confirmation == Some("confirmed") {
             "confirmed"
         } else if decision == Some("approved") || verdict == Some("passed") {
@@ -223,7 +231,42 @@ pub async fn get(
     Ok(Json(visible(&state, &caller, &id).await?))
 }
 
-/// Orders, oldest first: the caller's own, or all of them.
+/// Every status an order can be in.
+const STATUSES: [&str; 15] = [
+    "assigned",
+    "submitted",
+    "verified",
+    "needs_review",
+    "returned",
+    "rejected",
+    "confirmed",
+    "reconciling",
+    "awaiting_funds",
+    "disputed",
+    "void",
+    "settled",
+    "paid",
+    "invoiced",
+    "cancelled",
+];
+
+/// Filters of `GET /orders`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderFilter {
+    /// Only orders in this status (as `status` shows it).
+    pub status: Option<String>,
+    /// Only orders of this enterprise (organisation id).
+    pub enterprise_id: Option<String>,
+    /// Only orders created at or after this RFC 3339 date-time, or on or after this date
+    /// (`2026-12-01`, a day in China Standard Time).
+    pub from: Option<String>,
+    /// Only orders created at or before this RFC 3339 date-time, or on or before this date.
+    pub to: Option<String>,
+}
+
+/// Orders, oldest first: the caller's own, or all of them, narrowed by the filters. Each
+/// carries an `evidence_summary`.
 ///
 /// Who may call: workers (their orders), enterprise accounts (their organisation's), and holders of
 /// Permission `read_all_work` (every order): operators in the reviewer, risk, finance, legal,
@@ -234,8 +277,11 @@ pub async fn get(
     operation_id = "list_orders",
     tag = "orders",
     security(("bearer" = [])),
+    params(OrderFilter),
     responses(
         (status = 200, description = "The orders", body = Vec<OrderView>),
+        (status = 400, description = "`invalid_query`: a filter is not understood (`field` \
+            names it)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an operator whose teams read no work",
             body = ErrorBody),
@@ -244,24 +290,41 @@ pub async fn get(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    QueryParams(filter): QueryParams<OrderFilter>,
 ) -> ApiResult<Json<Vec<OrderView>>> {
-    let query = match caller.work_scope() {
-        WorkScope::All => sqlx::query("SELECT id FROM orders ORDER BY created_at"),
-        WorkScope::Worker(worker) => {
-            sqlx::query("SELECT id FROM orders WHERE worker_id = $1 ORDER BY created_at")
-                .bind(worker)
-        }
-        WorkScope::Organisation(organisation) => {
-            sqlx::query("SELECT id FROM orders WHERE enterprise_id = $1 ORDER BY created_at")
-                .bind(organisation)
-        }
+    let (from, to) = super::filters::period(filter.from.as_deref(), filter.to.as_deref())?;
+    if let Some(status) = filter.status.as_deref()
+        && !STATUSES.contains(&status)
+    {
+        let message = format!("status is one of {}", STATUSES.join(", "));
+        return Err(ApiError::bad_request("invalid_query", message).field("status"));
+    }
+    let (scope_sql, scope_value) = match caller.work_scope() {
+        WorkScope::All => ("$1 = ''", String::new()),
+        WorkScope::Worker(worker) => ("worker_id = $1", worker.to_owned()),
+        WorkScope::Organisation(organisation) => ("enterprise_id = $1", organisation.to_owned()),
         WorkScope::Nothing => return Err(Permission::ReadAllWork.refusal()),
     };
-    let rows = query.fetch_all(&state.db.pool).await?;
+    let sql = format!(
+        "SELECT id FROM orders WHERE {scope_sql} AND ($2 = '' OR enterprise_id = $2) \
+         AND created_at >= $3 AND created_at <= $4 ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope_value)
+        .bind(filter.enterprise_id.clone().unwrap_or_default())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&state.db.pool)
+        .await?;
 
     let mut orders = Vec::with_capacity(rows.len());
     for row in rows {
-        orders.push(view(&state, &row.try_get::<String, _>("id")?).await?);
+        let mut order = view(&state, &row.try_get::<String, _>("id")?).await?;
+        if filter.status.as_deref().is_some_and(|s| s != order.status) {
+            continue;
+        }
+        order.evidence_summary = Some(super::evidence::summary(&state, &order).await?);
+        orders.push(order);
     }
     Ok(Json(orders))
 }
@@ -287,7 +350,7 @@ pub async fn list(
         (status = 404, description = "`not_found`: no such order, or not the caller's",
             body = ErrorBody),
         (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`, \
-            `statement_open`",
+            `statement_open`, `order_returned`: the evidence was sent back to the worker",
             body = ErrorBody),
     ),
 )]
@@ -338,7 +401,7 @@ pub async fn dispute(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Reason>,
 ) -> ApiResult<Json<OrderView>> {
-    let reason = required_reason(&body.reason)?;
+    let reason = required_reason(&body.reason).map_err(|e| e.field("reason"))?;
     decide_completion(&state, &caller, &id, "disputed", Some(reason)).await
 }
 
@@ -384,12 +447,23 @@ async fn decide_completion(
     if order.statement.is_some() {
         return Err(statement_open());
     }
+    let returned = || {
+        let message = "an operator sent this order's evidence back to the worker to redo; \
+                       confirm once the new evidence is verified and reviewed";
+        ApiError::conflict("order_returned", message)
+    };
+    if decision == "confirmed" && order.operator_decision.as_deref() == Some("has_issues") {
+        return Err(returned());
+    }
 
-    // Personal numbers in the reason are masked before it is stored.
+    // Personal numbers in the reason are masked before it is stored. Confirming freezes the
+    // evidence, so it waits while the worker redoes what was sent back.
     let reason = reason.map(crate::identity::redact_numbers);
-    sqlx::query(
+    let result = sqlx::query(
         "UPDATE orders SET confirmation = $1, confirmation_reason = $2, confirmed_at = $3 \
-         WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.order_id = $4)",
+         WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.order_id = $4) \
+         AND ($1 <> 'confirmed' OR operator_decision IS NULL \
+              OR operator_decision <> 'has_issues')",
     )
     .bind(decision)
     .bind(reason)
@@ -397,6 +471,9 @@ async fn decide_completion(
     .bind(order_id)
     .execute(&state.db.pool)
     .await?;
+    if result.rows_affected() == 0 && decision == "confirmed" {
+        return Err(returned());
+    }
     tracing::info!(order_id, decision, "enterprise decided completion");
 
     statements::try_open(state, order_id).await?;
@@ -412,15 +489,31 @@ fn statement_open() -> ApiError {
 /// `POST /orders/{id}/review` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ReviewDecision {
-    /// `approve` or `reject`.
+    /// `approve`, `reject` or `has_issues`.
     pub decision: String,
+    /// Why; for `has_issues`, the comment the worker reads.
     pub reason: String,
+    /// For `has_issues`: the items to redo, each with a comment (at least one).
+    #[serde(default)]
+    pub items: Vec<IssueItem>,
 }
 
-/// Approves or rejects verified evidence, with a reason.
+/// One item of the evidence an operator sends back, with what is wrong with it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssueItem {
+    /// A photo, signature or note id of the order's evidence, or `track`.
+    pub item: String,
+    pub comment: String,
+}
+
+/// Approves or rejects verified evidence, or sends it back to the worker, with a reason.
 ///
 /// Only the latest verdict can be decided on: `needs_review` can be approved or rejected,
-/// `passed` only rejected. The reason reaches the worker's phone.
+/// `passed` only rejected; both can be sent back (`has_issues`) with one comment per item to
+/// redo, which reach the worker's phone as findings of those items (`operator_has_issues`).
+/// A sent-back order is `returned` until new evidence arrives and is verified; then it is
+/// reviewed as usual. The reason reaches the worker's phone. Every decision is kept in the
+/// order's decision history and the audit trail.
 ///
 /// Who may call: Permission `review_evidence`: operators in the reviewer team.
 #[utoipa::path(
@@ -434,12 +527,15 @@ pub struct ReviewDecision {
     responses(
         (status = 200, description = "The order, decided", body = OrderView),
         (status = 400, description = "`invalid_decision`, `reason_required`, \
-            `reason_too_long`; `invalid_json`", body = ErrorBody),
+            `reason_too_long`, `items_required`, `items_not_allowed`, `unknown_item`, \
+            `comment_required`; `invalid_json`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not a reviewer", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order", body = ErrorBody),
         (status = 409, description = "`not_verified`, `nothing_to_approve`, \
-            `cannot_approve_rejected`, `already_settled`, `statement_open`", body = ErrorBody),
+            `cannot_approve_rejected`, `cannot_return_rejected`, `order_confirmed` (the \
+            enterprise confirmed: the evidence cannot be sent back), `already_settled`, \
+            `statement_open`", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
     ),
@@ -455,38 +551,123 @@ pub async fn review(
     let decision = match body.decision.as_str() {
         "approve" => "approved",
         "reject" => "rejected",
+        "has_issues" => "has_issues",
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_decision",
-                "decision is approve or reject",
-            ));
+                "decision is approve, reject or has_issues",
+            )
+            .field("decision"));
         }
     };
-    let reason = required_reason(&body.reason)?;
+    let reason = required_reason(&body.reason).map_err(|e| e.field("reason"))?;
+    // Personal numbers in what the worker and the history show are masked before storing.
+    let reason = crate::identity::redact_numbers(reason);
+    let items = if decision == "has_issues" {
+        issue_items(&state, &id, &body.items).await?
+    } else if body.items.is_empty() {
+        Vec::new()
+    } else {
+        let message = "items go with has_issues only";
+        return Err(ApiError::bad_request("items_not_allowed", message).field("items"));
+    };
     let verdict = reviewable_verdict(&order, decision)?;
+    let frozen = || {
+        let message = "the enterprise has confirmed this order, so its evidence can no longer \
+                       change; approve or reject it instead";
+        ApiError::conflict("order_confirmed", message)
+    };
+    if decision == "has_issues" && order.confirmation.as_deref() == Some("confirmed") {
+        return Err(frozen());
+    }
 
     // The decision covers the verdict just checked; if verification moved on meanwhile, the
-    // operator must look again.
+    // operator must look again. Sending back needs evidence the worker can still change.
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "UPDATE orders SET operator_decision = $1, operator_reason = $2, operator_id = $3, \
-         decided_at = $4 WHERE id = $5 AND verdict = $6 AND needs_verification = 0",
+         decided_at = $4 WHERE id = $5 AND verdict = $6 AND needs_verification = 0 \
+         AND ($1 <> 'has_issues' OR confirmation IS NULL OR confirmation <> 'confirmed')",
     )
     .bind(decision)
-    .bind(reason)
+    .bind(&reason)
     .bind(&caller.account_id)
-    .bind(now_ms())
+    .bind(now)
     .bind(&id)
     .bind(verdict)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
     if result.rows_affected() == 0 {
-        return Err(not_verified());
+        return Err(if decision == "has_issues" {
+            frozen()
+        } else {
+            not_verified()
+        });
     }
+    sqlx::query(
+        "INSERT INTO order_decisions \
+           (id, order_id, decision, reason, items, operator_id, verdict, decided_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(crate::new_id())
+    .bind(&id)
+    .bind(decision)
+    .bind(&reason)
+    .bind(serde_json::to_string(&items).map_err(ApiError::internal)?)
+    .bind(&caller.account_id)
+    .bind(verdict)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let event = crate::audit::Event::by(&caller, "evidence_reviewed", crate::audit::Outcome::Ok)
+        .object(format!("order:{id}"))
+        .detail(serde_json::json!({
+            "decision": decision, "verdict": verdict, "reason": reason,
+            "items": items.iter().map(|i| i.item.as_str()).collect::<Vec<_>>(),
+        }));
+    crate::audit::record(&state, event).await?;
     tracing::info!(order_id = %id, decision, "operator reviewed evidence");
 
     rewrite_review(&state, &id).await?;
     statements::try_open(&state, &id).await?;
     Ok(Json(view(&state, &id).await?))
+}
+
+/// Checks the items of a `has_issues` decision against the order's evidence; comments are
+/// masked like reasons.
+async fn issue_items(
+    state: &AppState,
+    order_id: &str,
+    items: &[IssueItem],
+) -> ApiResult<Vec<IssueItem>> {
+    if items.is_empty() {
+        let message = "name at least one item to redo (a photo, signature or note id, or \
+                       track), each with a comment";
+        return Err(ApiError::bad_request("items_required", message).field("items"));
+    }
+    let known = super::evidence::item_ids(state, order_id).await?;
+    let mut checked = Vec::with_capacity(items.len());
+    for item in items {
+        if !known.contains(&item.item) {
+            let message = format!(
+                "the order's evidence has no item {:?}; use a photo, signature or note id, or \
+                 track",
+                crate::identity::redact_numbers(&item.item)
+            );
+            return Err(ApiError::bad_request("unknown_item", message).field("items"));
+        }
+        let comment = required_reason(&item.comment).map_err(|_| {
+            let message = "each item needs a comment of 1 to 2000 characters";
+            ApiError::bad_request("comment_required", message).field("items")
+        })?;
+        checked.push(IssueItem {
+            item: item.item.clone(),
+            comment: crate::identity::redact_numbers(comment),
+        });
+    }
+    Ok(checked)
 }
 
 /// The verdict an operator decision would cover, if the order can be decided now: evidence
@@ -514,6 +695,11 @@ fn reviewable_verdict<'a>(order: &'a OrderView, decision: &str) -> ApiResult<&'a
             let message = "a rejected verdict means required evidence is missing or unusable; \
                            the worker must add or fix it before it can be approved";
             Err(ApiError::conflict("cannot_approve_rejected", message))
+        }
+        ("has_issues", "rejected") => {
+            let message = "a rejected verdict already goes back to the worker with its \
+                           findings; reject it, or wait for new evidence";
+            Err(ApiError::conflict("cannot_return_rejected", message))
         }
         _ => Ok(verdict),
     }

@@ -79,7 +79,7 @@ pub async fn record_deposit(
     if body.amount_fen <= 0 || body.amount_fen > MAX_DEPOSIT_FEN {
         let message = "amount_fen is the deposit in fen: a whole number from 1 to \
                        1000000000000";
-        return Err(ApiError::bad_request("invalid_amount", message));
+        return Err(ApiError::bad_request("invalid_amount", message).field("amount_fen"));
     }
     let reference = statements::normalise_reference(&body.bank_reference);
     let reference = reference.as_str();
@@ -87,16 +87,18 @@ pub async fn record_deposit(
     if reference.is_empty() || reference.len() > 64 || !reference.chars().all(allowed) {
         let message = "bank_reference is the bank's reference of the transfer: 1 to 64 \
                        letters, digits, '-', '_', '/' or '.'";
-        return Err(ApiError::bad_request("invalid_bank_reference", message));
+        return Err(
+            ApiError::bad_request("invalid_bank_reference", message).field("bank_reference")
+        );
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     if time::Date::parse(&body.value_date, &format).is_err() {
         let message = "value_date is the bank's value date as YYYY-MM-DD";
-        return Err(ApiError::bad_request("invalid_date", message));
+        return Err(ApiError::bad_request("invalid_date", message).field("value_date"));
     }
     if body.value_date > crate::shanghai_date(crate::now_ms()) {
         let message = "value_date is in the future; record a deposit once the bank reports it";
-        return Err(ApiError::bad_request("date_in_future", message));
+        return Err(ApiError::bad_request("date_in_future", message).field("value_date"));
     }
     let deposit = NewDeposit {
         enterprise_id: &enterprise_id,

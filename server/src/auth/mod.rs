@@ -284,7 +284,8 @@ pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session
                         StatusCode::UNAUTHORIZED,
                         "invalid_totp",
                         "that code is wrong, expired or already used; wait for the next one",
-                    );
+                    )
+                    .field("totp");
                     return Err(failed(state, attempt, Some(&caller), "totp", refusal).await);
                 }
                 "totp"
@@ -295,7 +296,8 @@ pub async fn login(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Session
                         StatusCode::UNAUTHORIZED,
                         "invalid_recovery_code",
                         "that recovery code is wrong or was already used",
-                    );
+                    )
+                    .field("recovery_code");
                     let which = "recovery_code";
                     return Err(failed(state, attempt, Some(&caller), which, refusal).await);
                 }
@@ -468,6 +470,7 @@ fn totp_required() -> ApiError {
         "totp_required",
         "this account also needs the code from its authenticator app (or a recovery code)",
     )
+    .field("totp")
 }
 
 /// An Argon2id hash of a random password, used to equalise timing for unknown logins.
@@ -483,6 +486,7 @@ fn invalid_credentials() -> ApiError {
         "invalid_credentials",
         message,
     )
+    .field("password")
 }
 
 /// Issues a new token for `account_id`; a `setup_only` one is good only for setting up
@@ -678,20 +682,182 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 async fn caller_for_token(state: &AppState, token: &str) -> ApiResult<Caller> {
     let row = sqlx::query(
-        "SELECT a.id, a.role, a.duties, a.organisation_id, t.scope \
-         FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
-         WHERE t.token_hash = $1 AND t.expires_at > $2 AND a.suspended = 0 \
+        "SELECT a.id, a.role, a.duties, a.organisation_id, t.scope, t.expires_at, t.cookie, \
+         t.last_seen_at FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+         WHERE t.token_hash = $1 AND a.suspended = 0 \
          AND NOT EXISTS (SELECT 1 FROM accounts o \
                          WHERE o.id = a.organisation_id AND o.suspended = 1)",
     )
     .bind(token_hash(token))
-    .bind(now_ms())
     .fetch_optional(&state.db.pool)
     .await?;
 
     let row = row.ok_or_else(ApiError::unauthorized)?;
+    let now = now_ms();
+    let cookie = row.try_get::<i64, _>("cookie")? != 0;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    if expires_at <= now {
+        return Err(if cookie {
+            session_expired()
+        } else {
+            ApiError::unauthorized()
+        });
+    }
+    if cookie {
+        let last_seen = row.try_get::<Option<i64>, _>("last_seen_at")?.unwrap_or(0);
+        let idle_ms = state.config.console.session_idle_minutes * 60_000;
+        if now - last_seen > idle_ms {
+            // Ended for good: a later request with the same cookie is expired too.
+            sqlx::query("UPDATE api_tokens SET expires_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(token_hash(token))
+                .execute(&state.db.pool)
+                .await?;
+            return Err(session_expired());
+        }
+        // Minutes matter, not milliseconds: a burst of requests writes once.
+        sqlx::query(
+            "UPDATE api_tokens SET last_seen_at = $1 WHERE token_hash = $2 \
+             AND (last_seen_at IS NULL OR last_seen_at < $1 - 10000)",
+        )
+        .bind(now)
+        .bind(token_hash(token))
+        .execute(&state.db.pool)
+        .await?;
+    }
     let scope: String = row.try_get("scope")?;
     caller_from_row(&row, scope == "setup")
+}
+
+fn session_expired() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "session_expired",
+        "your session has ended (too long without activity, or too old); sign in again",
+    )
+}
+
+/// Name of the cookie that carries a browser session's token.
+pub const SESSION_COOKIE: &str = "flexwork_session";
+
+/// The session token in the request's `Cookie` header, if any.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The token of a request authenticated by its session cookie: one without a bearer token or
+/// a device signature that carries the cookie.
+pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    if bearer(headers).is_some() || headers.contains_key(flexwork_sync::device_auth::HEADER_DEVICE)
+    {
+        return None;
+    }
+    session_cookie(headers)
+}
+
+/// The CSRF token of a browser session: a keyed hash of its token's hash, so it is bound to
+/// the session, cannot be computed without the server's key and does not reveal the token.
+pub fn csrf_token(state: &AppState, token: &str) -> String {
+    crate::privacy::lookup_hash(state, "csrf", &token_hash(token))
+}
+
+/// Makes a freshly issued token a browser session: it is then held to the idle limit.
+/// Returns when it expires at the latest (ms since the epoch).
+pub async fn mark_cookie_session(state: &AppState, token: &str) -> ApiResult<i64> {
+    let row = sqlx::query(
+        "UPDATE api_tokens SET cookie = 1, last_seen_at = $1 WHERE token_hash = $2 \
+         RETURNING expires_at",
+    )
+    .bind(now_ms())
+    .bind(token_hash(token))
+    .fetch_one(&state.db.pool)
+    .await?;
+    Ok(row.try_get("expires_at")?)
+}
+
+/// The `Set-Cookie` value that hands a browser its session token until `expires_at`.
+pub fn session_cookie_header(state: &AppState, token: &str, expires_at: i64) -> String {
+    let max_age = ((expires_at - now_ms()) / 1_000).max(0);
+    cookie_header(state, token, max_age)
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn cleared_cookie_header(state: &AppState) -> String {
+    cookie_header(state, "", 0)
+}
+
+fn cookie_header(state: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if state.config.console.secure_cookies {
+        " Secure;"
+    } else {
+        ""
+    };
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly;{secure} SameSite=Strict; Max-Age={max_age}"
+    )
+}
+
+/// Refuses a browser request that another site may have sent: an `Origin` that is not this
+/// server's (compared with `Host`), or `Sec-Fetch-Site: cross-site`.
+pub fn require_same_origin(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
+        return Err(csrf_refusal());
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let host = header("host").unwrap_or_default();
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'));
+        if host.is_empty() || !origin_host.is_some_and(|o| o.eq_ignore_ascii_case(host)) {
+            return Err(csrf_refusal());
+        }
+    }
+    Ok(())
+}
+
+/// Checks a cookie-authenticated request that changes something: same origin, and the
+/// session's CSRF token in `X-CSRF-Token`.
+fn require_csrf(state: &AppState, parts: &Parts, token: &str) -> ApiResult<()> {
+    use axum::http::Method;
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    require_same_origin(&parts.headers)?;
+    let sent = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let expected = csrf_token(state, token);
+    let same = sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return Err(csrf_refusal());
+    }
+    Ok(())
+}
+
+fn csrf_refusal() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_token_invalid",
+        "this request did not come from the console's own page (missing or wrong CSRF token, \
+         or another site's origin); reload the page and try again",
+    )
 }
 
 /// Paths a setup-only token may call: the two-factor setup itself, `GET /me` and sign-out.
@@ -708,8 +874,15 @@ impl FromRequestParts<AppState> for Caller {
             caller.address = client_address(parts);
             return Ok(caller);
         }
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let mut caller = caller_for_token(state, token).await?;
+        let mut caller = match bearer(&parts.headers) {
+            Some(token) => caller_for_token(state, token).await?,
+            None => {
+                let token = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+                // Checked before the session is touched, so a forged request changes nothing.
+                require_csrf(state, parts, &token)?;
+                caller_for_token(state, &token).await?
+            }
+        };
         caller.address = client_address(parts);
         // Inside the nested API router the path has lost its `/api/v1` prefix.
         let path = parts

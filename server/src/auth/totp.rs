@@ -34,7 +34,13 @@ pub struct Enrollment {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enabled {
     pub recovery_codes: Vec<String>,
-    pub token: String,
+    /// The new bearer token; absent when the call came from a browser session, which gets
+    /// it in a new session cookie instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The new browser session's CSRF token, when the call came from a browser session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
 }
 
 pub(crate) fn context(account_id: &str) -> Vec<u8> {
@@ -153,7 +159,8 @@ pub async fn confirm(state: &AppState, caller: &Caller, code: &str) -> ApiResult
     audit::record(state, Event::by(caller, "totp_enabled", Outcome::Ok)).await?;
     Ok(Enabled {
         recovery_codes: codes,
-        token,
+        token: Some(token),
+        csrf_token: None,
     })
 }
 

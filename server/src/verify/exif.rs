@@ -13,6 +13,30 @@ time::serde::format_description!(
     "[year]-[month]-[day]T[hour]:[minute]:[second]"
 );
 
+/// `local_time::option`, also reading `null` where serde buffers it as a unit (inside a
+/// flattened struct, as in a stored report's photos), which the generated module refuses.
+mod local_time_option {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use time::PrimitiveDateTime;
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<PrimitiveDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        super::local_time::option::serialize(value, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<PrimitiveDateTime>, D::Error> {
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| PrimitiveDateTime::parse(&t, &format).map_err(D::Error::custom))
+            .transpose()
+    }
+}
+
 /// A position written by the camera into the EXIF GPS tags (WGS-84 degrees).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ExifPosition {
@@ -34,7 +58,7 @@ pub struct ExifFacts {
     #[serde(with = "time::serde::rfc3339::option")]
     pub gps_time: Option<OffsetDateTime>,
     /// `DateTimeOriginal` as written: the camera's local clock, without a time zone.
-    #[serde(with = "local_time::option")]
+    #[serde(with = "local_time_option")]
     pub date_time_original: Option<PrimitiveDateTime>,
     /// `OffsetTimeOriginal` as written, for example `+08:00`.
     pub offset_time_original: Option<String>,

@@ -79,7 +79,7 @@ pub use self::findings::{Finding, PhotoReport, Report, Severity, SkippedCheck, V
 pub use self::inputs::{
     Context, DeviceFix, Evidence, KnownPhoto, PhotoInput, Requirements, Site, TrackPoint, Window,
 };
-pub use self::photo::{Decoding, PhotoFacts, analyze_photo};
+pub use self::photo::{Decoding, PhotoFacts, analyze_photo, thumbnail};
 pub use self::thresholds::Thresholds;
 pub use self::track::{TrackSummary, track_from_gpx};
 

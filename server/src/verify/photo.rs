@@ -155,6 +155,38 @@ fn decode(
     }
 }
 
+/// A JPEG of the photo as a person sees it (EXIF orientation applied), at most `max` pixels
+/// on its longer side, decoded under the same limits as [`analyze_photo`]. The error says
+/// why the photo cannot be shown.
+pub fn thumbnail(bytes: &[u8], max: u32, thresholds: &Thresholds) -> Result<Vec<u8>, String> {
+    let format = image::guess_format(bytes).ok();
+    let orientation = exif_of(bytes, format)
+        .0
+        .and_then(|e| e.orientation)
+        .and_then(|o| u8::try_from(o).ok())
+        .and_then(Orientation::from_exif);
+    let image = match decode(bytes, format, thresholds) {
+        (_, Some(image)) => image,
+        (Decoding::TooLarge { width, height }, None) => {
+            return Err(format!(
+                "the image is too large to decode ({width}×{height})"
+            ));
+        }
+        (Decoding::Failed { reason }, None) => return Err(reason),
+        (Decoding::Decoded { .. }, None) => return Err("the image did not decode".to_owned()),
+    };
+    let mut small = DynamicImage::ImageRgb8(image.thumbnail(max, max).to_rgb8());
+    if let Some(orientation) = orientation {
+        small.apply_orientation(orientation);
+    }
+    let mut out = Cursor::new(Vec::new());
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80);
+    small
+        .write_with_encoder(encoder)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}
+
 fn failed(reason: String) -> Decoding {
     Decoding::Failed { reason }
 }

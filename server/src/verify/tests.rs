@@ -733,6 +733,20 @@ fn the_report_is_json_with_snake_case_names() {
 }
 
 #[test]
+fn a_stored_report_reads_back_when_a_photo_has_no_camera_clock() {
+    // The portrait fixture has EXIF but no DateTimeOriginal: the stored `null` must read back
+    // although the photo's facts are flattened into its report.
+    let bytes = fixture("photos/portrait-orientation-6.jpg");
+    let report = check(
+        &photos_only(vec![photo("p1", &bytes, None)]),
+        &Context::default(),
+    );
+    let text = serde_json::to_string(&report).unwrap();
+    let back: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
 fn cli_checks_files_and_explains_what_it_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let notes = dir.path().join("notes.jpg");

@@ -782,6 +782,19 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
         row(Method::GET, order.clone(), order_readers.clone(), none()),
         row(
             Method::GET,
+            format!("{order}/evidence"),
+            order_readers.clone(),
+            none(),
+        ),
+        // The operators' queues: the teams that work them (reviewers; finance for disputes).
+        row(
+            Method::GET,
+            "/queues".into(),
+            vec!["reviewer", "finance"],
+            none(),
+        ),
+        row(
+            Method::GET,
             format!("{order}/settlement"),
             order_readers.clone(),
             none(),
@@ -912,6 +925,12 @@ fn matrix(f: &Fixtures) -> Vec<Row> {
         row(
             Method::GET,
             format!("/media/{hash}"),
+            order_readers.clone(),
+            none(),
+        ),
+        row(
+            Method::GET,
+            format!("/media/{hash}/thumbnail"),
             order_readers.clone(),
             none(),
         ),

@@ -13,6 +13,7 @@ mod archive;
 mod authorization;
 mod bad_input;
 mod checks;
+mod console_api;
 mod device_killed;
 mod devices;
 mod flagged_evidence;

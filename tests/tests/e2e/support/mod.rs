@@ -506,6 +506,16 @@ impl TestServer {
         )
     }
 
+    /// The sign-in body of `login`: its password and, where the account has one, its next
+    /// second factor, as its owner would type them.
+    pub fn sign_in_body(&self, login: &str) -> Value {
+        let mut body = json!({ "login": login, "password": password_of(login) });
+        if let Some((field, code)) = self.next_factor(login) {
+            body[field] = json!(code);
+        }
+        body
+    }
+
     /// Signs in over HTTP, with the second factor where the account has one.
     pub fn client(&self, login: &str) -> Client {
         let http = reqwest::blocking::Client::new();
