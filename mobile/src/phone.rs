@@ -12,8 +12,8 @@ use crate::error::{MobileError, guarded};
 use crate::photo;
 use crate::types::{
     Application, ApplicationDraft, EvidenceItem, Finding, ItemFeedback, LocationFix,
-    OnboardingTerms, Order, PhotoRecorded, RegisteredDevice, Review, Session, Statement, Stroke,
-    SyncStep, SyncSummary, TrackImported, TrackPoint, core_strokes,
+    OPERATOR_COMMENT_CODE, OnboardingTerms, Order, PhotoRecorded, RegisteredDevice, Review,
+    Session, Statement, Stroke, SyncStep, SyncSummary, TrackImported, TrackPoint, core_strokes,
 };
 
 /// Told how a sync goes. Called on the thread running the sync (never the caller's UI
@@ -282,8 +282,8 @@ impl Phone {
         self.with(|d| Ok(d.evidence(&order_id)?.review.map(Into::into)))
     }
 
-    /// One item with its upload state and the review's findings naming it; `unknown_item` if
-    /// the order has no such item.
+    /// One item with its upload state, the review's findings naming it and the operator's
+    /// comments on it; `unknown_item` if the order has no such item.
     pub fn item_feedback(
         &self,
         order_id: String,
@@ -295,9 +295,14 @@ impl Phone {
             let reason = format!("order {order_id} has no item {item_id} on this device");
             MobileError::invalid("unknown_item", reason)
         })?;
+        let (comments, findings): (Vec<Finding>, Vec<Finding>) = findings
+            .into_iter()
+            .map(Finding::from)
+            .partition(|f| f.code == OPERATOR_COMMENT_CODE);
         Ok(ItemFeedback {
             item: item.into(),
-            findings: findings.into_iter().map(Finding::from).collect(),
+            findings,
+            operator_comments: comments.into_iter().map(|c| c.message).collect(),
         })
     }
 

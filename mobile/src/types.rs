@@ -360,6 +360,8 @@ impl From<core::FindingRecord> for Finding {
 pub struct Review {
     /// `passed`, `needs_review` or `rejected`.
     pub verdict: String,
+    /// Verification's findings, then the operator's comment on each item they sent back
+    /// (code `operator_has_issues`, naming the item).
     pub findings: Vec<Finding>,
     /// The operator's comment (the reason of their decision), if one decided.
     pub comment: Option<String>,
@@ -377,11 +379,20 @@ impl From<core::ReviewRecord> for Review {
     }
 }
 
-/// What the review says about one item: its upload state and the findings naming it.
+/// Finding code under which an operator's comment on one item reaches the phone, when they
+/// sent the evidence back to the worker (`has_issues`).
+pub(crate) const OPERATOR_COMMENT_CODE: &str = "operator_has_issues";
+
+/// What the review says about one item: its upload state, verification's findings naming it,
+/// and what the operator asked to redo about it.
 #[derive(Debug, Clone, PartialEq, Serialize, uniffi::Record)]
 pub struct ItemFeedback {
     pub item: EvidenceItem,
+    /// Verification's findings about the item.
     pub findings: Vec<Finding>,
+    /// The operator's comments on the item, when they sent the evidence back to the worker
+    /// (empty otherwise).
+    pub operator_comments: Vec<String>,
 }
 
 /// Which part of a sync a progress call is about.

@@ -723,8 +723,8 @@ public protocol PhoneProtocol: AnyObject, Sendable {
     func importGpxFile(orderId: String, path: String) throws  -> TrackImported
     
     /**
-     * One item with its upload state and the review's findings naming it; `unknown_item` if
-     * the order has no such item.
+     * One item with its upload state, the review's findings naming it and the operator's
+     * comments on it; `unknown_item` if the order has no such item.
      */
     func itemFeedback(orderId: String, itemId: String) throws  -> ItemFeedback
     
@@ -1148,8 +1148,8 @@ open func importGpxFile(orderId: String, path: String)throws  -> TrackImported  
 }
     
     /**
-     * One item with its upload state and the review's findings naming it; `unknown_item` if
-     * the order has no such item.
+     * One item with its upload state, the review's findings naming it and the operator's
+     * comments on it; `unknown_item` if the order has no such item.
      */
 open func itemFeedback(orderId: String, itemId: String)throws  -> ItemFeedback  {
     return try  FfiConverterTypeItemFeedback_lift(try rustCallWithError(FfiConverterTypeMobileError_lift) {
@@ -2216,17 +2216,34 @@ public func FfiConverterTypeFinding_lower(_ value: Finding) -> RustBuffer {
 
 
 /**
- * What the review says about one item: its upload state and the findings naming it.
+ * What the review says about one item: its upload state, verification's findings naming it,
+ * and what the operator asked to redo about it.
  */
 public struct ItemFeedback: Equatable, Hashable {
     public var item: EvidenceItem
+    /**
+     * Verification's findings about the item.
+     */
     public var findings: [Finding]
+    /**
+     * The operator's comments on the item, when they sent the evidence back to the worker
+     * (empty otherwise).
+     */
+    public var operatorComments: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(item: EvidenceItem, findings: [Finding]) {
+    public init(item: EvidenceItem, 
+        /**
+         * Verification's findings about the item.
+         */findings: [Finding], 
+        /**
+         * The operator's comments on the item, when they sent the evidence back to the worker
+         * (empty otherwise).
+         */operatorComments: [String]) {
         self.item = item
         self.findings = findings
+        self.operatorComments = operatorComments
     }
 
     
@@ -2246,13 +2263,15 @@ public struct FfiConverterTypeItemFeedback: FfiConverterRustBuffer {
         return
             try ItemFeedback(
                 item: FfiConverterTypeEvidenceItem.read(from: &buf), 
-                findings: FfiConverterSequenceTypeFinding.read(from: &buf)
+                findings: FfiConverterSequenceTypeFinding.read(from: &buf), 
+                operatorComments: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
     public static func write(_ value: ItemFeedback, into buf: inout [UInt8]) {
         FfiConverterTypeEvidenceItem.write(value.item, into: &buf)
         FfiConverterSequenceTypeFinding.write(value.findings, into: &buf)
+        FfiConverterSequenceString.write(value.operatorComments, into: &buf)
     }
 }
 
@@ -2842,6 +2861,10 @@ public struct Review: Equatable, Hashable {
      * `passed`, `needs_review` or `rejected`.
      */
     public var verdict: String
+    /**
+     * Verification's findings, then the operator's comment on each item they sent back
+     * (code `operator_has_issues`, naming the item).
+     */
     public var findings: [Finding]
     /**
      * The operator's comment (the reason of their decision), if one decided.
@@ -2854,7 +2877,11 @@ public struct Review: Equatable, Hashable {
     public init(
         /**
          * `passed`, `needs_review` or `rejected`.
-         */verdict: String, findings: [Finding], 
+         */verdict: String, 
+        /**
+         * Verification's findings, then the operator's comment on each item they sent back
+         * (code `operator_has_issues`, naming the item).
+         */findings: [Finding], 
         /**
          * The operator's comment (the reason of their decision), if one decided.
          */comment: String?, reviewedAtMs: Int64) {
@@ -4974,7 +5001,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_flexwork_mobile_checksum_method_phone_import_gpx_file() != 9355) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_flexwork_mobile_checksum_method_phone_item_feedback() != 52004) {
+    if (uniffi_flexwork_mobile_checksum_method_phone_item_feedback() != 14451) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_flexwork_mobile_checksum_method_phone_items() != 50915) {

@@ -30,9 +30,9 @@ async def record(store, order_id, fixtures):
     on_site = fm.LocationFix(
         lat=SITE_LAT, lon=SITE_LON, accuracy_m=8.0, at_ms=CAPTURE_MS, mock=False
     )
-    # 20 km north of the site, from a mock location provider.
+    # 20 km north of the site.
     far_away = fm.LocationFix(
-        lat=SITE_LAT + 0.18, lon=SITE_LON, accuracy_m=8.0, at_ms=CAPTURE_MS + 60_000, mock=True
+        lat=SITE_LAT + 0.18, lon=SITE_LON, accuracy_m=8.0, at_ms=CAPTURE_MS + 60_000, mock=False
     )
     shop = await phone.record_photo_file(
         order_id, str(fixtures / "photos/DSCN0010.jpg"), on_site, CAPTURE_MS
@@ -55,7 +55,7 @@ async def record(store, order_id, fixtures):
     submission = phone.submit(order_id, CAPTURE_MS + 140_000)
     return {
         "shop": shop.item_id, "shop_sha256": shop.sha256, "shop_size": shop.size,
-        "street": street.item_id, "street_mock": street.fix.mock,
+        "street": street.item_id, "street_lat": street.fix.lat,
         "walk": walk, "gpx": gpx.item_id, "gpx_points": gpx.points,
         "signature": signature, "note": note, "submission": submission,
     }

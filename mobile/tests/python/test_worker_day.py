@@ -80,7 +80,7 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
     # The server goes away; the app records everything, then is killed mid-day.
     platform.server.stop()
     ids = record_then_get_killed(store, order_id)
-    assert ids["street_mock"] is True
+    assert ids["street_lat"] == SITE_LAT + 0.18
     assert ids["gpx_points"] == 41
 
     # Reopened: every item is there, queued; the photo bytes are all on the device.
@@ -127,24 +127,30 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
     platform.wait_for_verdict()
     sync_until(phone, lambda: phone.review(order_id) is not None, "the review")
     review = phone.review(order_id)
-    # The street photo's fix was 20 km away and from a mock provider: the flag the app passed
-    # reached the server, which rejects on it.
-    assert review is not None and review.verdict == "rejected"
+    # The street photo's fix was 20 km away: a person must look.
+    assert review is not None and review.verdict == "needs_review"
     street = phone.item_feedback(order_id, ids["street"])
     street_codes = {f.code: f.severity for f in street.findings}
-    assert street_codes["photo_mock_location"] == "reject"
     assert street_codes["photo_outside_site"] == "review"
     assert "20.0 km" in next(f.message for f in street.findings if f.code == "photo_outside_site")
     assert all(f.item_id == ids["street"] for f in street.findings)
+    assert street.operator_comments == []
     shop_codes = {f.code for f in phone.item_feedback(order_id, ids["shop"]).findings}
-    assert not shop_codes & {"photo_mock_location", "photo_outside_site"}
+    assert "photo_outside_site" not in shop_codes
 
-    # An operator rejects the evidence with a comment; it reaches the phone with the review.
-    comment = "the second photo was taken 20 km away: photograph the shop front again"
-    platform.server.call("POST", f"/orders/{order_id}/review", platform.operator,
-                         {"decision": "reject", "reason": comment})
-    sync_until(phone, lambda: phone.review(order_id).comment is not None, "the comment")
-    assert phone.review(order_id).comment == comment
+    # An operator sends the evidence back with a comment on the street photo; it reaches the
+    # phone on that item, and the reason with the review.
+    reason = "one photo is not of the shop"
+    comment = "taken 20 km away: photograph the shop front again"
+    platform.server.call("POST", f"/orders/{order_id}/review", platform.operator, {
+        "decision": "has_issues", "reason": reason,
+        "items": [{"item": ids["street"], "comment": comment}],
+    })
+    sync_until(phone, lambda: phone.item_feedback(order_id, ids["street"]).operator_comments,
+               "the operator's comment")
+    assert phone.item_feedback(order_id, ids["street"]).operator_comments == [comment]
+    assert phone.item_feedback(order_id, ids["shop"]).operator_comments == []
+    assert phone.review(order_id).comment == reason
 
     # The worker fixes it: a new photo on site, synced; verification runs again.
     on_site = fm.LocationFix(lat=SITE_LAT, lon=SITE_LON, accuracy_m=6.0,
@@ -161,11 +167,35 @@ def test_a_worker_day_offline_killed_synced_reviewed_and_fixed(platform, tmp_pat
                "a review covering the new photo")
     fixed = phone.item_feedback(order_id, retaken.item_id)
     # Verification saw the new photo (the camera's clock in DSCN0010.jpg is a day off, which
-    # it reports for every copy), and found it on site and from a real fix.
+    # it reports for every copy), and found it on site.
     assert "photo_exif_time_mismatch" in {f.code for f in fixed.findings}
-    assert not {f.code for f in fixed.findings} & {"photo_mock_location", "photo_outside_site"}
+    assert "photo_outside_site" not in {f.code for f in fixed.findings}
+    assert fixed.operator_comments == []
     after = phone.review(order_id)
     assert after.reviewed_at_ms > review.reviewed_at_ms
     # The flagged photo stays flagged (devices only append): the new one stands beside it.
-    assert "photo_mock_location" in {f.code for f in after.findings if f.item_id == ids["street"]}
+    assert "photo_outside_site" in {f.code for f in after.findings if f.item_id == ids["street"]}
     assert all(item.state == fm.UploadState.SYNCED for item in phone.items(order_id))
+
+
+def test_the_mock_flag_of_a_fix_reaches_the_server(platform, tmp_path):
+    phone = fm.Phone.open(str(tmp_path / "phone"))
+    phone.login_blocking(platform.server.url, "wang", platform.worker_password, None)
+    phone.sync_blocking(None)
+    order_id = platform.order_id
+    mocked = fm.LocationFix(lat=SITE_LAT, lon=SITE_LON, accuracy_m=5.0, at_ms=CAPTURE_MS,
+                            mock=True)
+    photo = phone.record_photo_file_blocking(
+        order_id, str(fixture("photos/DSCN0010.jpg")), mocked, CAPTURE_MS)
+    assert photo.fix.mock is True
+    phone.add_signature(order_id, [fm.Stroke(points=[
+        fm.StrokePoint(x=i * 5.0, y=10.0, t_ms=i * 16, pressure=0.5) for i in range(20)])],
+        CAPTURE_MS + 60_000)
+    phone.submit(order_id, CAPTURE_MS + 120_000)
+    phone.sync_blocking(None)
+
+    platform.wait_for_verdict()
+    sync_until(phone, lambda: phone.review(order_id) is not None, "the review")
+    feedback = phone.item_feedback(order_id, photo.item_id)
+    assert {f.code: f.severity for f in feedback.findings}["photo_mock_location"] == "reject"
+    assert phone.review(order_id).verdict == "rejected"

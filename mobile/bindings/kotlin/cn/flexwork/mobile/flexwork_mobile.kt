@@ -1069,7 +1069,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_flexwork_mobile_checksum_method_phone_import_gpx_file() and 0xFFFF) != 9355) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_flexwork_mobile_checksum_method_phone_item_feedback() and 0xFFFF) != 52004) {
+    if ((lib.uniffi_flexwork_mobile_checksum_method_phone_item_feedback() and 0xFFFF) != 14451) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_flexwork_mobile_checksum_method_phone_items() and 0xFFFF) != 50915) {
@@ -1782,8 +1782,8 @@ public interface PhoneInterface {
     fun `importGpxFile`(`orderId`: kotlin.String, `path`: kotlin.String): TrackImported
     
     /**
-     * One item with its upload state and the review's findings naming it; `unknown_item` if
-     * the order has no such item.
+     * One item with its upload state, the review's findings naming it and the operator's
+     * comments on it; `unknown_item` if the order has no such item.
      */
     fun `itemFeedback`(`orderId`: kotlin.String, `itemId`: kotlin.String): ItemFeedback
     
@@ -2311,8 +2311,8 @@ open class Phone: Disposable, AutoCloseable, PhoneInterface
 
     
     /**
-     * One item with its upload state and the review's findings naming it; `unknown_item` if
-     * the order has no such item.
+     * One item with its upload state, the review's findings naming it and the operator's
+     * comments on it; `unknown_item` if the order has no such item.
      */
     @Throws(MobileException::class)override fun `itemFeedback`(`orderId`: kotlin.String, `itemId`: kotlin.String): ItemFeedback {
             return FfiConverterTypeItemFeedback.lift(
@@ -3427,12 +3427,22 @@ public object FfiConverterTypeFinding: FfiConverterRustBuffer<Finding> {
 
 
 /**
- * What the review says about one item: its upload state and the findings naming it.
+ * What the review says about one item: its upload state, verification's findings naming it,
+ * and what the operator asked to redo about it.
  */
 data class ItemFeedback (
     var `item`: EvidenceItem
     , 
+    /**
+     * Verification's findings about the item.
+     */
     var `findings`: List<Finding>
+    , 
+    /**
+     * The operator's comments on the item, when they sent the evidence back to the worker
+     * (empty otherwise).
+     */
+    var `operatorComments`: List<kotlin.String>
     
 ){
     
@@ -3451,17 +3461,20 @@ public object FfiConverterTypeItemFeedback: FfiConverterRustBuffer<ItemFeedback>
         return ItemFeedback(
             FfiConverterTypeEvidenceItem.read(buf),
             FfiConverterSequenceTypeFinding.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
     override fun allocationSize(value: ItemFeedback) = (
             FfiConverterTypeEvidenceItem.allocationSize(value.`item`) +
-            FfiConverterSequenceTypeFinding.allocationSize(value.`findings`)
+            FfiConverterSequenceTypeFinding.allocationSize(value.`findings`) +
+            FfiConverterSequenceString.allocationSize(value.`operatorComments`)
     )
 
     override fun write(value: ItemFeedback, buf: ByteBuffer) {
             FfiConverterTypeEvidenceItem.write(value.`item`, buf)
             FfiConverterSequenceTypeFinding.write(value.`findings`, buf)
+            FfiConverterSequenceString.write(value.`operatorComments`, buf)
     }
 }
 
@@ -3942,6 +3955,10 @@ data class Review (
      */
     var `verdict`: kotlin.String
     , 
+    /**
+     * Verification's findings, then the operator's comment on each item they sent back
+     * (code `operator_has_issues`, naming the item).
+     */
     var `findings`: List<Finding>
     , 
     /**
