@@ -270,9 +270,7 @@ impl Device {
 
     /// One order.
     pub fn order(&self, order_id: &str) -> Result<Order, ClientError> {
-        let all = orders::list(&self.conn)?;
-        all.into_iter()
-            .find(|o| o.summary.order_id == order_id)
+        orders::get(&self.conn, order_id)?
             .ok_or_else(|| ClientError::UnknownOrder(order_id.to_owned()))
     }
 

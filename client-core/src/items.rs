@@ -239,6 +239,8 @@ pub(crate) fn set_media_state(
 /// A photo that may need uploading.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingMedia {
+    /// The first photo item holding these bytes.
+    pub item_id: String,
     pub order_id: String,
     pub hash: ContentHash,
     pub size: u64,
@@ -249,20 +251,22 @@ pub(crate) struct PendingMedia {
 /// Photo items that are not failed, oldest first.
 pub(crate) fn media(conn: &Connection) -> Result<Vec<PendingMedia>, ClientError> {
     let mut stmt = conn.prepare(
-        "SELECT order_id, hash, size, media_type, state FROM items
+        "SELECT order_id, hash, size, media_type, state, id FROM items
          WHERE kind = 'photo' AND state != 'failed' ORDER BY seq",
     )?;
     let rows = stmt.query_map([], |row| {
         let hash: String = row.get(1)?;
         let state: String = row.get(4)?;
         let size: i64 = row.get(2)?;
-        Ok((row.get(0)?, hash, from_sql(size), row.get(3)?, state))
+        let ids: (String, String) = (row.get(5)?, row.get(0)?);
+        Ok((ids, hash, from_sql(size), row.get(3)?, state))
     })?;
 
     let mut out = Vec::new();
     for row in rows {
-        let (order_id, hash, size, media_type, state) = row?;
+        let ((item_id, order_id), hash, size, media_type, state) = row?;
         out.push(PendingMedia {
+            item_id,
             order_id,
             hash: parse_hash(&hash)?,
             size,

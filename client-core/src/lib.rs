@@ -79,7 +79,7 @@ pub use orders::Order;
 pub use record::TrackImport;
 pub use session::SessionInfo;
 pub use signing::{DeviceKey, SignedHeaders, new_nonce};
-pub use sync::{MAX_ROUNDS, SyncFailure, SyncReport};
+pub use sync::{MAX_ROUNDS, SyncFailure, SyncReport, SyncStage, SyncStep};
 pub use transport::{HttpTransport, Transport, TransportError};
 pub use validate::{MAX_PHOTO_BYTES, MAX_SIGNATURE_POINTS, MAX_TRACK_POINTS};
 

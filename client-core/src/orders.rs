@@ -55,14 +55,28 @@ pub(crate) fn ensure(conn: &Connection, order_id: &str) -> Result<(), ClientErro
     }
 }
 
+const SELECT_ORDERS: &str = "SELECT o.summary, COALESCE(d.dirty, 0), d.rejected_code,
+        d.rejected_message
+    FROM orders o LEFT JOIN documents d ON d.order_id = o.order_id";
+
 /// All orders, by order id.
 pub(crate) fn list(conn: &Connection) -> Result<Vec<Order>, ClientError> {
-    let mut stmt = conn.prepare(
-        "SELECT o.summary, COALESCE(d.dirty, 0), d.rejected_code, d.rejected_message
-         FROM orders o LEFT JOIN documents d ON d.order_id = o.order_id
-         ORDER BY o.order_id",
-    )?;
-    let rows = stmt.query_map([], |row| {
+    read(conn, &format!("{SELECT_ORDERS} ORDER BY o.order_id"), [])
+}
+
+/// One order, if the device has it.
+pub(crate) fn get(conn: &Connection, order_id: &str) -> Result<Option<Order>, ClientError> {
+    let sql = format!("{SELECT_ORDERS} WHERE o.order_id = ?1");
+    Ok(read(conn, &sql, [order_id])?.pop())
+}
+
+fn read(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Order>, ClientError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
     })?;
 

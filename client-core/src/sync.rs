@@ -63,6 +63,27 @@ pub struct SyncFailure {
     pub message: String,
 }
 
+/// Which part of a sync a [`SyncStep`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStage {
+    /// Document rounds: `done` requests answered of `total` planned so far (a round plans
+    /// its requests when it starts, so `total` may grow with the next round).
+    Documents,
+    /// One photo's bytes: `done` bytes the server holds of `total`.
+    Media,
+}
+
+/// Where a sync stands, for a progress display; see [`Device::sync_with_progress`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncStep {
+    pub stage: SyncStage,
+    pub done: u64,
+    pub total: u64,
+    /// The photo item whose bytes are going up (media stage only).
+    pub item: Option<String>,
+}
+
 /// A document taking part in a sync.
 #[derive(Debug)]
 struct LiveDoc {
@@ -92,11 +113,21 @@ impl Device {
     /// document rounds are errors (what was applied stays applied); upload problems are
     /// recorded on the items and listed in the report.
     pub fn sync(&mut self, transport: &dyn Transport) -> Result<SyncReport, ClientError> {
+        self.sync_with_progress(transport, &mut |_| {})
+    }
+
+    /// [`Device::sync`], calling `progress` after every document request answered and every
+    /// media chunk the server took (and once when each photo's upload starts).
+    pub fn sync_with_progress(
+        &mut self,
+        transport: &dyn Transport,
+        progress: &mut dyn FnMut(&SyncStep),
+    ) -> Result<SyncReport, ClientError> {
         let mut run = Run::default();
         self.load_live_docs(&mut run)?;
-        self.sync_documents(&mut run, transport)?;
+        self.sync_documents(&mut run, transport, progress)?;
         self.finish_documents(&mut run)?;
-        self.upload_media(&mut run, transport)?;
+        self.upload_media(&mut run, transport, progress)?;
         self.recache(&mut run);
 
         let report = run.report;
@@ -150,12 +181,13 @@ impl Device {
         &mut self,
         run: &mut Run,
         transport: &dyn Transport,
+        progress: &mut dyn FnMut(&SyncStep),
     ) -> Result<(), ClientError> {
         for _ in 0..MAX_ROUNDS {
             run.report.rounds += 1;
             let outgoing = generate(run);
             let sent = outgoing.len();
-            let (received, created) = self.exchange(run, transport, outgoing)?;
+            let (received, created) = self.exchange(run, transport, outgoing, progress)?;
 
             if sent == 0 && received == 0 && created == 0 {
                 run.report.converged = true;
@@ -172,6 +204,7 @@ impl Device {
         run: &mut Run,
         transport: &dyn Transport,
         outgoing: Vec<DocMessage>,
+        progress: &mut dyn FnMut(&SyncStep),
     ) -> Result<(usize, usize), ClientError> {
         let mut batches: Vec<Vec<DocMessage>> = outgoing
             .chunks(MAX_DOCS_PER_REQUEST)
@@ -182,6 +215,7 @@ impl Device {
         }
 
         let (mut received, mut created) = (0, 0);
+        let planned = (run.report.requests + batches.len()) as u64;
         for docs in batches {
             let sent = docs.len();
             // The order list comes once per sync, with the answer to the first request.
@@ -199,6 +233,12 @@ impl Device {
             let (r, c) = self.apply_response(run, response, want_orders)?;
             received += r;
             created += c;
+            progress(&SyncStep {
+                stage: SyncStage::Documents,
+                done: run.report.requests as u64,
+                total: planned,
+                item: None,
+            });
         }
         Ok((received, created))
     }
@@ -261,9 +301,10 @@ impl Device {
         &mut self,
         run: &mut Run,
         transport: &dyn Transport,
+        progress: &mut dyn FnMut(&SyncStep),
     ) -> Result<(), ClientError> {
         for media in self.media_to_upload(run)? {
-            if !self.upload_one(run, transport, &media)? {
+            if !self.upload_one(run, transport, &media, progress)? {
                 break;
             }
         }
@@ -288,8 +329,9 @@ impl Device {
         run: &mut Run,
         transport: &dyn Transport,
         media: &PendingMedia,
+        progress: &mut dyn FnMut(&SyncStep),
     ) -> Result<bool, ClientError> {
-        let error = match self.upload_blob(run, transport, media) {
+        let error = match self.upload_blob(run, transport, media, progress) {
             Ok(sent) => {
                 run.report.blobs_uploaded += usize::from(sent > 0);
                 items::set_media_state(
@@ -352,10 +394,20 @@ impl Device {
         run: &mut Run,
         transport: &dyn Transport,
         media: &PendingMedia,
+        progress: &mut dyn FnMut(&SyncStep),
     ) -> Result<u64, ClientError> {
         let (hash, size) = (&media.hash, media.size);
         let mut status = transport.media_status(hash)?;
         let (mut sent, mut conflicts) = (0, 0);
+        let mut report = |received: u64| {
+            progress(&SyncStep {
+                stage: SyncStage::Media,
+                done: received.min(size),
+                total: size,
+                item: Some(media.item_id.clone()),
+            });
+        };
+        report(status.received);
 
         while status.state != MediaState::Complete {
             let offset = status.received;
@@ -378,6 +430,11 @@ impl Device {
                     sent += chunk.len() as u64;
                     run.report.bytes_uploaded += chunk.len() as u64;
                     tracing::debug!(hash = %hash, received = next.received, "media chunk sent");
+                    let received = match next.state {
+                        MediaState::Complete => size,
+                        _ => next.received,
+                    };
+                    report(received);
                     status = next;
                 }
                 Err(TransportError::Server { status: 409, .. })

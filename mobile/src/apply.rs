@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use flexwork_client_core::{
-    Applicant, ApplicantDeclarations, Application, ApplicationDraft, Device, FaceCapture,
-    StrokePoint,
+use flexwork_mobile::{
+    Applicant, Application, ApplicationDraft, ApplicationState, FaceCapture, Phone,
+    masked_applicant,
 };
+use serde::Deserialize;
 use serde_json::json;
 
-use crate::{Output, parse_time, rfc3339, time_or_now};
+use crate::{Output, parse_time, read_strokes, rfc3339, time_or_now};
 
 /// Environment variables of the applicant's fields, when no `--applicant` file is given.
 const FIELD_VARIABLES: [(&str, &str); 6] = [
@@ -87,9 +88,21 @@ pub struct SignArgs {
     no_submit: bool,
 }
 
-pub fn run(device: &mut Device, out: &Output, command: ApplyCommand) -> Result<()> {
+/// The applicant's fields as a file or the environment give them.
+#[derive(Deserialize)]
+struct ApplicantFields {
+    login: String,
+    password: String,
+    name: String,
+    id_number: String,
+    bank_card: String,
+    phone: String,
+    trade: String,
+}
+
+pub fn run(device: &Phone, out: &Output, command: ApplyCommand) -> Result<()> {
     match command {
-        ApplyCommand::Terms { server, notice } => terms(device, out, &server, notice),
+        ApplyCommand::Terms { server, notice } => terms(device, out, server, notice),
         ApplyCommand::Sign(args) => sign(device, out, &args),
         ApplyCommand::Submit => submit(device, out),
         ApplyCommand::Status => {
@@ -104,9 +117,9 @@ pub fn run(device: &mut Device, out: &Output, command: ApplyCommand) -> Result<(
     }
 }
 
-fn terms(device: &mut Device, out: &Output, server: &str, notice: bool) -> Result<()> {
+fn terms(device: &Phone, out: &Output, server: String, notice: bool) -> Result<()> {
     let terms = device
-        .fetch_onboarding_terms(server)
+        .fetch_onboarding_terms_blocking(server)
         .context("cannot fetch the terms")?;
     out.emit(serde_json::to_value(&terms)?, || {
         let mut lines = vec![
@@ -122,18 +135,16 @@ fn terms(device: &mut Device, out: &Output, server: &str, notice: bool) -> Resul
     })
 }
 
-fn sign(device: &mut Device, out: &Output, args: &SignArgs) -> Result<()> {
-    let terms = device.onboarding_terms(&args.server)?.with_context(|| {
-        format!(
+fn sign(device: &Phone, out: &Output, args: &SignArgs) -> Result<()> {
+    if device.onboarding_terms(args.server.clone())?.is_none() {
+        bail!(
             "no terms of {} on this device: run `apply terms --server {}` while online",
-            args.server, args.server
-        )
-    })?;
+            args.server,
+            args.server
+        );
+    }
     let applicant = read_applicant(args.applicant.as_deref())?;
-    let text = std::fs::read_to_string(&args.strokes)
-        .with_context(|| format!("cannot read {}", args.strokes.display()))?;
-    let strokes: Vec<Vec<StrokePoint>> = serde_json::from_str(&text)
-        .context("the strokes file is not a JSON array of arrays of {x, y, t_ms, pressure}")?;
+    let strokes = read_strokes(&args.strokes)?;
     let signed_at_ms = time_or_now(args.at.clone())?;
     let face = match &args.face {
         Some(path) => Some(FaceCapture {
@@ -148,21 +159,18 @@ fn sign(device: &mut Device, out: &Output, args: &SignArgs) -> Result<()> {
     };
     let draft = ApplicationDraft {
         applicant,
-        declarations: ApplicantDeclarations {
-            not_manager_of_hiring_enterprise: args.not_manager,
-            not_civil_servant: args.not_civil_servant,
-            benefits_notice_acknowledged: args.benefits_notice_read,
-        },
+        not_manager_of_hiring_enterprise: args.not_manager,
+        not_civil_servant: args.not_civil_servant,
+        benefits_notice_acknowledged: args.benefits_notice_read,
         notice_accepted: args.accept_notice,
         strokes,
         signed_at_ms,
         face,
     };
-    let masked = draft.applicant.masked();
+    let masked = masked_applicant(draft.applicant.clone());
     let queued = device
-        .sign_application(&terms, &draft)
+        .sign_application(args.server.clone(), draft)
         .context("cannot sign the application")?;
-    drop(draft);
     let mut lines = vec![
         format!(
             "signed the declaration (SHA-256 {}) at {}",
@@ -182,15 +190,15 @@ fn sign(device: &mut Device, out: &Output, args: &SignArgs) -> Result<()> {
     ];
     let mut value = json!({ "applicant": masked, "application": queued });
     if !args.no_submit {
-        let tried = device.submit_applications()?;
+        let tried = device.submit_applications_blocking()?;
         lines.extend(tried.iter().map(line));
         value["submitted"] = serde_json::to_value(&tried)?;
     }
     out.emit(value, || lines)
 }
 
-fn submit(device: &mut Device, out: &Output) -> Result<()> {
-    let tried = device.submit_applications()?;
+fn submit(device: &Phone, out: &Output) -> Result<()> {
+    let tried = device.submit_applications_blocking()?;
     out.emit(serde_json::to_value(&tried)?, || {
         if tried.is_empty() {
             return vec!["no application waiting to be sent".into()];
@@ -206,13 +214,14 @@ fn line(a: &Application) -> String {
             a.review_deadline.as_deref().unwrap_or("?"),
             a.face_check.as_deref().unwrap_or("?")
         ),
-        (None, Some(code)) => format!("{code}: {}", a.error_message.as_deref().unwrap_or_default()),
+        (None, Some(code)) => format!("{code}: {}", a.error_reason.as_deref().unwrap_or_default()),
         (None, None) => "not sent yet".into(),
     };
-    let state = serde_json::to_value(a.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let state = match a.state {
+        ApplicationState::Queued => "queued",
+        ApplicationState::Submitted => "submitted",
+        ApplicationState::Refused => "refused",
+    };
     format!(
         "{} {:<9} {} {} — {answer}",
         a.id, state, a.login, a.masked_name
@@ -252,9 +261,18 @@ fn read_applicant(file: Option<&Path>) -> Result<Applicant> {
         };
         value["password"] = password.into();
     }
-    serde_json::from_value(value).map_err(|_| {
+    let fields: ApplicantFields = serde_json::from_value(value).map_err(|_| {
         anyhow::anyhow!(
             "the applicant needs login, name, id_number, bank_card, phone and trade, as text"
         )
+    })?;
+    Ok(Applicant {
+        login: fields.login,
+        password: fields.password,
+        name: fields.name,
+        id_number: fields.id_number,
+        bank_card: fields.bank_card,
+        phone: fields.phone,
+        trade: fields.trade,
     })
 }

@@ -1,8 +1,9 @@
 //! `flexwork-device`: a worker's phone on the command line.
 //!
-//! It drives [`flexwork_client_core::Device`] the way the phone app does, so a person can play
-//! the worker against a real server over HTTP: log in, fetch tasks, record photos, tracks,
-//! signatures and notes, submit, sync, and read the findings. Everything except `login`,
+//! It drives [`flexwork_mobile::Phone`], the very interface the Android and iOS apps call
+//! through their bindings, so a person can play the worker against a real server over HTTP:
+//! log in, fetch tasks, record photos, tracks, signatures and notes, submit, sync, and read
+//! the findings. Everything except `login`,
 //! `logout`, `sync` and the device commands works with the server stopped.
 //!
 //! A photo file has no phone location fix. Without `--lat/--lon`, the position and time in
@@ -17,14 +18,16 @@
 //! masked. Failures exit non-zero with one line.
 
 mod apply;
-mod photo;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use flexwork_client_core::{Device, Fix, Order, StrokePoint, SyncReport};
+use flexwork_mobile::photo;
+use flexwork_mobile::{
+    EvidenceItem, LocationFix, Order, Phone, Statement, Stroke, StrokePoint, SyncSummary,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -123,7 +126,7 @@ enum Command {
     Sync {
         /// Upload chunk size in KiB.
         #[arg(long)]
-        chunk_kib: Option<usize>,
+        chunk_kib: Option<u64>,
     },
 }
 
@@ -171,8 +174,10 @@ fn init_tracing() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let mut device = Device::open(&cli.store)
-        .with_context(|| format!("cannot open the device store {}", cli.store.display()))?;
+    let store = cli.store.display().to_string();
+    let device = Phone::open(store.clone())
+        .with_context(|| format!("cannot open the device store {store}"))?;
+    let device = device.as_ref();
     let out = Output { json: cli.json };
     match cli.command {
         Command::Login {
@@ -180,47 +185,41 @@ fn run(cli: Cli) -> Result<()> {
             login,
             password,
             name,
-        } => cmd_login(&mut device, &out, &server, &login, &password, name),
+        } => cmd_login(device, &out, server, login, password, name),
         Command::Logout => {
-            device.logout().context("sign-out failed")?;
+            device.logout_blocking().context("sign-out failed")?;
             out.emit(json!({ "signed_out": true }), || vec!["signed out".into()])
         }
-        Command::Devices => cmd_devices(&device, &out),
+        Command::Devices => cmd_devices(device, &out),
         Command::RevokeDevice { device_id } => {
             device
-                .revoke_device(&device_id)
+                .revoke_device_blocking(device_id.clone())
                 .context("revoking failed")?;
             let text = format!("device {device_id} revoked");
             out.emit(json!({ "revoked": device_id }), || vec![text])
         }
-        Command::Tasks => cmd_tasks(&device, &out),
-        Command::Photo(args) => cmd_photo(&mut device, &out, &args),
-        Command::Track { order, file } => cmd_track(&mut device, &out, &order, &file),
-        Command::Sign { order, strokes, at } => cmd_sign(&mut device, &out, &order, &strokes, at),
-        Command::Note { order, text, at } => cmd_note(&mut device, &out, &order, &text, at),
-        Command::Submit { order, at } => cmd_submit(&mut device, &out, &order, at),
-        Command::Status { order } => cmd_status(&device, &out, order.as_deref()),
-        Command::Findings { order } => cmd_findings(&device, &out, &order),
+        Command::Tasks => cmd_tasks(device, &out),
+        Command::Photo(args) => cmd_photo(device, &out, &args),
+        Command::Track { order, file } => cmd_track(device, &out, order, &file),
+        Command::Sign { order, strokes, at } => cmd_sign(device, &out, order, &strokes, at),
+        Command::Note { order, text, at } => cmd_note(device, &out, order, text, at),
+        Command::Submit { order, at } => cmd_submit(device, &out, order, at),
+        Command::Status { order } => cmd_status(device, &out, order),
+        Command::Findings { order } => cmd_findings(device, &out, order),
         Command::Statement { order } => {
             let statement = device
-                .transport()?
-                .statement(&order)
+                .statement_blocking(order)
                 .context("reading the statement failed")?;
-            emit_statement(&out, statement)
+            emit_statement(&out, &statement)
         }
         Command::ConfirmStatement { order } => {
-            let transport = device.transport()?;
-            let statement = transport
-                .statement(&order)
-                .context("reading the statement failed")?;
-            let id = statement["id"].as_str().unwrap_or_default();
-            let confirmed = transport
-                .confirm_statement(id)
+            let confirmed = device
+                .confirm_statement_blocking(order)
                 .context("confirming the statement failed")?;
-            emit_statement(&out, confirmed)
+            emit_statement(&out, &confirmed)
         }
-        Command::Sync { chunk_kib } => cmd_sync(&mut device, &out, chunk_kib),
-        Command::Apply(command) => apply::run(&mut device, &out, command),
+        Command::Sync { chunk_kib } => cmd_sync(device, &out, chunk_kib),
+        Command::Apply(command) => apply::run(device, &out, command),
     }
 }
 
@@ -241,18 +240,16 @@ impl Output {
 }
 
 fn cmd_login(
-    device: &mut Device,
+    device: &Phone,
     out: &Output,
-    server: &str,
-    login: &str,
-    pw: &str,
+    server: String,
+    login: String,
+    pw: String,
     name: Option<String>,
 ) -> Result<()> {
-    let session = match name {
-        Some(name) => device.login_named(server, login, pw, &name),
-        None => device.login(server, login, pw),
-    };
-    let session = session.context("login failed")?;
+    let session = device
+        .login_blocking(server, login, pw, name)
+        .context("login failed")?;
     let text = format!(
         "logged in as {} (account {}); this phone is registered as device {}",
         session.role, session.account_id, session.registered_device_id
@@ -260,39 +257,34 @@ fn cmd_login(
     out.emit(serde_json::to_value(&session)?, || vec![text])
 }
 
-fn emit_statement(out: &Output, statement: serde_json::Value) -> Result<()> {
+fn emit_statement(out: &Output, statement: &Statement) -> Result<()> {
     // Integer fen shown as yuan, without floating point.
-    let yuan = |fen: &serde_json::Value| {
-        let fen = fen.as_i64().unwrap_or(0);
-        format!("{}.{:02}", fen / 100, (fen % 100).abs())
-    };
+    let yuan = |fen: i64| format!("{}.{:02}", fen / 100, (fen % 100).abs());
     let mut lines = vec![format!(
         "statement v{} {}: gross {} CNY",
-        statement["version"],
-        statement["status"].as_str().unwrap_or("?"),
-        yuan(&statement["gross_fen"]),
+        statement.version,
+        statement.status,
+        yuan(statement.gross_fen),
     )];
-    let waiting: Vec<&str> = statement["awaiting"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
-        .unwrap_or_default();
-    if !waiting.is_empty() {
-        lines.push(format!("awaiting confirmation by: {}", waiting.join(", ")));
+    if !statement.awaiting.is_empty() {
+        let waiting = statement.awaiting.join(", ");
+        lines.push(format!("awaiting confirmation by: {waiting}"));
     }
-    let settlement = &statement["settlement"];
-    if settlement.is_object() {
+    if let Some(settlement) = &statement.settlement {
         lines.push(format!(
             "settled: tax {} CNY ({}), net pay {} CNY",
-            yuan(&settlement["tax_fen"]),
-            settlement["tax_method"].as_str().unwrap_or("?"),
-            yuan(&settlement["net_fen"]),
+            yuan(settlement.tax_fen),
+            settlement.tax_method,
+            yuan(settlement.net_fen),
         ));
     }
-    out.emit(statement, || lines)
+    out.emit(serde_json::to_value(statement)?, || lines)
 }
 
-fn cmd_devices(device: &Device, out: &Output) -> Result<()> {
-    let devices = device.devices().context("listing devices failed")?;
+fn cmd_devices(device: &Phone, out: &Output) -> Result<()> {
+    let devices = device
+        .devices_blocking()
+        .context("listing devices failed")?;
     out.emit(serde_json::to_value(&devices)?, || {
         devices
             .iter()
@@ -316,7 +308,7 @@ fn cmd_devices(device: &Device, out: &Output) -> Result<()> {
     })
 }
 
-fn cmd_tasks(device: &Device, out: &Output) -> Result<()> {
+fn cmd_tasks(device: &Phone, out: &Output) -> Result<()> {
     let orders = device.orders()?;
     out.emit(serde_json::to_value(&orders)?, || {
         if orders.is_empty() {
@@ -326,10 +318,9 @@ fn cmd_tasks(device: &Device, out: &Output) -> Result<()> {
     })
 }
 
-fn task_lines(order: &Order) -> Vec<String> {
-    let s = &order.summary;
+fn task_lines(s: &Order) -> Vec<String> {
     let verdict = s.verdict.as_deref().unwrap_or("-");
-    let unsynced = if order.unsynced {
+    let unsynced = if s.unsynced {
         "  (unsynced evidence)"
     } else {
         ""
@@ -342,21 +333,21 @@ fn task_lines(order: &Order) -> Vec<String> {
         format!("  fee     {}", yuan(s.fee_fen)),
         format!(
             "  site    {:.5}, {:.5} within {} m",
-            s.site.lat, s.site.lon, s.site.radius_m
+            s.site_lat, s.site_lon, s.site_radius_m
         ),
         format!(
             "  window  {} .. {}",
-            rfc3339(s.window.from_ms),
-            rfc3339(s.window.to_ms)
+            rfc3339(s.window_from_ms),
+            rfc3339(s.window_to_ms)
         ),
     ];
-    if let Some((code, message)) = &order.rejection {
+    if let (Some(code), Some(message)) = (&s.rejection_code, &s.rejection_reason) {
         lines.push(format!("  refused by server: {code}: {message}"));
     }
     lines
 }
 
-fn cmd_photo(device: &mut Device, out: &Output, args: &PhotoArgs) -> Result<()> {
+fn cmd_photo(device: &Phone, out: &Output, args: &PhotoArgs) -> Result<()> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let media_type = photo::sniff_media_type(&bytes)
@@ -364,12 +355,18 @@ fn cmd_photo(device: &mut Device, out: &Output, args: &PhotoArgs) -> Result<()> 
     let at = args.at.as_deref().map(parse_time).transpose()?;
     let (fix, captured_at_ms, source) = choose_fix(args, &bytes, at);
 
-    let record = device.record_photo(&args.order, &bytes, media_type, fix, captured_at_ms)?;
+    let record = device.record_photo_blocking(
+        args.order.clone(),
+        bytes,
+        Some(media_type.to_owned()),
+        fix,
+        captured_at_ms,
+    )?;
     let value = json!({ "photo": record, "fix_source": source.code() });
     out.emit(value, || {
         let saved = format!(
             "recorded photo {} ({}, {} bytes)",
-            record.id, record.hash, record.size
+            record.item_id, record.sha256, record.size
         );
         vec![source.notice(), saved]
     })
@@ -405,11 +402,15 @@ impl FixSource {
     }
 }
 
-fn choose_fix(args: &PhotoArgs, bytes: &[u8], at: Option<i64>) -> (Option<Fix>, i64, FixSource) {
+fn choose_fix(
+    args: &PhotoArgs,
+    bytes: &[u8],
+    at: Option<i64>,
+) -> (Option<LocationFix>, i64, FixSource) {
     let now = now_ms();
     if let (Some(lat), Some(lon)) = (args.lat, args.lon) {
         let captured = at.unwrap_or(now);
-        let fix = Fix {
+        let fix = LocationFix {
             lat,
             lon,
             accuracy_m: args.accuracy.unwrap_or(10.0),
@@ -427,7 +428,7 @@ fn choose_fix(args: &PhotoArgs, bytes: &[u8], at: Option<i64>) -> (Option<Fix>, 
         .or(exif.accuracy_m)
         .unwrap_or(EXIF_DEFAULT_ACCURACY_M);
     let fix_at = exif.at_ms.or(at).unwrap_or(now);
-    let fix = Fix {
+    let fix = LocationFix {
         lat: exif.lat,
         lon: exif.lon,
         accuracy_m,
@@ -441,10 +442,8 @@ fn choose_fix(args: &PhotoArgs, bytes: &[u8], at: Option<i64>) -> (Option<Fix>, 
     )
 }
 
-fn cmd_track(device: &mut Device, out: &Output, order: &str, file: &Path) -> Result<()> {
-    let reader =
-        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let import = device.import_gpx(order, reader)?;
+fn cmd_track(device: &Phone, out: &Output, order: String, file: &Path) -> Result<()> {
+    let import = device.import_gpx_file(order, file.display().to_string())?;
     out.emit(serde_json::to_value(&import)?, || {
         vec![format!(
             "recorded track {} ({} points, {} with time)",
@@ -453,63 +452,67 @@ fn cmd_track(device: &mut Device, out: &Output, order: &str, file: &Path) -> Res
     })
 }
 
-fn cmd_sign(
-    device: &mut Device,
-    out: &Output,
-    order: &str,
-    file: &Path,
-    at: Option<String>,
-) -> Result<()> {
+/// Reads a JSON file of strokes: an array of arrays of {x, y, t_ms, pressure}.
+fn read_strokes(file: &Path) -> Result<Vec<Stroke>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let strokes: Vec<Vec<StrokePoint>> = serde_json::from_str(&text)
         .context("the strokes file is not a JSON array of arrays of {x, y, t_ms, pressure}")?;
-    let signed_at = time_or_now(at)?;
+    Ok(strokes
+        .into_iter()
+        .map(|points| Stroke { points })
+        .collect())
+}
 
-    let signature = device.add_signature(order, strokes, signed_at)?;
-    let points: usize = signature.strokes.iter().map(Vec::len).sum();
-    let value = json!({ "id": signature.id, "strokes": signature.strokes.len(), "points": points });
+fn cmd_sign(
+    device: &Phone,
+    out: &Output,
+    order: String,
+    file: &Path,
+    at: Option<String>,
+) -> Result<()> {
+    let strokes = read_strokes(file)?;
+    let signed_at = time_or_now(at)?;
+    let (count, points) = (
+        strokes.len(),
+        strokes.iter().map(|s| s.points.len()).sum::<usize>(),
+    );
+
+    let id = device.add_signature(order, strokes, signed_at)?;
+    let value = json!({ "id": id, "strokes": count, "points": points });
     out.emit(value, || {
-        let strokes = signature.strokes.len();
         vec![format!(
-            "recorded signature {} ({strokes} strokes, {points} points)",
-            signature.id
+            "recorded signature {id} ({count} strokes, {points} points)"
         )]
     })
 }
 
 fn cmd_note(
-    device: &mut Device,
+    device: &Phone,
     out: &Output,
-    order: &str,
-    text: &str,
+    order: String,
+    text: String,
     at: Option<String>,
 ) -> Result<()> {
-    let note = device.add_note(order, text, time_or_now(at)?)?;
-    out.emit(json!({ "id": note.id }), || {
-        vec![format!("recorded note {}", note.id)]
-    })
+    let id = device.add_note(order, text, time_or_now(at)?)?;
+    out.emit(json!({ "id": id }), || vec![format!("recorded note {id}")])
 }
 
-fn cmd_submit(device: &mut Device, out: &Output, order: &str, at: Option<String>) -> Result<()> {
-    let id = device.submit(order, time_or_now(at)?)?;
+fn cmd_submit(device: &Phone, out: &Output, order: String, at: Option<String>) -> Result<()> {
+    let id = device.submit(order.clone(), time_or_now(at)?)?;
     let text = format!("submitted {order} (item {id}); run `sync` to send it");
     out.emit(json!({ "id": id }), || vec![text])
 }
 
-fn cmd_status(device: &Device, out: &Output, order: Option<&str>) -> Result<()> {
+fn cmd_status(device: &Phone, out: &Output, order: Option<String>) -> Result<()> {
     let order_ids = match order {
-        Some(id) => vec![device.order(id)?.summary.order_id],
-        None => device
-            .orders()?
-            .into_iter()
-            .map(|o| o.summary.order_id)
-            .collect(),
+        Some(id) => vec![device.order(id)?.order_id],
+        None => device.orders()?.into_iter().map(|o| o.order_id).collect(),
     };
     let mut all = serde_json::Map::new();
     let mut lines = Vec::new();
     for order_id in order_ids {
-        let items = device.items(&order_id)?;
+        let items = device.items(order_id.clone())?;
         lines.push(format!("{order_id}: {} items", items.len()));
         lines.extend(items.iter().map(item_line));
         all.insert(order_id, serde_json::to_value(&items)?);
@@ -517,34 +520,41 @@ fn cmd_status(device: &Device, out: &Output, order: Option<&str>) -> Result<()> 
     out.emit(Value::Object(all), || lines)
 }
 
-fn item_line(item: &flexwork_client_core::EvidenceItem) -> String {
+fn item_line(item: &EvidenceItem) -> String {
     let detail = match (item.size, item.points) {
         (Some(size), _) => format!("{}/{size} bytes", item.uploaded_bytes),
         (None, Some(points)) => format!("{points} points"),
         _ => String::new(),
     };
-    let reason = item
-        .failure
-        .as_ref()
-        .map(|f| format!("  [{}: {}]", f.code, f.message))
-        .unwrap_or_default();
+    let reason = match (&item.failure_code, &item.failure_reason) {
+        (Some(code), reason) => format!("  [{code}: {}]", reason.as_deref().unwrap_or("")),
+        _ => String::new(),
+    };
     format!(
         "  {:<10} {}  {:<9} {detail}{reason}",
-        item.kind.as_str(),
-        item.id,
-        item.state.as_str()
+        name_of(&item.kind),
+        item.item_id,
+        name_of(&item.state)
     )
 }
 
-fn cmd_findings(device: &Device, out: &Output, order: &str) -> Result<()> {
-    let review = device.evidence(order)?.review;
+/// The snake_case name an enum serializes to.
+fn name_of(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn cmd_findings(device: &Phone, out: &Output, order: String) -> Result<()> {
+    let review = device.review(order.clone())?;
     out.emit(json!({ "order_id": order, "review": review }), || {
         let Some(review) = &review else {
             return vec![format!("{order}: not reviewed yet")];
         };
         let mut lines = vec![format!("{order}: verdict {}", review.verdict)];
         for f in &review.findings {
-            let item = f.item.as_deref().unwrap_or("-");
+            let item = f.item_id.as_deref().unwrap_or("-");
             lines.push(format!(
                 "  [{}] {} (item {item}): {}",
                 f.severity, f.code, f.message
@@ -557,23 +567,22 @@ fn cmd_findings(device: &Device, out: &Output, order: &str) -> Result<()> {
     })
 }
 
-fn cmd_sync(device: &mut Device, out: &Output, chunk_kib: Option<usize>) -> Result<()> {
+fn cmd_sync(device: &Phone, out: &Output, chunk_kib: Option<u64>) -> Result<()> {
     if let Some(kib) = chunk_kib {
-        device.set_chunk_size(kib.saturating_mul(1024));
+        device.set_upload_chunk_size(kib.saturating_mul(1024));
     }
-    let transport = device.transport()?;
-    let report = device.sync(&transport).context("sync failed")?;
+    let report = device.sync_blocking(None).context("sync failed")?;
     out.emit(serde_json::to_value(&report)?, || report_lines(&report))?;
 
     // Something that did not get through is a failure for scripts too, not only a line.
-    let problems = report.failures.len() + report.rejected.len();
+    let problems = report.problems.len();
     if problems > 0 {
         anyhow::bail!("{problems} item(s) or document(s) did not get through; see above");
     }
     Ok(())
 }
 
-fn report_lines(report: &SyncReport) -> Vec<String> {
+fn report_lines(report: &SyncSummary) -> Vec<String> {
     let state = if report.converged {
         "up to date"
     } else {
@@ -595,22 +604,15 @@ fn report_lines(report: &SyncReport) -> Vec<String> {
         ),
         format!(
             "  media      {} uploaded, {} bytes",
-            report.blobs_uploaded, report.bytes_uploaded
+            report.photos_uploaded, report.bytes_uploaded
         ),
     ];
-    for r in &report.rejected {
-        lines.push(format!(
-            "  refused    {}: {}: {}",
-            r.order_id, r.code, r.message
-        ));
-    }
-    for f in &report.failures {
-        let what = f
-            .hash
-            .map(|h| h.to_hex())
-            .or(f.order_id.clone())
-            .unwrap_or_default();
-        lines.push(format!("  failed     {what}: {}: {}", f.code, f.message));
+    for p in &report.problems {
+        let (label, what) = match (&p.sha256, &p.order_id) {
+            (Some(hash), _) => ("failed ", hash.as_str()),
+            (None, order) => ("refused", order.as_deref().unwrap_or_default()),
+        };
+        lines.push(format!("  {label}    {what}: {}: {}", p.code, p.reason));
     }
     lines
 }
@@ -670,8 +672,8 @@ mod tests {
 
     #[test]
     fn the_example_signature_is_valid_strokes() {
-        let text = include_str!("../examples/signature.json");
-        let strokes: Vec<Vec<StrokePoint>> = serde_json::from_str(text).expect("strokes");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/signature.json");
+        let strokes = read_strokes(&path).expect("strokes");
         assert_eq!(strokes.len(), 2);
     }
 }
