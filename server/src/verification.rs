@@ -77,8 +77,17 @@ pub async fn run(state: &AppState, order_id: &str) -> ApiResult<()> {
     let evidence = loaded.doc.read().map_err(ApiError::internal)?;
 
     let report = verify_evidence(state, order_id, &task, &evidence).await?;
+    // The document gets the review before the order shows the verdict, so a phone that
+    // syncs as soon as the order reads verified finds the review there. Storing the report
+    // clears any operator decision (it covered the old evidence), so the review carries no
+    // operator comment.
+    save_review(
+        state,
+        order_id,
+        &review_record(report_findings(&report), &report, None),
+    )
+    .await?;
     store_report(state, order_id, &report, pending).await?;
-    write_review(state, order_id, &report).await?;
     statements::try_open(state, order_id).await?;
     let findings = report.findings.len();
     tracing::info!(order_id, verdict = ?report.verdict, findings, "order verified");
@@ -308,7 +317,7 @@ async fn store_report(
 /// of that item (`operator_has_issues`) after the report's own.
 pub async fn write_review(state: &AppState, order_id: &str, report: &Report) -> ApiResult<()> {
     let comment = operator_comment(state, order_id).await?;
-    let mut findings: Vec<FindingRecord> = report.findings.iter().map(finding_record).collect();
+    let mut findings = report_findings(report);
     let issues = crate::api::evidence::current_issues(state, order_id).await?;
     findings.extend(
         issues
@@ -321,19 +330,34 @@ pub async fn write_review(state: &AppState, order_id: &str, report: &Report) -> 
                 item: Some(issue.item),
             }),
     );
-    let review = ReviewRecord {
+    save_review(state, order_id, &review_record(findings, report, comment)).await
+}
+
+fn report_findings(report: &Report) -> Vec<FindingRecord> {
+    report.findings.iter().map(finding_record).collect()
+}
+
+fn review_record(
+    findings: Vec<FindingRecord>,
+    report: &Report,
+    comment: Option<String>,
+) -> ReviewRecord {
+    ReviewRecord {
         verdict: verdict_str(report.verdict).to_owned(),
         findings,
         reviewed_at_ms: now_ms(),
         comment,
-    };
+    }
+}
 
+/// Puts `review` into the order's evidence document, retrying while syncs change it.
+async fn save_review(state: &AppState, order_id: &str, review: &ReviewRecord) -> ApiResult<()> {
     let mut conn = state.db.pool.acquire().await?;
     for _ in 0..evidence::MAX_ATTEMPTS {
         let mut loaded = evidence::load(&mut conn, &state.actor, order_id).await?;
         loaded
             .doc
-            .set_review(&review, now_ms())
+            .set_review(review, now_ms())
             .map_err(ApiError::internal)?;
         if evidence::save(&mut conn, order_id, &mut loaded).await? {
             return Ok(());
