@@ -346,7 +346,7 @@ try {
   run('flexwork-device', ['sync']);
   const onDevice = JSON.parse(run('flexwork-device', ['--json', 'findings', scene.order]));
   const forPhoto = (onDevice.review?.findings || []).filter(
-    (f) => f.item === photoId && f.message.includes(comment),
+    (f) => f.item_id === photoId && f.message.includes(comment),
   );
   check(
     forPhoto.length === 1,
