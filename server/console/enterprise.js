@@ -405,7 +405,8 @@ export async function orderPage(id) {
           h(
             'p',
             {},
-            `${t('settlement.method')}: ${settlement.tax_method} · ${t('settlement.payout')}: `,
+            `${t('settlement.method')}: ${t(`tax_method.${settlement.tax_method}`)} · ` +
+              `${t('settlement.payout')}: `,
             statusBadge(settlement.status),
           ),
         )

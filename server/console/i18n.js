@@ -377,6 +377,10 @@ const TEXT = {
   'status.reversed': ['reversed', '已冲红'],
   'status.pending': ['pending', '待处理'],
   'status.processing': ['processing', '处理中'],
+  'status.pending_payout': ['awaiting payout', '待发放'],
+  'status.in_payout': ['payout in progress', '发放中'],
+  'tax_method.per_payment_2018': ['withheld per payment', '按次预扣'],
+  'tax_method.cumulative_2025': ['cumulative withholding (2025)', '累计预扣法（2025）'],
 
   'finding.photo_undecodable': ['The photo cannot be decoded', '照片无法解码'],
   'finding.photo_too_large': ['The photo is too large to check', '照片过大，无法核验'],
