@@ -98,7 +98,7 @@ fn main() {
         let record = phone
             .record_photo_blocking(
                 "order-0002".into(),
-                photo.clone(),
+                photo.clone().into(),
                 Some("image/jpeg".into()),
                 Some(fix),
                 at,
