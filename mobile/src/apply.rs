@@ -149,7 +149,8 @@ fn sign(device: &Phone, out: &Output, args: &SignArgs) -> Result<()> {
     let face = match &args.face {
         Some(path) => Some(FaceCapture {
             image: std::fs::read(path)
-                .with_context(|| format!("cannot read the face image {}", path.display()))?,
+                .with_context(|| format!("cannot read the face image {}", path.display()))?
+                .into(),
             captured_at_ms: match &args.face_at {
                 Some(at) => parse_time(at)?,
                 None => signed_at_ms,

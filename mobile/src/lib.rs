@@ -19,11 +19,13 @@
 
 #![allow(unsafe_code)] // UniFFI's scaffolding: the `extern "C"` functions the apps call.
 
+mod bytes;
 mod error;
 mod phone;
 pub mod photo;
 mod types;
 
+pub use bytes::Bytes;
 pub use error::MobileError;
 pub use phone::{Phone, SyncProgress};
 pub use types::{

@@ -357,7 +357,7 @@ fn cmd_photo(device: &Phone, out: &Output, args: &PhotoArgs) -> Result<()> {
 
     let record = device.record_photo_blocking(
         args.order.clone(),
-        bytes,
+        bytes.into(),
         Some(media_type.to_owned()),
         fix,
         captured_at_ms,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use flexwork_client_core::{self as core, Device};
 
+use crate::bytes::Bytes;
 use crate::error::{MobileError, guarded};
 use crate::photo;
 use crate::types::{
@@ -164,7 +165,7 @@ impl Phone {
     pub async fn record_photo(
         self: Arc<Self>,
         order_id: String,
-        photo: Vec<u8>,
+        photo: Bytes,
         media_type: Option<String>,
         fix: Option<LocationFix>,
         captured_at_ms: i64,
@@ -179,7 +180,7 @@ impl Phone {
     pub fn record_photo_blocking(
         &self,
         order_id: String,
-        photo: Vec<u8>,
+        photo: Bytes,
         media_type: Option<String>,
         fix: Option<LocationFix>,
         captured_at_ms: i64,
@@ -217,7 +218,7 @@ impl Phone {
         captured_at_ms: i64,
     ) -> Result<PhotoRecorded, MobileError> {
         let bytes = read_file(Path::new(&path))?;
-        self.record_photo_blocking(order_id, bytes, None, fix, captured_at_ms)
+        self.record_photo_blocking(order_id, bytes.into(), None, fix, captured_at_ms)
     }
 
     /// Appends trajectory points the phone sampled, as one track item; returns its id.
@@ -231,8 +232,8 @@ impl Phone {
     }
 
     /// Imports every point of every track and segment of a GPX document as one track item.
-    pub fn import_gpx(&self, order_id: String, gpx: Vec<u8>) -> Result<TrackImported, MobileError> {
-        self.with(|d| Ok(d.import_gpx(&order_id, gpx.as_slice())?.into()))
+    pub fn import_gpx(&self, order_id: String, gpx: Bytes) -> Result<TrackImported, MobileError> {
+        self.with(|d| Ok(d.import_gpx(&order_id, &gpx[..])?.into()))
     }
 
     /// [`Phone::import_gpx`] from a file.
@@ -242,7 +243,7 @@ impl Phone {
         path: String,
     ) -> Result<TrackImported, MobileError> {
         let gpx = read_file(Path::new(&path))?;
-        self.import_gpx(order_id, gpx)
+        self.import_gpx(order_id, gpx.into())
     }
 
     /// Records a handwritten signature as strokes; returns its item id.

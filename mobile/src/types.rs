@@ -8,6 +8,8 @@
 #![allow(unsafe_code)] // UniFFI's derives implement its (unsafe) FFI converter traits.
 
 use flexwork_client_core as core;
+
+use crate::bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Who the device is signed in as, where, and the id the server gave this phone's key.
@@ -578,7 +580,7 @@ impl std::fmt::Debug for Applicant {
 #[derive(Clone, uniffi::Record)]
 pub struct FaceCapture {
     /// JPEG, PNG or WebP bytes, at most 4 MiB.
-    pub image: Vec<u8>,
+    pub image: Bytes,
     pub captured_at_ms: i64,
 }
 
@@ -623,7 +625,7 @@ impl ApplicationDraft {
             strokes: core_strokes(self.strokes.clone()),
             signed_at_ms: self.signed_at_ms,
             face: self.face.as_ref().map(|f| core::FaceCapture {
-                image: f.image.clone(),
+                image: f.image.to_vec(),
                 captured_at_ms: f.captured_at_ms,
             }),
         }
