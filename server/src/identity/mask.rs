@@ -262,36 +262,126 @@ mod tests {
     }
 }
 
-/// Masks every run of seven or more digits in free text (with an ID number's final `X`), so a
-/// number typed into a reason or echoed in an error message is never kept or shown whole:
-/// `"fraud check 13812345678"` → `"fraud check 138******78"`.
+/// Masks every number of seven or more digits in free text, so a phone, card or ID number
+/// typed into a reason or comment, or echoed in an error message, is never kept or shown
+/// whole: `"fraud check 13812345678"` → `"fraud check 138******78"`.
+///
+/// A number may be written in groups: digits (ASCII or full-width `０`–`９`) separated by
+/// single spaces, ideographic spaces or hyphens (`138 1234 5678`, `6228-4804-0256-4890-018`,
+/// `１３８１２３４５６７８`) count as one number, and an ID number's final `X` belongs to it.
+/// The first 3 and last 2 digits stay; every other digit becomes `*` and the separators stay,
+/// so the text keeps its length. A calendar date (`2026-12-04`, `2026/12/4`) is not a number
+/// and is kept. Numbers spelt in words (`一三八…`) are not recognised.
 pub fn redact_numbers(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
+        if digit_value(chars[i]).is_none() {
             out.push(chars[i]);
             i += 1;
             continue;
         }
-        let start = i;
-        while i < chars.len() && chars[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i < chars.len() && matches!(chars[i], 'X' | 'x') {
-            i += 1;
-        }
-        let run = &chars[start..i];
-        if run.len() < 7 {
-            out.extend(run);
+        if let Some(len) = date_at(&chars, i) {
+            out.extend(&chars[i..i + len]);
+            i += len;
             continue;
         }
-        for (k, c) in run.iter().enumerate() {
-            out.push(if k < 3 || k >= run.len() - 2 { *c } else { '*' });
+        let end = number_end(&chars, i);
+        let run = &chars[i..end];
+        let digits = run.iter().filter(|c| digit_value(**c).is_some()).count();
+        if digits < 7 {
+            out.extend(run);
+        } else {
+            let mut seen = 0;
+            for c in run {
+                if digit_value(*c).is_some() || is_id_check_x(*c) {
+                    seen += 1;
+                    let visible = seen <= 3 || seen > digits + run_has_x(run) - 2;
+                    out.push(if visible { *c } else { '*' });
+                } else {
+                    out.push(*c);
+                }
+            }
         }
+        i = end;
     }
     out
+}
+
+/// The value of an ASCII or full-width decimal digit.
+fn digit_value(c: char) -> Option<u32> {
+    match c {
+        '0'..='9' => Some(c as u32 - '0' as u32),
+        '０'..='９' => Some(c as u32 - '０' as u32),
+        _ => None,
+    }
+}
+
+fn is_id_check_x(c: char) -> bool {
+    matches!(c, 'X' | 'x' | 'Ｘ' | 'ｘ')
+}
+
+fn run_has_x(run: &[char]) -> usize {
+    usize::from(run.last().is_some_and(|c| is_id_check_x(*c)))
+}
+
+/// Where the number starting at `start` ends: digit groups joined by one separator each,
+/// and a final ID check `X` right after the last digit.
+fn number_end(chars: &[char], start: usize) -> usize {
+    let mut i = start;
+    loop {
+        while i < chars.len() && digit_value(chars[i]).is_some() {
+            i += 1;
+        }
+        let joins = i + 1 < chars.len()
+            && matches!(chars[i], ' ' | '\u{3000}' | '-' | '－')
+            && digit_value(chars[i + 1]).is_some()
+            && date_at(chars, i + 1).is_none();
+        if !joins {
+            break;
+        }
+        i += 1;
+    }
+    if i < chars.len() && is_id_check_x(chars[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// The length of a calendar date (year 1900–2199, month 1–12, day 1–31, joined by `-`, `/`
+/// or `.`) starting at `start`, when one does and no digit touches it on either side.
+fn date_at(chars: &[char], start: usize) -> Option<usize> {
+    if start > 0 && digit_value(chars[start - 1]).is_some() {
+        return None;
+    }
+    let group = |from: usize, min: usize, max: usize| -> Option<(u32, usize)> {
+        let mut value = 0;
+        let mut i = from;
+        while i < chars.len() && i - from < max {
+            match digit_value(chars[i]) {
+                Some(d) => value = value * 10 + d,
+                None => break,
+            }
+            i += 1;
+        }
+        let len = i - from;
+        let more = i < chars.len() && digit_value(chars[i]).is_some();
+        (len >= min && !more).then_some((value, i))
+    };
+    let (year, i) = group(start, 4, 4)?;
+    let sep = *chars.get(i)?;
+    if !matches!(sep, '-' | '/' | '.') {
+        return None;
+    }
+    let (month, i) = group(i + 1, 1, 2)?;
+    if chars.get(i) != Some(&sep) {
+        return None;
+    }
+    let (day, end) = group(i + 1, 1, 2)?;
+    let valid =
+        (1900..2200).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
+    valid.then_some(end - start)
 }
 
 #[cfg(test)]
@@ -317,5 +407,47 @@ mod redaction_tests {
             redact_numbers("integer `110101199001018011`"),
             "integer `110*************11`"
         );
+    }
+
+    #[test]
+    fn numbers_written_in_groups_or_full_width_are_masked() {
+        assert_eq!(redact_numbers("call 138 1234 5678"), "call 138 **** **78");
+        assert_eq!(redact_numbers("call 138-1234-5678."), "call 138-****-**78.");
+        assert_eq!(
+            redact_numbers("卡号 6228 4804 0256 4890 018"),
+            "卡号 622* **** **** **** *18"
+        );
+        assert_eq!(
+            redact_numbers("电话１３８１２３４５６７８"),
+            "电话１３８******７８"
+        );
+        assert_eq!(
+            redact_numbers("身份证 340524 19800101 001X"),
+            "身份证 340*** ******** **1X"
+        );
+        assert_eq!(
+            redact_numbers("tel 138\u{3000}1234\u{3000}5678"),
+            "tel 138\u{3000}****\u{3000}**78"
+        );
+    }
+
+    #[test]
+    fn dates_times_and_short_numbers_stay() {
+        for kept in [
+            "拍摄于 2026-12-04 10:30，共 3 张",
+            "2026/12/4 and 2026.1.31",
+            "rooms 12 14 16",
+            "amount 1,234.50 yuan",
+        ] {
+            assert_eq!(redact_numbers(kept), kept);
+        }
+        // A date next to a phone number does not shield it, and the phone does not swallow
+        // the date.
+        assert_eq!(
+            redact_numbers("2026-12-04 13812345678"),
+            "2026-12-04 138******78"
+        );
+        // Not a date: year out of range, so the whole number is masked.
+        assert_eq!(redact_numbers("1381-2-3 4567"), "138*-*-* **67");
     }
 }
