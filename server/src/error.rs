@@ -1,7 +1,7 @@
 //! The one error type of the HTTP API: a status, a stable code and a sentence.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flexwork_sync::ErrorBody;
 
@@ -14,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     /// The request's JSON field the error is about, when validation knows it.
     pub field: Option<&'static str>,
+    /// A `Set-Cookie` value sent with the error (the browser's ended session, removed).
+    pub set_cookie: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -25,6 +27,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            set_cookie: None,
         }
     }
 
@@ -100,6 +103,10 @@ impl IntoResponse for ApiError {
             message: self.message,
             field: self.field.map(str::to_owned),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(cookie) = self.set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
     }
 }

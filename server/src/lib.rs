@@ -85,6 +85,9 @@ pub enum StartError {
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Inner>);
 
+/// How many thumbnails are decoded at the same time (see [`Inner::thumbnail_slots`]).
+pub const THUMBNAILS_AT_ONCE: usize = 2;
+
 #[derive(Debug)]
 pub struct Inner {
     pub config: Config,
@@ -104,6 +107,9 @@ pub struct Inner {
     pub payments: Arc<dyn payments::PaymentProvider>,
     /// Serialises chunk appends to the same unfinished upload.
     pub upload_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Thumbnails decoded at once: a full-size photo takes up to a few hundred MB while it is
+    /// decoded, so a burst of thumbnail requests waits here instead of exhausting memory.
+    pub thumbnail_slots: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AppState {
@@ -187,6 +193,7 @@ impl AppState {
             invoicing,
             payments,
             upload_locks,
+            thumbnail_slots: tokio::sync::Semaphore::new(THUMBNAILS_AT_ONCE),
         };
         let state = AppState(Arc::new(inner));
         verification::spawn_worker(state.clone(), jobs);

@@ -557,6 +557,9 @@ pub struct ThumbnailSize {
             body = ErrorBody),
         (status = 415, description = "`thumbnail_unavailable`: the file is not an image the \
             server can decode (or too large to)", body = ErrorBody),
+        (status = 503, description = "`thumbnails_busy`: two thumbnails are being made and \
+            this one waited 20 seconds for its turn; `Retry-After` says when to try again",
+            body = ErrorBody),
     ),
 )]
 pub async fn thumbnail(
@@ -574,6 +577,21 @@ pub async fn thumbnail(
     require_reference(&state, &caller, &hash).await?;
     require_readable(&state, &caller, &hash).await?;
     crate::face::refuse_face_image(&state, &hash).await?;
+    // At most THUMBNAILS_AT_ONCE decodes at a time; a request that cannot get a turn within
+    // 20 seconds is told to come back rather than queueing without end.
+    let wait = std::time::Duration::from_secs(20);
+    let _slot = match tokio::time::timeout(wait, state.thumbnail_slots.acquire()).await {
+        Ok(Ok(slot)) => slot,
+        _ => {
+            let message = "too many thumbnails are being made right now; try again shortly";
+            let mut busy =
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "thumbnails_busy", message)
+                    .into_response();
+            busy.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return Ok(busy);
+        }
+    };
     let bytes = crate::replication::read(&state, &hash).await?;
     let thresholds = state.config.verification.clone();
     let made =

@@ -617,7 +617,7 @@ pub struct Reason {
         (status = 404, description = "`not_found`: no such order, or not the caller's",
             body = ErrorBody),
         (status = 409, description = "`order_cancelled`, `not_submitted`, `already_settled`, \
-            `statement_open`",
+            `statement_open`, `order_returned` (sent back to the worker to redo)",
             body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
@@ -677,21 +677,21 @@ async fn decide_completion(
     }
     let returned = || {
         let message = "an operator sent this order's evidence back to the worker to redo; \
-                       confirm once the new evidence is verified and reviewed";
+                       confirm or dispute once the new evidence is verified and reviewed";
         ApiError::conflict("order_returned", message)
     };
-    if decision == "confirmed" && order.operator_decision.as_deref() == Some("has_issues") {
+    if order.operator_decision.as_deref() == Some("has_issues") {
         return Err(returned());
     }
 
     // Personal numbers in the reason are masked before it is stored. Confirming freezes the
-    // evidence, so it waits while the worker redoes what was sent back.
+    // evidence and a dispute judges it, so both wait while the worker redoes what was sent
+    // back.
     let reason = reason.map(crate::identity::redact_numbers);
     let result = sqlx::query(
         "UPDATE orders SET confirmation = $1, confirmation_reason = $2, confirmed_at = $3 \
          WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.order_id = $4) \
-         AND ($1 <> 'confirmed' OR operator_decision IS NULL \
-              OR operator_decision <> 'has_issues')",
+         AND (operator_decision IS NULL OR operator_decision <> 'has_issues')",
     )
     .bind(decision)
     .bind(reason)
@@ -699,8 +699,15 @@ async fn decide_completion(
     .bind(order_id)
     .execute(&state.db.pool)
     .await?;
-    if result.rows_affected() == 0 && decision == "confirmed" {
-        return Err(returned());
+    if result.rows_affected() == 0 {
+        // Something changed since the order was read: a statement opened or the evidence
+        // was sent back.
+        let now = view(state, order_id).await?;
+        return Err(if now.statement.is_some() {
+            statement_open()
+        } else {
+            returned()
+        });
     }
     tracing::info!(order_id, decision, "enterprise decided completion");
 
@@ -756,7 +763,7 @@ pub struct IssueItem {
         (status = 200, description = "The order, decided", body = OrderView),
         (status = 400, description = "`invalid_decision`, `reason_required`, \
             `reason_too_long`, `items_required`, `items_not_allowed`, `unknown_item`, \
-            `comment_required`; `invalid_json`", body = ErrorBody),
+            `comment_required`, `duplicate_item`; `invalid_json`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not a reviewer", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order", body = ErrorBody),
@@ -876,8 +883,15 @@ async fn issue_items(
         return Err(ApiError::bad_request("items_required", message).field("items"));
     }
     let known = super::evidence::item_ids(state, order_id).await?;
-    let mut checked = Vec::with_capacity(items.len());
+    let mut checked: Vec<IssueItem> = Vec::with_capacity(items.len());
     for item in items {
+        if checked.iter().any(|c| c.item == item.item) {
+            let message = format!(
+                "item {:?} is named twice; put everything to redo on it in one comment",
+                crate::identity::redact_numbers(&item.item)
+            );
+            return Err(ApiError::bad_request("duplicate_item", message).field("items"));
+        }
         if !known.contains(&item.item) {
             let message = format!(
                 "the order's evidence has no item {:?}; use a photo, signature or note id, or \

@@ -890,7 +890,13 @@ impl FromRequestParts<AppState> for Caller {
                 let token = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
                 // Checked before the session is touched, so a forged request changes nothing.
                 require_csrf(state, parts, &token)?;
-                caller_for_token(state, &token).await?
+                // A cookie that no longer signs anyone in is removed from the browser.
+                caller_for_token(state, &token).await.map_err(|mut e| {
+                    if e.status == StatusCode::UNAUTHORIZED {
+                        e.set_cookie = Some(cleared_cookie_header(state));
+                    }
+                    e
+                })?
             }
         };
         caller.address = client_address(parts);

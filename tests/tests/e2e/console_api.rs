@@ -249,6 +249,12 @@ fn a_cookie_session_needs_its_csrf_token_and_ends_when_idle_or_signed_out() {
     idle_for(&server, &browser, 6);
     let expired = browser.get("/me");
     assert_eq!((expired.status, expired.code()), (401, "session_expired"));
+    // The browser is told to drop the dead cookie.
+    let dropped = expired.set_cookie();
+    assert!(
+        dropped.starts_with("flexwork_session=;") && dropped.contains("Max-Age=0"),
+        "{dropped}"
+    );
     assert_eq!(browser.get("/orders").code(), "session_expired");
 
     // 5. Sign-out needs the CSRF token too; it revokes the session and clears the cookie.
@@ -605,6 +611,15 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
         (status, refused["code"].as_str()),
         (400, Some("items_required"))
     );
+    let twice = json!([
+        { "item": photo_id, "comment": "sideways" },
+        { "item": photo_id, "comment": "blurred" },
+    ]);
+    let (status, refused) = has_issues(&scene, twice);
+    assert_eq!(
+        (status, refused["code"].as_str(), refused["field"].as_str()),
+        (400, Some("duplicate_item"), Some("items"))
+    );
     let regulator_login = "back-regulator";
     server.add_account(Role::Regulator, regulator_login);
     let regulator = server.client(regulator_login);
@@ -658,9 +673,18 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
     let summary = phone.device.order(&scene.order_id).unwrap().summary;
     assert_eq!(summary.status, "returned");
 
-    // 4. The enterprise cannot confirm meanwhile (that would freeze the evidence).
+    // 4. The enterprise can neither confirm nor dispute meanwhile (that would freeze or judge
+    //    evidence that is being redone).
     let confirm = format!("/orders/{}/confirm", scene.order_id);
     let (status, refused) = scene.enterprise.post(&confirm, json!({}));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("order_returned"))
+    );
+    let dispute = format!("/orders/{}/dispute", scene.order_id);
+    let (status, refused) = scene
+        .enterprise
+        .post(&dispute, json!({ "reason": "not done" }));
     assert_eq!(
         (status, refused["code"].as_str()),
         (409, Some("order_returned"))
