@@ -45,6 +45,7 @@ impl Device {
     /// Opens the store in `dir`, creating it (and this installation's id) on first use.
     pub fn open(dir: &Path) -> Result<Self, ClientError> {
         std::fs::create_dir_all(dir)?;
+        keep_private(dir)?;
         let mut conn = db::open(&dir.join("device.sqlite"))?;
         let blobs = BlobStore::open(dir.join("blobs"))?;
         let device_id = device_id(&mut conn)?;
@@ -317,4 +318,36 @@ fn device_id(conn: &mut Connection) -> Result<Uuid, ClientError> {
     tx.commit()?;
 
     Uuid::parse_str(&id).map_err(|e| ClientError::Corrupt(format!("device id: {e}")))
+}
+
+/// The store holds the device's private key and the worker's photos: on Unix its database
+/// (and SQLite's journal files, which take the database's mode) are readable by the owner
+/// only, and so is `blobs/`. The folder given is left as it is.
+#[cfg(unix)]
+fn keep_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let owner_only = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    };
+    let db = dir.join("device.sqlite");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&db)?;
+    owner_only(&db, 0o600)?;
+    for journal in ["device.sqlite-wal", "device.sqlite-shm"] {
+        let path = dir.join(journal);
+        if path.exists() {
+            owner_only(&path, 0o600)?;
+        }
+    }
+    let blobs = dir.join("blobs");
+    std::fs::create_dir_all(&blobs)?;
+    owner_only(&blobs, 0o700)
+}
+
+#[cfg(not(unix))]
+fn keep_private(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }

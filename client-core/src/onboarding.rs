@@ -542,6 +542,10 @@ fn check_draft(draft: &ApplicationDraft) -> Result<(), ClientError> {
         return Err(ClientError::invalid(format!("the {field} is missing")));
     }
     validate::strokes(&draft.strokes)?;
+    validate::time("signed_at_ms", draft.signed_at_ms)?;
+    if let Some(face) = &draft.face {
+        validate::time("the face image's captured_at_ms", face.captured_at_ms)?;
+    }
     let points: usize = draft.strokes.iter().map(Vec::len).sum();
     if points < 2 {
         return Err(ClientError::invalid(

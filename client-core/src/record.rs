@@ -41,6 +41,7 @@ impl Device {
         captured_at_ms: i64,
     ) -> Result<PhotoRecord, ClientError> {
         validate::media(bytes, media_type)?;
+        validate::time("captured_at_ms", captured_at_ms)?;
         if let Some(fix) = &fix {
             validate::fix(fix)?;
         }
@@ -108,6 +109,7 @@ impl Device {
         signed_at_ms: i64,
     ) -> Result<SignatureRecord, ClientError> {
         validate::strokes(&strokes)?;
+        validate::time("signed_at_ms", signed_at_ms)?;
         let signature = SignatureRecord {
             id: Uuid::new_v4().to_string(),
             strokes,
@@ -133,6 +135,7 @@ impl Device {
             let message = format!("a note has 1 to {MAX_NOTE_CHARS} characters");
             return Err(ClientError::invalid(message));
         }
+        validate::time("at_ms", at_ms)?;
         let note = NoteRecord {
             id: Uuid::new_v4().to_string(),
             text: text.to_owned(),
@@ -147,6 +150,7 @@ impl Device {
 
     /// Declares the order done from this device; returns the submission item's id.
     pub fn submit(&mut self, order_id: &str, at_ms: i64) -> Result<String, ClientError> {
+        validate::time("at_ms", at_ms)?;
         let submission = Submission {
             at_ms,
             device_id: self.device_id.clone(),

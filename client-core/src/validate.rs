@@ -32,8 +32,26 @@ pub(crate) fn media(bytes: &[u8], media_type: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// The latest instant a record may carry: 9999-12-31T23:59:59.999Z, the last one RFC 3339
+/// (and so the server) can write.
+const LATEST_MS: i64 = 253_402_300_799_999;
+
+/// A time the phone recorded, in ms since 1970 UTC. A phone whose clock was reset reads 1970
+/// and that is kept (the server judges the times); only what no calendar can show is refused.
+pub(crate) fn time(what: &str, at_ms: i64) -> Result<(), ClientError> {
+    if !(0..=LATEST_MS).contains(&at_ms) {
+        let message = format!(
+            "{what} {at_ms} is not a time: give milliseconds since 1970-01-01 UTC, \
+             up to the year 9999"
+        );
+        return Err(ClientError::invalid(message));
+    }
+    Ok(())
+}
+
 pub(crate) fn fix(fix: &Fix) -> Result<(), ClientError> {
     position(fix.lat, fix.lon)?;
+    time("the fix's time", fix.at_ms)?;
     if !fix.accuracy_m.is_finite() || fix.accuracy_m < 0.0 {
         let message = format!("fix accuracy {} m is not a distance", fix.accuracy_m);
         return Err(ClientError::invalid(message));
@@ -48,6 +66,9 @@ pub(crate) fn track(points: &[TrackPoint]) -> Result<(), ClientError> {
     }
     for point in points {
         position(point.lat, point.lon)?;
+        if let Some(at_ms) = point.at_ms {
+            time("a track point's time", at_ms)?;
+        }
         let extras = [point.accuracy_m, point.elevation_m];
         if extras.iter().flatten().any(|v| !v.is_finite()) {
             return Err(ClientError::invalid(

@@ -154,6 +154,41 @@ fn the_gpsies_track_imports_its_41_timed_points() {
     assert_eq!(device.items(ORDER).unwrap()[0].points, Some(41));
 }
 
+/// The store holds the device's private key and the worker's photos: nobody but the app's
+/// own user may read them, even where the folder itself is shared.
+#[cfg(unix)]
+#[test]
+fn the_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("store");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut device = device_with_order(&shared);
+    let photo = std::fs::read(fixture("photos/DSCN0012.jpg")).unwrap();
+    device
+        .record_photo(ORDER, &photo, "image/jpeg", Some(fix()), 1)
+        .unwrap();
+    drop(device);
+    // An older store made with the default mode is tightened when it is opened.
+    let db = shared.join("device.sqlite");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _device = Device::open(&shared).unwrap();
+
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(&shared.join("blobs")), 0o700);
+    for entry in std::fs::read_dir(&shared).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(
+            mode(&path) & 0o077,
+            0,
+            "{} is open to others",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn bad_input_gets_clear_errors_and_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,6 +221,23 @@ fn bad_input_gets_clear_errors_and_records_nothing() {
         ..point(1)
     };
     let nan_track = device.append_track_points(ORDER, &[nan]).unwrap_err();
+    // Times no calendar can show: before 1970 or past the year 9999.
+    let before_1970 = device
+        .record_photo(ORDER, &photo, "image/jpeg", None, i64::MIN)
+        .unwrap_err();
+    let past_9999 = device.add_note(ORDER, "hello", i64::MAX).unwrap_err();
+    let fix_time = Fix { at_ms: -1, ..fix() };
+    let bad_fix_time = device
+        .record_photo(ORDER, &photo, "image/jpeg", Some(fix_time), 1)
+        .unwrap_err();
+    let bad_point_time = device
+        .append_track_points(ORDER, &[point(i64::MAX)])
+        .unwrap_err();
+    let bad_submit = device.submit(ORDER, -5).unwrap_err();
+    assert!(
+        before_1970.to_string().contains("not a time"),
+        "{before_1970}"
+    );
 
     assert_eq!(not_gpx.code(), "invalid_gpx");
     assert_eq!(empty_gpx.code(), "invalid_gpx");
@@ -196,7 +248,17 @@ fn bad_input_gets_clear_errors_and_records_nothing() {
         "order no-such-order is not known on this device; sync to fetch tasks"
     );
     for err in [
-        off_earth, not_image, empty, blank_note, no_strokes, nan_track,
+        off_earth,
+        not_image,
+        empty,
+        blank_note,
+        no_strokes,
+        nan_track,
+        before_1970,
+        past_9999,
+        bad_fix_time,
+        bad_point_time,
+        bad_submit,
     ] {
         assert_eq!(err.code(), "invalid_input", "{err}");
     }

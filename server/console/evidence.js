@@ -171,9 +171,14 @@ function issuePicker(itemId, selection) {
   );
 }
 
-/** The EXIF facts the server read, in a fixed order; unknown keys are shown as they come. */
-function exifFacts(exif) {
-  if (!exif) return h('p', { class: 'muted' }, t('evidence.no_exif'));
+/**
+ * The EXIF facts the server read, in a fixed order; unknown keys are shown as they come. The
+ * server reads them when it verifies the evidence, so before that there is nothing to show yet.
+ */
+function exifFacts(exif, verified) {
+  if (!exif) {
+    return h('p', { class: 'muted' }, t(verified ? 'evidence.no_exif' : 'evidence.exif_pending'));
+  }
   const shown = { ...exif };
   const rows = [];
   const row = (key, value) => {
@@ -267,7 +272,7 @@ function photosSection(evidence, labels, selection) {
               h('dd', {}, `${photo.media_type || '—'} · ${bytes(photo.size)}`),
             ),
             h('h4', {}, t('evidence.exif')),
-            exifFacts(photo.exif),
+            exifFacts(photo.exif, Boolean(evidence.verdict)),
             (photo.findings || []).length || (photo.remarks || []).length
               ? h(
                   'ul',

@@ -272,6 +272,10 @@ const TEXT = {
   'evidence.file': ['File', '文件'],
   'evidence.exif': ['EXIF', 'EXIF 信息'],
   'evidence.no_exif': ['The file has no EXIF facts.', '文件没有 EXIF 信息。'],
+  'evidence.exif_pending': [
+    'Read when the evidence is verified.',
+    '证据核验时读取。',
+  ],
   'evidence.trajectory': ['Trajectory', '轨迹'],
   'evidence.points': ['{n} points', '{n} 个点'],
   'evidence.no_track': ['No trajectory was recorded.', '没有记录轨迹。'],
