@@ -268,7 +268,8 @@ mod tests {
 ///
 /// A number may be written in groups: digits (ASCII or full-width `０`–`９`) separated by
 /// single spaces, ideographic spaces or hyphens (`138 1234 5678`, `6228-4804-0256-4890-018`,
-/// `１３８１２３４５６７８`) count as one number, and an ID number's final `X` belongs to it.
+/// `１３８１２３４５６７８`) count as one number when they have ten digits or more (a phone
+/// number with its area code), and an ID number's final `X` belongs to it.
 /// The first 3 and last 2 digits stay; every other digit becomes `*` and the separators stay,
 /// so the text keeps its length. A calendar date (`2026-12-04`, `2026/12/4`) is not a number
 /// and is kept. Numbers spelt in words (`一三八…`) are not recognised.
@@ -290,7 +291,12 @@ pub fn redact_numbers(text: &str) -> String {
         let end = number_end(&chars, i);
         let run = &chars[i..end];
         let digits = run.iter().filter(|c| digit_value(**c).is_some()).count();
-        if digits < 7 {
+        let grouped = run
+            .iter()
+            .any(|c| digit_value(*c).is_none() && !is_id_check_x(*c));
+        // Written in groups, a number needs the length of a phone number with its area code
+        // to count (`010-1234 5678`), so references like `2026-117` stay as written.
+        if digits < if grouped { 10 } else { 7 } {
             out.extend(run);
         } else {
             let mut seen = 0;
@@ -437,6 +443,8 @@ mod redaction_tests {
             "拍摄于 2026-12-04 10:30，共 3 张",
             "2026/12/4 and 2026.1.31",
             "rooms 12 14 16",
+            "labour inspection request 2026-117",
+            "local line 1234 5678",
             "amount 1,234.50 yuan",
         ] {
             assert_eq!(redact_numbers(kept), kept);
@@ -448,6 +456,6 @@ mod redaction_tests {
             "2026-12-04 138******78"
         );
         // Not a date: year out of range, so the whole number is masked.
-        assert_eq!(redact_numbers("1381-2-3 4567"), "138*-*-* **67");
+        assert_eq!(redact_numbers("1381-2-3 4567 89"), "138*-*-* **** 89");
     }
 }
