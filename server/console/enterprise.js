@@ -299,11 +299,9 @@ export async function orderPage(id) {
   const order = await api.get(path);
   const [task, invoices] = await Promise.all([
     api.get(`/tasks/${encodeURIComponent(order.task_id)}`),
-    api.get('/invoices'),
+    api.get(`/invoices${api.query({ order_id: order.id })}`),
   ]);
-  const mine = invoices.filter((inv) =>
-    (inv.lines || []).some((line) => line.order_id === order.id),
-  );
+  const mine = invoices;
   const statement = order.statement;
   const settlement = order.settlement || (statement && statement.settlement);
   return h(

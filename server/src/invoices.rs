@@ -787,6 +787,7 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     enterprise: Option<&str>,
+    order: Option<&str>,
     period: (i64, i64),
 ) -> ApiResult<Vec<Invoice>> {
     let scope = match caller.work_scope() {
@@ -801,12 +802,16 @@ pub async fn list(
     let rows = sqlx::query(
         "SELECT id FROM invoices WHERE ($1 = '' OR enterprise_id = $1) \
          AND ($2 = '' OR enterprise_id = $2) AND created_at >= $3 AND created_at <= $4 \
+         AND ($5 = '' OR EXISTS (SELECT 1 FROM invoice_lines l \
+              JOIN settlements s ON s.id = l.settlement_id \
+              WHERE l.invoice_id = invoices.id AND s.order_id = $5)) \
          ORDER BY created_at, id",
     )
     .bind(scope)
     .bind(enterprise.unwrap_or_default())
     .bind(period.0)
     .bind(period.1)
+    .bind(order.unwrap_or_default())
     .fetch_all(&state.db.pool)
     .await?;
     let mut invoices = Vec::with_capacity(rows.len());

@@ -86,6 +86,8 @@ pub struct InvoiceQuery {
     pub enterprise_id: Option<String>,
     /// The same as `enterprise_id` (the earlier name).
     pub enterprise: Option<String>,
+    /// Only invoices billing this order (one of their lines bills its settlement).
+    pub order_id: Option<String>,
     /// Only invoices requested at or after this RFC 3339 date-time, or on or after this date
     /// (`2026-12-01`, a day in China Standard Time).
     pub from: Option<String>,
@@ -127,7 +129,14 @@ pub async fn list(
         .as_deref()
         .or(query.enterprise.as_deref());
     Ok(Json(
-        invoices::list(&state, &caller, enterprise, period).await?,
+        invoices::list(
+            &state,
+            &caller,
+            enterprise,
+            query.order_id.as_deref(),
+            period,
+        )
+        .await?,
     ))
 }
 

@@ -138,6 +138,22 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
         .map(|i| i["total_fen"].as_i64().unwrap())
         .sum();
     assert_eq!(total, gross, "billed in all, net of the reversal: {all}");
+    // The order's own invoices: the first, its red-letter reversal and the new one.
+    let (status, of_order) = scene
+        .enterprise
+        .get(&format!("/invoices?order_id={}", scene.order_id));
+    assert_eq!(status, 200, "{of_order}");
+    let numbers: Vec<&str> = of_order
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["number"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{of_order}");
+    assert!(numbers.contains(&blue["number"].as_str().unwrap()));
+    assert!(numbers.contains(&rebilled["number"].as_str().unwrap()));
+    let (_, none) = finance.get("/invoices?order_id=no-such-order");
+    assert_eq!(none, json!([]));
 }
 
 #[test]
