@@ -17,7 +17,6 @@
 //! `scripts/bindings` writes the Kotlin and Swift sources (`mobile/bindings/`) from the built
 //! library; the README's "Phone bindings" section shows how apps consume them.
 
-
 mod bytes;
 mod error;
 mod phone;
