@@ -418,40 +418,69 @@ export async function orderPage(id) {
   );
 }
 
-function invoiceTable(invoices) {
-  return table(
-    [
-      t('invoice.number'),
-      t('invoice.kind'),
-      t('order.status'),
-      t('invoice.total'),
-      t('invoice.issued'),
-      t('invoice.lines'),
-    ],
-    invoices.map((inv) =>
-      h(
-        'tr',
-        {},
-        h('td', {}, inv.number || '—'),
-        h('td', {}, t(`invoice.kind_${inv.kind}`)),
-        h('td', {}, statusBadge(inv.status)),
-        h('td', { class: 'money' }, yuan(inv.total_fen)),
-        h('td', {}, dateTime(inv.issued_at_ms)),
-        h('td', {}, String((inv.lines || []).length)),
-      ),
-    ),
-    'invoices-table',
+function invoiceHeaders() {
+  return [
+    t('invoice.number'),
+    t('invoice.kind'),
+    t('order.status'),
+    t('invoice.total'),
+    t('invoice.issued'),
+    t('invoice.lines'),
+  ];
+}
+
+function invoiceRow(inv) {
+  return h(
+    'tr',
+    {},
+    h('td', {}, inv.number || '—'),
+    h('td', {}, t(`invoice.kind_${inv.kind}`)),
+    h('td', {}, statusBadge(inv.status)),
+    h('td', { class: 'money' }, yuan(inv.total_fen)),
+    h('td', {}, dateTime(inv.issued_at_ms)),
+    h('td', {}, String((inv.lines || []).length)),
   );
 }
 
+function invoiceTable(invoices) {
+  return table(invoiceHeaders(), invoices.map(invoiceRow), 'invoices-table');
+}
+
+/**
+ * The invoices of `params` a page at a time: the table, the "more" control, and
+ * `onChange(shown, more, totalFen)` for whoever counts them.
+ */
+async function pagedInvoices(params, onChange = () => {}) {
+  const headers = invoiceHeaders();
+  const tbody = h('tbody');
+  let total = 0n;
+  const row = (inv) => {
+    total += BigInt(inv.total_fen);
+    return invoiceRow(inv);
+  };
+  const { foot } = await pagedRows(tbody, '/invoices', params, row, headers.length, (n, more) =>
+    onChange(n, more, total),
+  );
+  const head = h(
+    'thead',
+    {},
+    h(
+      'tr',
+      {},
+      headers.map((x) => h('th', {}, x)),
+    ),
+  );
+  return { table: h('table', { 'data-test': 'invoices-table' }, head, tbody), foot };
+}
+
 export async function invoicesPage() {
-  const invoices = await api.get('/invoices');
+  const { table: invoices, foot } = await pagedInvoices({});
   return h(
     'div',
     { 'data-test': 'enterprise-invoices' },
     h('h1', {}, t('nav.invoices')),
-    h('section', { class: 'card' }, invoiceTable(invoices)),
+    h('section', { class: 'card' }, invoices, foot),
   );
 }
 
-export { invoiceTable };
+export { invoiceTable, pagedInvoices };

@@ -212,6 +212,7 @@ const TEXT = {
   'invoice.kind_blue': ['invoice', '蓝字发票'],
   'invoice.kind_red': ['red-letter reversal', '红字发票'],
   'invoice.total': ['Total', '合计'],
+  'invoice.total_shown': ['Total of those shown', '已显示的合计'],
   'invoice.issued': ['Issued', '开具时间'],
   'invoice.lines': ['Lines', '明细'],
 

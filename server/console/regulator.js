@@ -6,7 +6,7 @@ import { t } from './i18n.js';
 import { dateTime, yuan, shortId } from './format.js';
 import { field, textInput, select, clearErrors, showApiError } from './forms.js';
 import { statusBadge, verdictBadge } from './badges.js';
-import { invoiceTable } from './enterprise.js';
+import { pagedInvoices } from './enterprise.js';
 import { pagedRows } from './paging.js';
 
 function filtersFromHash() {
@@ -97,13 +97,18 @@ export async function regulatorPage() {
       ];
       const count = h('span', { class: 'count', 'data-test': 'order-count' });
       const tbody = h('tbody');
+      const invoiceCount = h('span', { class: 'count', 'data-test': 'invoice-count' });
+      const invoiceTotal = h('p', { class: 'muted', 'data-test': 'invoice-total' });
       const [{ foot }, invoices] = await Promise.all([
         pagedRows(tbody, '/orders', params, orderRow, headers.length, (shown, more) => {
           count.textContent = more ? `${shown}+` : String(shown);
         }),
-        api.get(`/invoices${api.query(params)}`),
+        pagedInvoices(params, (shown, more, totalFen) => {
+          invoiceCount.textContent = more ? `${shown}+` : String(shown);
+          const label = more ? t('invoice.total_shown') : t('invoice.total');
+          invoiceTotal.textContent = `${label}: ${yuan(totalFen)}`;
+        }),
       ]);
-      const total = invoices.reduce((sum, inv) => sum + BigInt(inv.total_fen), 0n);
       results.replaceChildren(
         h(
           'section',
@@ -133,10 +138,11 @@ export async function regulatorPage() {
             {},
             t('nav.invoices'),
             ' ',
-            h('span', { class: 'count', 'data-test': 'invoice-count' }, String(invoices.length)),
+            invoiceCount,
           ),
-          invoiceTable(invoices),
-          h('p', { class: 'muted' }, `${t('invoice.total')}: ${yuan(total)}`),
+          invoices.table,
+          invoices.foot,
+          invoiceTotal,
         ),
       );
     } catch (error) {

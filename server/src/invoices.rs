@@ -781,15 +781,16 @@ pub async fn get(state: &AppState, id: &str) -> ApiResult<Invoice> {
     })
 }
 
-/// The invoices a caller may read: operators who read work and regulators see all,
-/// an enterprise its own; workers none.
+/// The invoices the caller may read, oldest first (by creation time, then id), narrowed by
+/// the filters: at most `limit`, after `after` (creation time and id). Also says whether more
+/// follow.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
-    enterprise: Option<&str>,
-    order: Option<&str>,
-    period: (i64, i64),
-) -> ApiResult<Vec<Invoice>> {
+    filter: &ListFilter<'_>,
+    after: (i64, String),
+    limit: usize,
+) -> ApiResult<(Vec<Invoice>, bool)> {
     let scope = match caller.work_scope() {
         WorkScope::All => "",
         WorkScope::Organisation(org) => org,
@@ -799,26 +800,44 @@ pub async fn list(
             ));
         }
     };
-    let rows = sqlx::query(
+    // One more than the page, to know whether another page follows.
+    let sql = format!(
         "SELECT id FROM invoices WHERE ($1 = '' OR enterprise_id = $1) \
          AND ($2 = '' OR enterprise_id = $2) AND created_at >= $3 AND created_at <= $4 \
          AND ($5 = '' OR EXISTS (SELECT 1 FROM invoice_lines l \
               JOIN settlements s ON s.id = l.settlement_id \
               WHERE l.invoice_id = invoices.id AND s.order_id = $5)) \
-         ORDER BY created_at, id",
-    )
-    .bind(scope)
-    .bind(enterprise.unwrap_or_default())
-    .bind(period.0)
-    .bind(period.1)
-    .bind(order.unwrap_or_default())
-    .fetch_all(&state.db.pool)
-    .await?;
-    let mut invoices = Vec::with_capacity(rows.len());
-    for row in rows {
+         AND (created_at, id) > ($6, $7) \
+         ORDER BY created_at, id LIMIT {}",
+        limit + 1
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(scope)
+        .bind(filter.enterprise.unwrap_or_default())
+        .bind(filter.period.0)
+        .bind(filter.period.1)
+        .bind(filter.order.unwrap_or_default())
+        .bind(after.0)
+        .bind(&after.1)
+        .fetch_all(&state.db.pool)
+        .await?;
+    let more = rows.len() > limit;
+    let mut invoices = Vec::with_capacity(rows.len().min(limit));
+    for row in rows.iter().take(limit) {
         invoices.push(get(state, &row.try_get::<String, _>("id")?).await?);
     }
-    Ok(invoices)
+    Ok((invoices, more))
+}
+
+/// What `GET /invoices` narrows by.
+#[derive(Debug, Default)]
+pub struct ListFilter<'a> {
+    /// One enterprise's invoices.
+    pub enterprise: Option<&'a str>,
+    /// The invoices billing one order.
+    pub order: Option<&'a str>,
+    /// Created within these bounds (ms since the epoch, inclusive).
+    pub period: (i64, i64),
 }
 
 /// One invoice, if the caller may read it (404 otherwise, so ids cannot be probed).

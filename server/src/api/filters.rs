@@ -1,4 +1,4 @@
-//! Query filters shared by lists: a period of creation times.
+//! Query filters shared by lists: a period of creation times, and pages (`limit`, `cursor`).
 
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, Time, UtcOffset};
@@ -43,6 +43,49 @@ fn bound(text: &str, field: &'static str, end_of_day: bool) -> ApiResult<i64> {
 
 fn ms(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Items a page of a list holds when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+/// The most items one page holds.
+pub const MAX_PAGE: usize = 500;
+
+pub fn page_limit(limit: Option<&str>) -> ApiResult<usize> {
+    let Some(text) = limit else {
+        return Ok(DEFAULT_PAGE);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        _ => {
+            let message = format!("limit is a whole number from 1 to {MAX_PAGE}");
+            Err(ApiError::bad_request("invalid_query", message).field("limit"))
+        }
+    }
+}
+
+/// A cursor: the creation time and id of the last item of a page, opaque to clients.
+pub fn encode_cursor(created_at: i64, id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
+    use base64::Engine;
+    let refused = || {
+        let message = "cursor is not one this list gave: pass the X-Next-Cursor header of \
+                       the previous page as it came";
+        ApiError::bad_request("invalid_query", message).field("cursor")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| refused())?;
+    let text = String::from_utf8(bytes).map_err(|_| refused())?;
+    let (created_at, id) = text.split_once(':').ok_or_else(refused)?;
+    let created_at = created_at.parse().map_err(|_| refused())?;
+    if id.is_empty() {
+        return Err(refused());
+    }
+    Ok((created_at, id.to_owned()))
 }
 
 #[cfg(test)]

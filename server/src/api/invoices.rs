@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
 use flexwork_sync::ErrorBody;
 use serde::Deserialize;
 
@@ -94,6 +95,12 @@ pub struct InvoiceQuery {
     /// Only invoices requested at or before this RFC 3339 date-time, or on or before this
     /// date.
     pub to: Option<String>,
+    /// At most this many invoices (1 to 500; 100 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+    /// Where to go on: the `X-Next-Cursor` header of the previous page (same filters).
+    /// Absent: the first page.
+    pub cursor: Option<String>,
 }
 
 /// Lists invoices: an enterprise its own, operator teams that read work and regulators all
@@ -110,9 +117,11 @@ pub struct InvoiceQuery {
     security(("bearer" = [])),
     params(InvoiceQuery),
     responses(
-        (status = 200, description = "Invoices, oldest first", body = Vec<Invoice>),
-        (status = 400, description = "`invalid_query`: a filter is not understood (`field` \
-            names it)", body = ErrorBody),
+        (status = 200, description = "A page of invoices, oldest first", body = Vec<Invoice>,
+            headers(("X-Next-Cursor" = String,
+                description = "The `cursor` of the next page; absent on the last page"))),
+        (status = 400, description = "`invalid_query`: a filter, `limit` or `cursor` is not \
+            understood (`field` names it)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: workers, and operators who read no work",
             body = ErrorBody),
@@ -122,22 +131,30 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(query): QueryParams<InvoiceQuery>,
-) -> ApiResult<Json<Vec<Invoice>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<Invoice>>)> {
     let period = super::filters::period(query.from.as_deref(), query.to.as_deref())?;
-    let enterprise = query
-        .enterprise_id
-        .as_deref()
-        .or(query.enterprise.as_deref());
-    Ok(Json(
-        invoices::list(
-            &state,
-            &caller,
-            enterprise,
-            query.order_id.as_deref(),
-            period,
-        )
-        .await?,
-    ))
+    let limit = super::filters::page_limit(query.limit.as_deref())?;
+    let after = match query.cursor.as_deref() {
+        Some(cursor) => super::filters::decode_cursor(cursor)?,
+        None => (i64::MIN, String::new()),
+    };
+    let filter = invoices::ListFilter {
+        enterprise: query
+            .enterprise_id
+            .as_deref()
+            .or(query.enterprise.as_deref()),
+        order: query.order_id.as_deref(),
+        period,
+    };
+    let (page, more) = invoices::list(&state, &caller, &filter, after, limit).await?;
+    let mut headers = HeaderMap::new();
+    if more && let Some(last) = page.last() {
+        let cursor = super::filters::encode_cursor(last.created_at_ms, &last.id);
+        if let Ok(value) = HeaderValue::from_str(&cursor) {
+            headers.insert("x-next-cursor", value);
+        }
+    }
+    Ok((headers, Json(page)))
 }
 
 /// One invoice with its lines (each names the settlement and order billed), its number

@@ -295,49 +295,6 @@ pub struct OrderFilter {
     pub cursor: Option<String>,
 }
 
-/// Orders a page holds when `limit` is not given.
-pub const DEFAULT_PAGE: usize = 100;
-/// The most orders one page holds.
-pub const MAX_PAGE: usize = 500;
-
-fn page_limit(limit: Option<&str>) -> ApiResult<usize> {
-    let Some(text) = limit else {
-        return Ok(DEFAULT_PAGE);
-    };
-    match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        _ => {
-            let message = format!("limit is a whole number from 1 to {MAX_PAGE}");
-            Err(ApiError::bad_request("invalid_query", message).field("limit"))
-        }
-    }
-}
-
-/// A cursor: the creation time and id of the last order of a page, opaque to clients.
-fn encode_cursor(created_at: i64, id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
-}
-
-fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
-    use base64::Engine;
-    let refused = || {
-        let message = "cursor is not one this list gave: pass the X-Next-Cursor header of \
-                       the previous page as it came";
-        ApiError::bad_request("invalid_query", message).field("cursor")
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| refused())?;
-    let text = String::from_utf8(bytes).map_err(|_| refused())?;
-    let (created_at, id) = text.split_once(':').ok_or_else(refused)?;
-    let created_at = created_at.parse().map_err(|_| refused())?;
-    if id.is_empty() {
-        return Err(refused());
-    }
-    Ok((created_at, id.to_owned()))
-}
-
 /// What an order in `status` must have in its row, settlement and statement: a condition
 /// every such order meets, narrowing the scan. The status derived in Rust (`views`) then
 /// decides exactly, so a list shows the status `GET /orders/{id}` shows.
@@ -428,9 +385,9 @@ pub async fn list(
         let message = format!("status is one of {}", STATUSES.join(", "));
         return Err(ApiError::bad_request("invalid_query", message).field("status"));
     }
-    let limit = page_limit(filter.limit.as_deref())?;
+    let limit = super::filters::page_limit(filter.limit.as_deref())?;
     let mut after = match filter.cursor.as_deref() {
-        Some(cursor) => decode_cursor(cursor)?,
+        Some(cursor) => super::filters::decode_cursor(cursor)?,
         None => (i64::MIN, String::new()),
     };
     let (scope_sql, scope_value) = match caller.work_scope() {
@@ -506,7 +463,7 @@ pub async fn list(
 
     let mut headers = HeaderMap::new();
     if more && let Some(last) = page.last() {
-        let cursor = encode_cursor(last_created_at, &last.id);
+        let cursor = super::filters::encode_cursor(last_created_at, &last.id);
         if let Ok(value) = HeaderValue::from_str(&cursor) {
             headers.insert("x-next-cursor", value);
         }

@@ -154,6 +154,48 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     assert!(numbers.contains(&rebilled["number"].as_str().unwrap()));
     let (_, none) = finance.get("/invoices?order_id=no-such-order");
     assert_eq!(none, json!([]));
+
+    // A page at a time: two, then the last one, in the order of the whole list.
+    let page = |path: &str| {
+        let response = finance
+            .request(reqwest::Method::GET, path, None, Vec::new())
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let cursor = response
+            .headers()
+            .get("x-next-cursor")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let list: serde_json::Value = response.json().unwrap();
+        let ids: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids, cursor)
+    };
+    let whole: Vec<String> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (first, cursor) = page(&format!("/invoices?enterprise={enterprise}&limit=2"));
+    let cursor = cursor.expect("a cursor after the first page");
+    let (rest, after) = page(&format!(
+        "/invoices?enterprise={enterprise}&limit=2&cursor={cursor}"
+    ));
+    assert_eq!(after, None, "the last page has no cursor");
+    assert_eq!([first, rest].concat(), whole);
+    for (query, field) in [("limit=0", "limit"), ("cursor=nonsense!", "cursor")] {
+        let (status, refused) = finance.get(&format!("/invoices?{query}"));
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (400, Some(field)),
+            "{refused}"
+        );
+    }
 }
 
 #[test]
