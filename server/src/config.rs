@@ -312,6 +312,9 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// The longest a browser session may sit idle: a week, in minutes.
+pub const MAX_SESSION_IDLE_MINUTES: i64 = 7 * 24 * 60;
+
 impl Config {
     /// Reads defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
@@ -332,8 +335,10 @@ impl Config {
         if self.token_ttl_hours < 1 {
             return Err("token_ttl_hours must be at least 1".into());
         }
-        if self.console.session_idle_minutes < 1 {
-            return Err("[console] session_idle_minutes must be at least 1".into());
+        if !(1..=MAX_SESSION_IDLE_MINUTES).contains(&self.console.session_idle_minutes) {
+            return Err(format!(
+                "[console] session_idle_minutes must be 1 to {MAX_SESSION_IDLE_MINUTES} (a week)"
+            ));
         }
         if let Some(origin) = self.console.public_origin.as_deref() {
             let host = origin
@@ -470,6 +475,15 @@ mod tests {
                 .unwrap_err()
                 .contains("no [tax] rule")
         );
+        for idle in [0, -5, MAX_SESSION_IDLE_MINUTES + 1, 9_000_000_000_000_000] {
+            let mut config = Config::default();
+            config.console.session_idle_minutes = idle;
+            let refused = config.validate("2026-12-04").unwrap_err();
+            assert!(
+                refused.contains("session_idle_minutes"),
+                "{idle}: {refused}"
+            );
+        }
     }
 
     #[test]

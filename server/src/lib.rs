@@ -110,6 +110,16 @@ pub struct Inner {
     /// Thumbnails decoded at once: a full-size photo takes up to a few hundred MB while it is
     /// decoded, so a burst of thumbnail requests waits here instead of exhausting memory.
     pub thumbnail_slots: tokio::sync::Semaphore,
+    /// Serialises operator decisions on the same order (by [`lock_slot`] of its id).
+    pub order_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// The slot of `key` among `slots` striped locks.
+pub fn lock_slot(key: &str, slots: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    usize::try_from(hasher.finish() % slots as u64).unwrap_or(0)
 }
 
 impl std::ops::Deref for AppState {
@@ -194,6 +204,7 @@ impl AppState {
             payments,
             upload_locks,
             thumbnail_slots: tokio::sync::Semaphore::new(THUMBNAILS_AT_ONCE),
+            order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
         };
         let state = AppState(Arc::new(inner));
         verification::spawn_worker(state.clone(), jobs);

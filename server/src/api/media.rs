@@ -612,11 +612,8 @@ pub async fn thumbnail(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    // The bytes behind a hash never change; only the signed-in browser may keep them.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=3600"),
-    );
+    // Like the photo itself, never kept by the browser: evidence shown on a shared computer
+    // must not outlive the session (the answer gets `Cache-Control: no-store`).
     Ok(response)
 }
 

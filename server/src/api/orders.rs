@@ -596,8 +596,8 @@ fn required_reason(reason: &str) -> ApiResult<&str> {
         let message = "a reason has at most 2000 characters";
         return Err(ApiError::bad_request("reason_too_long", message));
     }
-    if reason.is_empty() {
-        let message = "give a reason of 1 to 2000 characters";
+    if !reason.chars().any(char::is_alphanumeric) {
+        let message = "give a reason of 1 to 2000 characters, with a letter or digit";
         return Err(ApiError::bad_request("reason_required", message));
     }
     Ok(reason)
@@ -726,8 +726,10 @@ pub struct IssueItem {
         (status = 404, description = "`not_found`: no such order", body = ErrorBody),
         (status = 409, description = "`not_verified`, `nothing_to_approve`, \
             `cannot_approve_rejected`, `cannot_return_rejected`, `order_confirmed` (the \
-            enterprise confirmed: the evidence cannot be sent back), `already_settled`, \
-            `statement_open`", body = ErrorBody),
+            enterprise confirmed: the evidence cannot be sent back), `order_disputed` (the \
+            enterprise disputed: approve or reject), `order_returned` (sent back: approved only \
+            after new evidence), `decision_conflict` (another decision at the same moment), \
+            `already_settled`, `statement_open`", body = ErrorBody),
         (status = 422, description = "`invalid_json`: a field is missing or of the wrong type",
             body = ErrorBody),
     ),
@@ -739,6 +741,10 @@ pub async fn review(
     JsonBody(body): JsonBody<ReviewDecision>,
 ) -> ApiResult<Json<OrderView>> {
     caller.require(Permission::ReviewEvidence)?;
+    // One decision on an order at a time in this process, so the order, its decision history
+    // and the review in its evidence document end on the same decision.
+    let lock = &state.order_locks[crate::lock_slot(&id, state.order_locks.len())];
+    let _guard = lock.lock().await;
     let order = visible(&state, &caller, &id).await?;
     let decision = match body.decision.as_str() {
         "approve" => "approved",
@@ -769,18 +775,30 @@ pub async fn review(
                        change; approve or reject it instead";
         ApiError::conflict("order_confirmed", message)
     };
-    if decision == "has_issues" && order.confirmation.as_deref() == Some("confirmed") {
-        return Err(frozen());
+    let disputed = || {
+        let message = "the enterprise disputed this order's completion; approve or reject the \
+                       evidence, and finance resolves the dispute";
+        ApiError::conflict("order_disputed", message)
+    };
+    if decision == "has_issues" {
+        match order.confirmation.as_deref() {
+            Some("confirmed") => return Err(frozen()),
+            Some("disputed") => return Err(disputed()),
+            _ => {}
+        }
     }
 
     // The decision covers the verdict just checked; if verification moved on meanwhile, the
     // operator must look again. Sending back needs evidence the worker can still change.
+    // Decisions follow each other in time: one made by another server process at the same
+    // moment (the same or a later `decided_at`) wins, and this one is refused.
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "UPDATE orders SET operator_decision = $1, operator_reason = $2, operator_id = $3, \
          decided_at = $4 WHERE id = $5 AND verdict = $6 AND needs_verification = 0 \
-         AND ($1 <> 'has_issues' OR confirmation IS NULL OR confirmation <> 'confirmed')",
+         AND ($1 <> 'has_issues' OR confirmation IS NULL) \
+         AND (decided_at IS NULL OR decided_at < $4)",
     )
     .bind(decision)
     .bind(&reason)
@@ -791,10 +809,21 @@ pub async fn review(
     .execute(&mut *tx)
     .await?;
     if result.rows_affected() == 0 {
-        return Err(if decision == "has_issues" {
-            frozen()
-        } else {
-            not_verified()
+        drop(tx);
+        let now_order = view(&state, &id).await?;
+        return Err(match now_order.confirmation.as_deref() {
+            Some("confirmed") if decision == "has_issues" => frozen(),
+            Some("disputed") if decision == "has_issues" => disputed(),
+            _ if now_order.verdict.as_deref() != Some(verdict)
+                || now_order.verification_pending =>
+            {
+                not_verified()
+            }
+            _ => {
+                let message = "another decision on this order was made at the same moment; \
+                               reload it and decide again";
+                ApiError::conflict("decision_conflict", message)
+            }
         });
     }
     sqlx::query(
@@ -885,6 +914,11 @@ fn reviewable_verdict<'a>(order: &'a OrderView, decision: &str) -> ApiResult<&'a
         Some(verdict) if !order.verification_pending => verdict,
         _ => return Err(not_verified()),
     };
+    if decision == "approved" && order.operator_decision.as_deref() == Some("has_issues") {
+        let message = "the evidence was sent back to the worker to redo; it is reviewed again \
+                       once the new evidence is verified (reject it if the worker will not)";
+        return Err(ApiError::conflict("order_returned", message));
+    }
     match (decision, verdict) {
         ("approved", "passed") => {
             let message = "the evidence passed verification; there is nothing to approve";

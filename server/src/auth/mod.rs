@@ -110,8 +110,9 @@ pub(crate) fn validate_password(password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Refuses logins outside `[A-Za-z0-9._-@]{3,64}`, and logins holding a run of seven or more
-/// digits: a login is shown unmasked, so it must not be a phone, card or ID number.
+/// Refuses logins outside `[A-Za-z0-9._-@]{3,64}`, and logins holding what free-text masking
+/// would hide (seven digits in a row, or ten in groups like `138.1234.5678`): a login is
+/// shown unmasked, so it must not be a phone, card or ID number.
 pub(crate) fn validate_login(login: &str) -> ApiResult<()> {
     let login_ok = (3..=64).contains(&login.chars().count())
         && login
@@ -121,12 +122,8 @@ pub(crate) fn validate_login(login: &str) -> ApiResult<()> {
         let message = "a login is 3 to 64 letters, digits, dots, dashes, underscores or @";
         return Err(ApiError::bad_request("invalid_login", message));
     }
-    let longest_digits = login
-        .split(|c: char| !c.is_ascii_digit())
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    if longest_digits >= 7 {
+    // The free-text rule: seven digits in a row, or ten in groups (`138.1234.5678`).
+    if crate::identity::redact_numbers(login) != login {
         let message = "a login is shown to staff unmasked: choose one that is not a phone, card \
                        or ID number";
         return Err(ApiError::bad_request("invalid_login", message));

@@ -266,21 +266,35 @@ mod tests {
 /// typed into a reason or comment, or echoed in an error message, is never kept or shown
 /// whole: `"fraud check 13812345678"` → `"fraud check 138******78"`.
 ///
-/// A number may be written in groups: digits (ASCII or full-width `０`–`９`) separated by
-/// single spaces, ideographic spaces or hyphens (`138 1234 5678`, `6228-4804-0256-4890-018`,
-/// `１３８１２３４５６７８`) count as one number when they have ten digits or more (a phone
-/// number with its area code), and an ID number's final `X` belongs to it.
+/// - Any Unicode digit counts (ASCII, full-width `１３８…`, Arabic-Indic, …).
+/// - A number may be written in groups: digit groups joined by up to three separator
+///   characters (spaces of any kind, zero-width characters, dashes, dots, slashes,
+///   underscores, brackets: `138 1234 5678`, `138.1234.5678`, `(021) 6123-4567`) are one
+///   number when they have ten digits or more (a phone number with its area code), and an ID
+///   number's final `X` belongs to it.
+/// - A calendar date (`2026-12-04`, `2026/12/4`) is not a number and is kept, as are dates
+///   written next to each other (`2026-12-01 - 2026-12-31`); but digits that reach the length
+///   of an ID or card number (15) with a date among them are masked whole, so an ID number
+///   written with its birth date apart (`110105-1949-12-31-002X`) is still hidden.
+///
 /// The first 3 and last 2 digits stay; every other digit becomes `*` and the separators stay,
-/// so the text keeps its length. A calendar date (`2026-12-04`, `2026/12/4`) is not a number
-/// and is kept. Numbers spelt in words (`一三八…`) are not recognised.
+/// so the text keeps its length. Numbers spelt in words (`一三八…`) are not recognised.
 pub fn redact_numbers(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        if digit_value(chars[i]).is_none() {
+        if !is_digit(chars[i]) {
             out.push(chars[i]);
             i += 1;
+            continue;
+        }
+        // The longest reading first: everything joined, dates included.
+        let whole_end = number_end(&chars, i, false);
+        let whole = &chars[i..whole_end];
+        if !only_dates(&chars, i, whole_end) && digit_count(whole) >= 15 {
+            mask_into(&mut out, whole);
+            i = whole_end;
             continue;
         }
         if let Some(len) = date_at(&chars, i) {
@@ -288,34 +302,46 @@ pub fn redact_numbers(text: &str) -> String {
             i += len;
             continue;
         }
-        let end = number_end(&chars, i);
+        let end = number_end(&chars, i, true);
         let run = &chars[i..end];
-        let digits = run.iter().filter(|c| digit_value(**c).is_some()).count();
-        let grouped = run
-            .iter()
-            .any(|c| digit_value(*c).is_none() && !is_id_check_x(*c));
+        let grouped = run.iter().any(|c| !is_digit(*c) && !is_id_check_x(*c));
         // Written in groups, a number needs the length of a phone number with its area code
         // to count (`010-1234 5678`), so references like `2026-117` stay as written.
-        if digits < if grouped { 10 } else { 7 } {
+        if digit_count(run) < if grouped { 10 } else { 7 } {
             out.extend(run);
         } else {
-            let mut seen = 0;
-            for c in run {
-                if digit_value(*c).is_some() || is_id_check_x(*c) {
-                    seen += 1;
-                    let visible = seen <= 3 || seen > digits + run_has_x(run) - 2;
-                    out.push(if visible { *c } else { '*' });
-                } else {
-                    out.push(*c);
-                }
-            }
+            mask_into(&mut out, run);
         }
         i = end;
     }
     out
 }
 
-/// The value of an ASCII or full-width decimal digit.
+/// Appends `run` with its digits (and check `X`) masked but the first 3 and last 2.
+fn mask_into(out: &mut String, run: &[char]) {
+    let total = digit_count(run) + usize::from(run.last().is_some_and(|c| is_id_check_x(*c)));
+    let mut seen = 0;
+    for c in run {
+        if is_digit(*c) || is_id_check_x(*c) {
+            seen += 1;
+            let visible = seen <= 3 || seen + 2 > total;
+            out.push(if visible { *c } else { '*' });
+        } else {
+            out.push(*c);
+        }
+    }
+}
+
+fn digit_count(run: &[char]) -> usize {
+    run.iter().filter(|c| is_digit(**c)).count()
+}
+
+/// Any digit, in any script (`char::is_numeric`: also `²`, `½` and the like, harmlessly).
+fn is_digit(c: char) -> bool {
+    c.is_numeric()
+}
+
+/// The value of an ASCII or full-width decimal digit (for reading dates).
 fn digit_value(c: char) -> Option<u32> {
     match c {
         '0'..='9' => Some(c as u32 - '0' as u32),
@@ -328,26 +354,51 @@ fn is_id_check_x(c: char) -> bool {
     matches!(c, 'X' | 'x' | 'Ｘ' | 'ｘ')
 }
 
-fn run_has_x(run: &[char]) -> usize {
-    usize::from(run.last().is_some_and(|c| is_id_check_x(*c)))
+/// What people put between the digit groups of one number.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '\u{2010}'..='\u{2015}'
+                | '\u{2212}'
+                | '－'
+                | '.'
+                | '/'
+                | '_'
+                | '('
+                | ')'
+                | '（'
+                | '）'
+                | '·'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+        )
 }
 
-/// Where the number starting at `start` ends: digit groups joined by one separator each,
-/// and a final ID check `X` right after the last digit.
-fn number_end(chars: &[char], start: usize) -> usize {
+/// Where the number starting at `start` ends: digit groups joined by one to three separator
+/// characters each (not before a date when `stop_at_dates`), and a final ID check `X` right
+/// after the last digit.
+fn number_end(chars: &[char], start: usize, stop_at_dates: bool) -> usize {
     let mut i = start;
     loop {
-        while i < chars.len() && digit_value(chars[i]).is_some() {
+        while i < chars.len() && is_digit(chars[i]) {
             i += 1;
         }
-        let joins = i + 1 < chars.len()
-            && matches!(chars[i], ' ' | '\u{3000}' | '-' | '－')
-            && digit_value(chars[i + 1]).is_some()
-            && date_at(chars, i + 1).is_none();
+        let gap = chars[i..]
+            .iter()
+            .take(4)
+            .take_while(|c| is_separator(**c))
+            .count();
+        let next = i + gap;
+        let joins = (1..=3).contains(&gap)
+            && next < chars.len()
+            && is_digit(chars[next])
+            && !(stop_at_dates && date_at(chars, next).is_some());
         if !joins {
             break;
         }
-        i += 1;
+        i = next;
     }
     if i < chars.len() && is_id_check_x(chars[i]) {
         i += 1;
@@ -355,10 +406,26 @@ fn number_end(chars: &[char], start: usize) -> usize {
     i
 }
 
+/// Whether every digit in `start..end` belongs to a calendar date.
+fn only_dates(chars: &[char], start: usize, end: usize) -> bool {
+    let mut i = start;
+    while i < end {
+        if is_digit(chars[i]) {
+            match date_at(chars, i) {
+                Some(len) => i += len,
+                None => return false,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
 /// The length of a calendar date (year 1900–2199, month 1–12, day 1–31, joined by `-`, `/`
 /// or `.`) starting at `start`, when one does and no digit touches it on either side.
 fn date_at(chars: &[char], start: usize) -> Option<usize> {
-    if start > 0 && digit_value(chars[start - 1]).is_some() {
+    if start > 0 && is_digit(chars[start - 1]) {
         return None;
     }
     let group = |from: usize, min: usize, max: usize| -> Option<(u32, usize)> {
@@ -372,7 +439,7 @@ fn date_at(chars: &[char], start: usize) -> Option<usize> {
             i += 1;
         }
         let len = i - from;
-        let more = i < chars.len() && digit_value(chars[i]).is_some();
+        let more = i < chars.len() && is_digit(chars[i]);
         (len >= min && !more).then_some((value, i))
     };
     let (year, i) = group(start, 4, 4)?;
@@ -438,6 +505,39 @@ mod redaction_tests {
     }
 
     #[test]
+    fn any_common_separator_or_script_joins_the_groups() {
+        for (text, masked) in [
+            ("138.1234.5678", "138.****.**78"),
+            ("138/1234/5678", "138/****/**78"),
+            ("138_1234_5678", "138_****_**78"),
+            ("138 - 1234 - 5678", "138 - **** - **78"),
+            ("138  1234\t5678", "138  ****\t**78"),
+            ("138–1234–5678", "138–****–**78"),
+            ("(021) 6123-4567", "(021) ****-**67"),
+            (
+                "6222\u{a0}0212\u{a0}3456\u{a0}7890",
+                "622*\u{a0}****\u{a0}****\u{a0}**90",
+            ),
+            ("138\u{200b}1234\u{200b}5678", "138\u{200b}****\u{200b}**78"),
+            ("١٣٨١٢٣٤٥٦٧٨", "١٣٨******٧٨"),
+        ] {
+            assert_eq!(redact_numbers(text), masked, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_id_number_with_its_birth_date_apart_is_hidden_whole() {
+        assert_eq!(
+            redact_numbers("ID 110105-1949-12-31-002X"),
+            "ID 110***-****-**-**-**2X"
+        );
+        assert_eq!(
+            redact_numbers("ID 110105 1949.12.31 002X"),
+            "ID 110*** ****.**.** **2X"
+        );
+    }
+
+    #[test]
     fn dates_times_and_short_numbers_stay() {
         for kept in [
             "拍摄于 2026-12-04 10:30，共 3 张",
@@ -445,15 +545,20 @@ mod redaction_tests {
             "rooms 12 14 16",
             "labour inspection request 2026-117",
             "local line 1234 5678",
+            "worked 2026-12-01 - 2026-12-31",
+            "amount 1234567.89 fen",
             "amount 1,234.50 yuan",
         ] {
             assert_eq!(redact_numbers(kept), kept);
         }
-        // A date next to a phone number does not shield it, and the phone does not swallow
-        // the date.
+        // A date next to a phone number does not shield it (both go, as one long number).
         assert_eq!(
             redact_numbers("2026-12-04 13812345678"),
-            "2026-12-04 138******78"
+            "202*-**-** *********78"
+        );
+        assert_eq!(
+            redact_numbers("2026-12-04 联系 13812345678"),
+            "2026-12-04 联系 138******78"
         );
         // Not a date: year out of range, so the whole number is masked.
         assert_eq!(redact_numbers("1381-2-3 4567 89"), "138*-*-* **** 89");

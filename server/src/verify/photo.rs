@@ -156,7 +156,7 @@ fn decode(
 }
 
 /// A JPEG of the photo as a person sees it (EXIF orientation applied), at most `max` pixels
-/// on its longer side, decoded under the same limits as [`analyze_photo`]. The error says
+/// on its longer side and never larger than the photo, decoded under the same limits as [`analyze_photo`]. The error says
 /// why the photo cannot be shown.
 pub fn thumbnail(bytes: &[u8], max: u32, thresholds: &Thresholds) -> Result<Vec<u8>, String> {
     let format = image::guess_format(bytes).ok();
@@ -175,7 +175,13 @@ pub fn thumbnail(bytes: &[u8], max: u32, thresholds: &Thresholds) -> Result<Vec<
         (Decoding::Failed { reason }, None) => return Err(reason),
         (Decoding::Decoded { .. }, None) => return Err("the image did not decode".to_owned()),
     };
-    let mut small = DynamicImage::ImageRgb8(image.thumbnail(max, max).to_rgb8());
+    // Smaller than asked already: shown as it is, never enlarged.
+    let fits = image.width() <= max && image.height() <= max;
+    let mut small = if fits {
+        DynamicImage::ImageRgb8(image.to_rgb8())
+    } else {
+        DynamicImage::ImageRgb8(image.thumbnail(max, max).to_rgb8())
+    };
     if let Some(orientation) = orientation {
         small.apply_orientation(orientation);
     }

@@ -552,6 +552,8 @@ fn the_evidence_page_gets_everything_it_draws_and_upright_thumbnails() {
         .unwrap();
     assert_eq!(thumb.status(), 200);
     assert_eq!(thumb.headers()["content-type"], "image/jpeg");
+    // Evidence is not left in the browser's cache after the session.
+    assert_eq!(thumb.headers()["cache-control"], "no-store");
     let bytes = thumb.bytes().unwrap();
     let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
     let (w, h) = (u64::from(image.width()), u64::from(image.height()));
@@ -560,6 +562,28 @@ fn the_evidence_page_gets_everything_it_draws_and_upright_thumbnails() {
         w > h,
         stored_h > stored_w,
         "stored {stored_w}×{stored_h}, thumbnail {w}×{h}: not rotated"
+    );
+    // Asked for more than the photo has, the photo comes at its own size, upright: never
+    // enlarged.
+    let (status, large) = {
+        let response = scene
+            .enterprise
+            .request(
+                Method::GET,
+                &format!("/media/{hash}/thumbnail?max=1024"),
+                None,
+                Vec::new(),
+            )
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.bytes().unwrap())
+    };
+    assert_eq!(status, 200);
+    let large = image::load_from_memory_with_format(&large, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!(
+        (u64::from(large.width()), u64::from(large.height())),
+        (stored_h, stored_w),
+        "stored {stored_w}×{stored_h}: shown at its own size, turned upright"
     );
 
     // 4. Bounds are checked, and the thumbnail is refused to whoever may not read the photo.
@@ -689,6 +713,15 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
         (status, refused["code"].as_str()),
         (409, Some("order_returned"))
     );
+    // Nor can the reviewer approve the same evidence the worker was told to redo.
+    let (status, refused) = scene.operator.post(
+        &format!("/orders/{}/review", scene.order_id),
+        json!({ "decision": "approve", "reason": "fine after all" }),
+    );
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("order_returned"))
+    );
 
     // 5. New evidence arrives and is verified: reviewed again as usual, then approved; the
     //    statement opens and the operator's remarks are gone from the phone.
@@ -750,6 +783,92 @@ fn has_issues_sends_the_evidence_back_to_the_phone_until_new_evidence_is_reviewe
     let worker = server.device_client(&scene.worker_login);
     let (_, mine) = worker.get(&format!("/orders/{}/evidence", scene.order_id));
     assert!(mine["decisions"][0]["operator"].is_null(), "{mine}");
+}
+
+#[test]
+fn decisions_made_at_once_leave_the_order_and_its_evidence_agreeing() {
+    let server = TestServer::start();
+    let (scene, _phone, order) = verified_scene(&server, "race");
+    assert_eq!(order["verdict"], "needs_review", "{order}");
+    let photo_id = order["report"]["photos"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/orders/{}/review", scene.order_id);
+
+    // Reviewers answering at the same moment: every answer is a decision or a clear conflict.
+    let statuses: Vec<(u16, Value)> = std::thread::scope(|threads| {
+        let sent: Vec<_> = (0..8)
+            .map(|n| {
+                let (scene, path, photo_id) = (&scene, &path, &photo_id);
+                threads.spawn(move || {
+                    let body = if n % 2 == 0 {
+                        json!({ "decision": "has_issues", "reason": format!("redo {n}"),
+                                "items": [{ "item": photo_id, "comment": format!("take {n}") }] })
+                    } else {
+                        json!({ "decision": "approve", "reason": format!("fine {n}") })
+                    };
+                    scene.operator.post(path, body)
+                })
+            })
+            .collect();
+        sent.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (status, body) in &statuses {
+        assert!(
+            *status == 200
+                || (*status == 409
+                    && matches!(
+                        body["code"].as_str(),
+                        Some("order_returned" | "decision_conflict")
+                    )),
+            "{status} {body}"
+        );
+    }
+
+    // The order, the decision history and the remarks the console shows name one decision.
+    let (_, order) = scene.operator.get(&format!("/orders/{}", scene.order_id));
+    let (_, evidence) = scene
+        .operator
+        .get(&format!("/orders/{}/evidence", scene.order_id));
+    let decisions = evidence["decisions"].as_array().unwrap();
+    let latest = decisions.last().unwrap();
+    assert_eq!(
+        latest["decision"], order["operator_decision"],
+        "{decisions:?}"
+    );
+    assert_eq!(latest["reason"], order["operator_reason"], "{decisions:?}");
+    let remarks = evidence["remarks"].as_array().unwrap();
+    if order["operator_decision"] == "has_issues" {
+        assert_eq!(remarks.len(), 1, "{evidence}");
+        assert_eq!(remarks[0]["comment"], latest["items"][0]["comment"]);
+    } else {
+        assert!(remarks.is_empty(), "{evidence}");
+    }
+
+    // Once the enterprise disputes completion, the evidence is approved or rejected, not sent
+    // back.
+    if order["operator_decision"] == "has_issues" {
+        let (status, rejected) = scene.operator.post(
+            &path,
+            json!({ "decision": "reject", "reason": "not redone" }),
+        );
+        assert_eq!(status, 200, "{rejected}");
+    }
+    let dispute = format!("/orders/{}/dispute", scene.order_id);
+    let (status, disputed) = scene
+        .enterprise
+        .post(&dispute, json!({ "reason": "the board was not checked" }));
+    assert_eq!(status, 200, "{disputed}");
+    let items = json!([{ "item": photo_id, "comment": "again" }]);
+    let (status, refused) = scene.operator.post(
+        &path,
+        json!({ "decision": "has_issues", "reason": "redo", "items": items }),
+    );
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("order_disputed"))
+    );
 }
 
 #[test]

@@ -487,8 +487,8 @@ fn logins_are_checked_across_every_kind_of_application_and_reasons_lose_their_nu
     let server = TestServer::start();
     let scene = server.scene("logins", &support::AREZZO);
 
-    // 1. A login that is a phone number, or empty, is refused.
-    for login in ["13912345678", "", "a b"] {
+    // 1. A login that is a phone number (also written in groups), or empty, is refused.
+    for login in ["13912345678", "139.1234.5678", "139_1234_5678", "", "a b"] {
         let body = application(&server, login, ID_NUMBER, CARD);
         let (status, error) = anonymous(&server, "POST", "/onboarding/workers", Some(body));
         assert_eq!(
