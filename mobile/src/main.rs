@@ -229,13 +229,20 @@ struct Output {
 }
 
 impl Output {
+    /// Prints the answer. A reader that stopped early (`| head`) ends the output quietly; the
+    /// command's work is done by then.
     fn emit(&self, value: Value, text: impl FnOnce() -> Vec<String>) -> Result<()> {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&value)?);
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let written = if self.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&value)?)
         } else {
-            text().iter().for_each(|line| println!("{line}"));
+            text().iter().try_for_each(|line| writeln!(out, "{line}"))
+        };
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
         }
-        Ok(())
     }
 }
 
