@@ -7,30 +7,7 @@ import { dateTime, yuan, shortId } from './format.js';
 import { field, textInput, clearErrors, showApiError, busy, requireText } from './forms.js';
 import { can, setFlash, route } from './app.js';
 import { statusBadge, verdictBadge } from './badges.js';
-import { pagedRows } from './paging.js';
-
-function table(headers, rows, test) {
-  return h(
-    'table',
-    { 'data-test': test },
-    h(
-      'thead',
-      {},
-      h(
-        'tr',
-        {},
-        headers.map((x) => h('th', {}, x)),
-      ),
-    ),
-    h(
-      'tbody',
-      {},
-      rows.length
-        ? rows
-        : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, t('list.empty'))),
-    ),
-  );
-}
+import { pagedRows, table } from './paging.js';
 
 async function taskTitles() {
   const tasks = await api.get('/tasks');

@@ -3,6 +3,7 @@
 import * as api from './api.js';
 import { h, replace } from './dom.js';
 import { t, errorText } from './i18n.js';
+import { table } from './paging.js';
 import { dateTime, yuan, shortId, coordinates, distance } from './format.js';
 import {
   field,
@@ -17,29 +18,6 @@ import {
 } from './forms.js';
 import { can, setFlash, route } from './app.js';
 import { statusBadge, verdictBadge, overdueBadge } from './badges.js';
-
-function table(headers, rows, test) {
-  return h(
-    'table',
-    { 'data-test': test },
-    h(
-      'thead',
-      {},
-      h(
-        'tr',
-        {},
-        headers.map((x) => h('th', {}, x)),
-      ),
-    ),
-    h(
-      'tbody',
-      {},
-      rows.length
-        ? rows
-        : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, t('list.empty'))),
-    ),
-  );
-}
 
 function countCard(key, section, hash) {
   if (!section) return null;

@@ -1,5 +1,6 @@
-// Long lists come a page at a time: the rows of the first page, then a button that appends
-// the next page's rows for as long as the server says more follow (X-Next-Cursor).
+// Tables of lists. Long lists come a page at a time: the rows of the first page, then a
+// button that appends the next page's rows for as long as the server says more follow
+// (X-Next-Cursor).
 import * as api from './api.js';
 import { h } from './dom.js';
 import { t } from './i18n.js';
@@ -36,4 +37,28 @@ export async function pagedRows(tbody, path, params, row, columns, onChange = ()
     }
   });
   return { items: first.items, foot };
+}
+
+/** A table of `rows` under `headers`, or one row saying the list is empty. */
+export function table(headers, rows, test) {
+  return h(
+    'table',
+    { 'data-test': test },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        headers.map((x) => h('th', {}, x)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.length
+        ? rows
+        : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, t('list.empty'))),
+    ),
+  );
 }

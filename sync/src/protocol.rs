@@ -222,7 +222,8 @@ pub enum ProtocolError {
     )]
     UnsupportedVersion { got: u32, min: u32, max: u32 },
     #[error(
-        "the sync body is not a sync request this server understands (CBOR, protocol {PROTOCOL_VERSION})"
+        "the sync body is not a sync request this server understands \
+         (CBOR, protocol {PROTOCOL_VERSION})"
     )]
     Malformed(String),
     #[error("sync request carries {count} documents, more than the limit of {limit}")]

@@ -256,7 +256,7 @@ pub async fn get(
 }
 
 /// Every status an order can be in.
-const STATUSES: [&str; 15] = [
+pub const STATUSES: [&str; 15] = [
     "assigned",
     "submitted",
     "verified",

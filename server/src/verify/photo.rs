@@ -156,8 +156,8 @@ fn decode(
 }
 
 /// A JPEG of the photo as a person sees it (EXIF orientation applied), at most `max` pixels
-/// on its longer side and never larger than the photo, decoded under the same limits as [`analyze_photo`]. The error says
-/// why the photo cannot be shown.
+/// on its longer side and never larger than the photo, decoded under the same limits as
+/// [`analyze_photo`]. The error says why the photo cannot be shown.
 pub fn thumbnail(bytes: &[u8], max: u32, thresholds: &Thresholds) -> Result<Vec<u8>, String> {
     let format = image::guess_format(bytes).ok();
     let orientation = exif_of(bytes, format)

@@ -156,25 +156,7 @@ fn paid_work_is_invoiced_once_and_a_wrong_invoice_is_reversed_in_red() {
     assert_eq!(none, json!([]));
 
     // A page at a time: two, then the last one, in the order of the whole list.
-    let page = |path: &str| {
-        let response = finance
-            .request(reqwest::Method::GET, path, None, Vec::new())
-            .send()
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "{path}");
-        let cursor = response
-            .headers()
-            .get("x-next-cursor")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let list: serde_json::Value = response.json().unwrap();
-        let ids: Vec<String> = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap().to_owned())
-            .collect();
-        (ids, cursor)
-    };
+    let page = |path: &str| crate::support::list_page(&finance, path);
     let whole: Vec<String> = all
         .as_array()
         .unwrap()

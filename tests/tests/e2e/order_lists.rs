@@ -6,49 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::support::{AREZZO, Client, TestServer};
+use crate::support::{AREZZO, Client, TestServer, list_page};
 use flexwork_server::auth::Team;
 use serde_json::Value;
 
-/// Every status an order can be in.
-const STATUSES: [&str; 15] = [
-    "assigned",
-    "submitted",
-    "verified",
-    "needs_review",
-    "returned",
-    "rejected",
-    "confirmed",
-    "reconciling",
-    "awaiting_funds",
-    "disputed",
-    "void",
-    "settled",
-    "paid",
-    "invoiced",
-    "cancelled",
-];
-
-/// One page: the orders' ids and the next cursor, if any.
-fn page(client: &Client, path: &str) -> (Vec<String>, Option<String>) {
-    let response = client
-        .request(reqwest::Method::GET, path, None, Vec::new())
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200, "{path}");
-    let cursor = response
-        .headers()
-        .get("x-next-cursor")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let list: Value = response.json().unwrap();
-    let ids = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap().to_owned())
-        .collect();
-    (ids, cursor)
-}
+/// Every status an order can be in, as the API documents them.
+const STATUSES: [&str; 15] = flexwork_server::api::orders::STATUSES;
 
 /// Every order of `path` (which has a `?`), following cursors `limit` at a time; every page
 /// but the last is full, and none is empty unless the list is.
@@ -60,7 +23,7 @@ fn walk(client: &Client, path: &str, limit: usize) -> Vec<String> {
         if let Some(cursor) = &cursor {
             url.push_str(&format!("&cursor={cursor}"));
         }
-        let (ids, next) = page(client, &url);
+        let (ids, next) = list_page(client, &url);
         match next {
             Some(_) => assert_eq!(ids.len(), limit, "{url}: a page before the last is full"),
             None => assert!(ids.len() <= limit, "{url}"),
@@ -210,10 +173,10 @@ fn every_status_filters_as_the_order_shows_it_and_pages_walk_by_cursor() {
     let reviewer = server.client("lists-reviewer");
 
     // The order of the whole list, as one page.
-    let (everything, cursor) = page(&reviewer, "/orders?limit=500");
+    let (everything, cursor) = list_page(&reviewer, "/orders?limit=500");
     assert_eq!(everything.len(), recipes.len() + 1);
     assert_eq!(cursor, None, "one page holds them all: no cursor");
-    let (first, cursor) = page(&reviewer, "/orders");
+    let (first, cursor) = list_page(&reviewer, "/orders");
     assert_eq!(first, everything, "no limit: the first page of 100");
     assert_eq!(cursor, None);
 
@@ -239,7 +202,7 @@ fn every_status_filters_as_the_order_shows_it_and_pages_walk_by_cursor() {
             .filter(|(_, s)| s == status)
             .map(|(id, _)| id.clone())
             .collect();
-        let (listed, _) = page(&reviewer, &format!("/orders?status={status}"));
+        let (listed, _) = list_page(&reviewer, &format!("/orders?status={status}"));
         assert_eq!(listed, expected, "status {status}");
         // A page of one at a time: full pages, the same orders, the last without a cursor.
         let walked = walk(&reviewer, &format!("/orders?status={status}"), 1);
@@ -254,7 +217,7 @@ fn every_status_filters_as_the_order_shows_it_and_pages_walk_by_cursor() {
     // Pages of four: every order once, in the same order.
     assert_eq!(walk(&reviewer, "/orders?", 4), everything);
     assert_eq!(walk(&reviewer, "/orders?", 7), everything);
-    let (ids, cursor) = page(&reviewer, &format!("/orders?limit={}", everything.len()));
+    let (ids, cursor) = list_page(&reviewer, &format!("/orders?limit={}", everything.len()));
     assert_eq!(
         (ids.len(), cursor),
         (everything.len(), None),
@@ -262,7 +225,7 @@ fn every_status_filters_as_the_order_shows_it_and_pages_walk_by_cursor() {
     );
 
     // The enterprise pages through its own orders only.
-    let (own, cursor) = page(&real.enterprise, "/orders?limit=1");
+    let (own, cursor) = list_page(&real.enterprise, "/orders?limit=1");
     assert_eq!((own, cursor), (vec![real.order_id.clone()], None));
 
     // Bad paging is refused and names its field.

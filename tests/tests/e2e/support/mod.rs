@@ -1226,3 +1226,25 @@ impl TestServer {
         });
     }
 }
+
+/// One page of a paged list (`GET /orders`, `GET /invoices`): the items' ids and the next
+/// page's cursor, if any.
+pub fn list_page(client: &Client, path: &str) -> (Vec<String>, Option<String>) {
+    let response = client
+        .request(reqwest::Method::GET, path, None, Vec::new())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    let cursor = response
+        .headers()
+        .get("x-next-cursor")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let list: serde_json::Value = response.json().unwrap();
+    let ids = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, cursor)
+}
